@@ -1,0 +1,76 @@
+// Package event is chronostream's data model: the Event stored in a story of a
+// chronicle, its typed fields, and the cursor that addresses it. It has no
+// dependencies beyond the standard library so that clients can import it freely.
+package event
+
+import (
+	"fmt"
+	"time"
+)
+
+// Kind says what an event represents. It never changes how an event is stored.
+type Kind uint8
+
+// The kinds of event. KindEvent is the default for payloads that say nothing else.
+const (
+	KindEvent Kind = iota
+	KindLog
+	KindMetric
+	KindTrace
+	KindAnnotation
+)
+
+var kindNames = [...]string{"event", "log", "metric", "trace", "annotation"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ParseKind returns the kind named s.
+func ParseKind(s string) (Kind, error) {
+	for i, n := range kindNames {
+		if n == s {
+			return Kind(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown kind %q (want one of event, log, metric, trace, annotation)", s)
+}
+
+// MarshalText encodes the kind as its name.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes a kind name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	v, err := ParseKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// Event is one record of a story.
+//
+// Seq is assigned by the log when the event is appended and is zero before.
+// Time is the event time in Unix nanoseconds; zero means "use the ingest time".
+// Body is the original payload, kept verbatim; BodyJSON says whether it is a
+// JSON value (and then Fields and Tags may be derived from it, see FromJSON).
+type Event struct {
+	Seq      uint64
+	Time     int64
+	Story    string
+	Kind     Kind
+	Tags     map[string]string
+	Fields   map[string]Value
+	Body     []byte
+	BodyJSON bool
+	// Source is the id of the source (request or connection) the event came
+	// from; empty when unknown.
+	Source string
+}
+
+// TimeValue returns Time as a time.Time in UTC.
+func (e *Event) TimeValue() time.Time { return time.Unix(0, e.Time).UTC() }

@@ -1,0 +1,353 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chronostream/chronostream/event"
+)
+
+// ChronicleInfo describes a chronicle.
+type ChronicleInfo struct {
+	Name      string    `json:"name"`
+	Retention Retention `json:"retention"`
+	Stories   int       `json:"stories"`
+	Events    uint64    `json:"events"`
+	Bytes     uint64    `json:"bytes"`
+	FirstSeq  uint64    `json:"first_seq"`
+	LastSeq   uint64    `json:"last_seq"`
+	Replicas  int       `json:"replicas"`
+	Created   time.Time `json:"created"`
+}
+
+// StoryInfo describes a story of a chronicle.
+type StoryInfo struct {
+	Name      string    `json:"name"`
+	Events    uint64    `json:"events"`
+	Bytes     uint64    `json:"bytes"`
+	FirstSeq  uint64    `json:"first_seq"`
+	LastSeq   uint64    `json:"last_seq"`
+	FirstTime time.Time `json:"first_time"`
+	LastTime  time.Time `json:"last_time"`
+}
+
+// chronicleMeta is kept in the stream's description: the chronicle's real
+// name and what JetStream's own limits cannot express.
+type chronicleMeta struct {
+	Chronicle string `json:"chronicle"`
+	MaxEvents int64  `json:"max_events,omitempty"`
+}
+
+func (s *Store) streamConfig(name string, r Retention) jetstream.StreamConfig {
+	meta, _ := json.Marshal(chronicleMeta{Chronicle: name, MaxEvents: r.MaxEvents})
+	storage := jetstream.FileStorage
+	if s.opts.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	maxBytes := r.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:        streamName(name),
+		Description: string(meta),
+		Subjects:    []string{chronicleSubjects(name)},
+		Storage:     storage,
+		Replicas:    s.opts.Replicas,
+		MaxAge:      r.MaxAge,
+		MaxBytes:    maxBytes,
+		Discard:     jetstream.DiscardOld,
+		AllowDirect: true,
+	}
+}
+
+// CreateChronicle creates a chronicle, or changes the retention of an existing one.
+func (s *Store) CreateChronicle(ctx context.Context, name string, r Retention) error {
+	if err := event.ValidateChronicle(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
+	}
+	if r.MaxAge < 0 || r.MaxBytes < 0 || r.MaxEvents < 0 {
+		return fmt.Errorf("%w: retention limits must not be negative", ErrInvalidName)
+	}
+	if _, err := s.js.CreateOrUpdateStream(ctx, s.streamConfig(name, r)); err != nil {
+		return fmt.Errorf("store: create chronicle %q: %w", name, err)
+	}
+	s.mu.Lock()
+	s.chronicles[name] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// SetRetention changes a chronicle's retention; the chronicle must exist.
+func (s *Store) SetRetention(ctx context.Context, name string, r Retention) error {
+	if _, err := s.Chronicle(ctx, name); err != nil {
+		return err
+	}
+	if err := s.CreateChronicle(ctx, name, r); err != nil {
+		return err
+	}
+	s.enforceMaxEvents(ctx, name, r.MaxEvents)
+	return nil
+}
+
+// ErrNoChronicle is returned when writing to a missing chronicle with auto-create off.
+var ErrNoChronicle = fmt.Errorf("%w: no such chronicle (auto-create is off)", ErrNotFound)
+
+func (s *Store) ensureChronicle(ctx context.Context, name string) error {
+	s.mu.Lock()
+	known := s.chronicles[name]
+	s.mu.Unlock()
+	if known {
+		return nil
+	}
+	_, err := s.js.Stream(ctx, streamName(name))
+	switch {
+	case err == nil:
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if !s.opts.AutoCreate {
+			return ErrNoChronicle
+		}
+		if err := s.CreateChronicle(ctx, name, s.opts.Retention); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("store: %w", err)
+	}
+	s.mu.Lock()
+	s.chronicles[name] = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) forgetChronicle(name string) {
+	s.mu.Lock()
+	delete(s.chronicles, name)
+	s.mu.Unlock()
+}
+
+// Chronicles lists all chronicles, sorted by name.
+func (s *Store) Chronicles(ctx context.Context) ([]ChronicleInfo, error) {
+	var out []ChronicleInfo
+	names := s.js.StreamNames(ctx)
+	for n := range names.Name() {
+		if !strings.HasPrefix(n, streamPrefix) {
+			continue
+		}
+		name, err := event.DecodeName(strings.TrimPrefix(n, streamPrefix))
+		if err != nil {
+			continue
+		}
+		info, err := s.Chronicle(ctx, name)
+		if isNotFound(err) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	if err := names.Err(); err != nil {
+		return nil, fmt.Errorf("store: list chronicles: %w", err)
+	}
+	slices.SortFunc(out, func(a, b ChronicleInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Chronicle describes one chronicle.
+func (s *Store) Chronicle(ctx context.Context, name string) (ChronicleInfo, error) {
+	str, err := s.js.Stream(ctx, streamName(name))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return ChronicleInfo{}, fmt.Errorf("chronicle %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return ChronicleInfo{}, fmt.Errorf("store: %w", err)
+	}
+	stories, err := s.stories(ctx, name, str)
+	if err != nil {
+		return ChronicleInfo{}, err
+	}
+	info := str.CachedInfo()
+	ci := chronicleInfo(name, info)
+	ci.Stories = len(stories)
+	for _, st := range stories {
+		ci.Events += st.Events
+	}
+	return ci, nil
+}
+
+func chronicleInfo(name string, info *jetstream.StreamInfo) ChronicleInfo {
+	var meta chronicleMeta
+	_ = json.Unmarshal([]byte(info.Config.Description), &meta)
+	maxBytes := info.Config.MaxBytes
+	if maxBytes < 0 {
+		maxBytes = 0
+	}
+	return ChronicleInfo{
+		Name:      name,
+		Retention: Retention{MaxAge: info.Config.MaxAge, MaxBytes: maxBytes, MaxEvents: meta.MaxEvents},
+		Bytes:     info.State.Bytes,
+		FirstSeq:  event.MakeSeq(info.State.FirstSeq, 1),
+		LastSeq:   event.MakeSeq(info.State.LastSeq, 0),
+		Replicas:  info.Config.Replicas,
+		Created:   info.Created,
+	}
+}
+
+// Stories lists the stories of a chronicle, sorted by name.
+func (s *Store) Stories(ctx context.Context, chronicle string) ([]StoryInfo, error) {
+	str, err := s.js.Stream(ctx, streamName(chronicle))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("chronicle %q: %w", chronicle, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return s.stories(ctx, chronicle, str)
+}
+
+func (s *Store) stories(ctx context.Context, chronicle string, str jetstream.Stream) ([]StoryInfo, error) {
+	info, err := str.Info(ctx, jetstream.WithSubjectFilter(chronicleSubjects(chronicle)))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	out := make([]StoryInfo, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		name, err := storyFromSubject(subj)
+		if err != nil {
+			continue
+		}
+		st, err := storyInfo(ctx, str, name, subj)
+		if isNotFound(err) {
+			continue // evicted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b StoryInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// storyInfo derives a story's counts from its first and last blocks: their
+// cumulative headers make this exact without reading what lies between.
+func storyInfo(ctx context.Context, str jetstream.Stream, name, subj string) (StoryInfo, error) {
+	first, err := str.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
+	if err != nil {
+		return StoryInfo{}, err
+	}
+	last, err := str.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		return StoryInfo{}, err
+	}
+	lastN := headerUint(last.Header, hdrCount)
+	before := headerUint(first.Header, hdrTotal) - headerUint(first.Header, hdrCount)
+	bytesBefore := headerUint(first.Header, hdrBytes) - uint64(len(first.Data))
+	return StoryInfo{
+		Name:      name,
+		Events:    headerUint(last.Header, hdrTotal) - before,
+		Bytes:     headerUint(last.Header, hdrBytes) - bytesBefore,
+		FirstSeq:  event.MakeSeq(first.Sequence, 1),
+		LastSeq:   event.MakeSeq(last.Sequence, int(lastN)),
+		FirstTime: time.Unix(0, headerInt(first.Header, hdrT0)).UTC(),
+		LastTime:  time.Unix(0, headerInt(last.Header, hdrT1)).UTC(),
+	}, nil
+}
+
+// retentionLoop enforces max_events, which JetStream cannot: it counts whole
+// blocks, so eviction removes the oldest blocks until the chronicle holds at
+// most max_events events.
+func (s *Store) retentionLoop() {
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	for s.sleep(ctx, time.Second) {
+		names := s.js.StreamNames(ctx)
+		for n := range names.Name() {
+			if !strings.HasPrefix(n, streamPrefix) {
+				continue
+			}
+			str, err := s.js.Stream(ctx, n)
+			if err != nil {
+				continue
+			}
+			var meta chronicleMeta
+			if json.Unmarshal([]byte(str.CachedInfo().Config.Description), &meta) != nil || meta.MaxEvents <= 0 {
+				continue
+			}
+			s.enforceMaxEvents(ctx, meta.Chronicle, meta.MaxEvents)
+		}
+	}
+}
+
+func (s *Store) enforceMaxEvents(ctx context.Context, chronicle string, maxEvents int64) {
+	if maxEvents <= 0 {
+		return
+	}
+	str, err := s.js.Stream(ctx, streamName(chronicle))
+	if err != nil {
+		return
+	}
+	stories, err := s.stories(ctx, chronicle, str)
+	if err != nil {
+		s.log.Warn("retention: cannot count events", "chronicle", chronicle, "err", err)
+		return
+	}
+	var total uint64
+	for _, st := range stories {
+		total += st.Events
+	}
+	if total <= uint64(maxEvents) {
+		return
+	}
+	excess := total - uint64(maxEvents)
+	info := str.CachedInfo()
+	var evicted uint64
+	seq := info.State.FirstSeq
+	for ; seq <= info.State.LastSeq && evicted < excess; seq++ {
+		m, err := str.GetMsg(ctx, seq)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			s.log.Warn("retention: cannot read block", "chronicle", chronicle, "seq", seq, "err", err)
+			return
+		}
+		evicted += headerUint(m.Header, hdrCount)
+	}
+	// Purge keeps messages from seq on.
+	if err := str.Purge(ctx, jetstream.WithPurgeSequence(seq)); err != nil {
+		s.log.Warn("retention: purge failed", "chronicle", chronicle, "err", err)
+		return
+	}
+	s.metrics.evictedEvents.Add(float64(evicted))
+	s.log.Debug("retention: evicted", "chronicle", chronicle, "events", evicted, "max_events", maxEvents)
+}
+
+// DeleteChronicle removes a chronicle and all its events.
+func (s *Store) DeleteChronicle(ctx context.Context, name string) error {
+	err := s.js.DeleteStream(ctx, streamName(name))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("chronicle %q: %w", name, ErrNotFound)
+	}
+	s.forgetChronicle(name)
+	s.mu.Lock()
+	for k, w := range s.writers {
+		if w.chronicle == name {
+			delete(s.writers, k)
+		}
+	}
+	s.mu.Unlock()
+	return err
+}

@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chronostream/chronostream/event"
+)
+
+// Query selects events of a chronicle: of one story, or of all when Story is "".
+type Query struct {
+	Chronicle string
+	Story     string
+	After     uint64 // exclusive lower bound on seq (0: from the oldest)
+	Before    uint64 // exclusive upper bound on seq (0: none)
+	From, To  int64  // inclusive event-time bounds in Unix ns (0: none)
+	Desc      bool   // newest first
+	Limit     int    // at most this many events (0: no limit)
+	// Match, when set, keeps only the events it accepts.
+	Match func(*event.Event) bool
+}
+
+// Gap tells a reader that events it had not read yet were evicted by retention.
+type Gap struct {
+	After uint64 `json:"after"` // the reader's cursor
+	Next  uint64 `json:"next"`  // the first seq still available after it
+}
+
+// Read calls fn for each event the query selects, in seq order (or reverse).
+// It returns the seq of the last event passed to fn (0 if none). Blocks that
+// a reader with cursor After had not seen and that retention evicted are
+// reported to onGap when it is not nil.
+func (s *Store) Read(ctx context.Context, q Query, fn func(*event.Event) error, onGap func(Gap) error) (uint64, error) {
+	str, err := s.js.Stream(ctx, streamName(q.Chronicle))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, fmt.Errorf("chronicle %q: %w", q.Chronicle, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	r := &reader{q: q, fn: fn, onGap: onGap}
+	if q.Desc {
+		err = s.readDesc(ctx, str, r)
+	} else {
+		err = s.readAsc(ctx, str, r)
+	}
+	if errors.Is(err, errLimit) {
+		err = nil
+	}
+	return r.last, err
+}
+
+var errLimit = errors.New("limit reached")
+
+// reader filters the events of blocks and tracks the cursor.
+type reader struct {
+	q     Query
+	fn    func(*event.Event) error
+	onGap func(Gap) error
+	n     int
+	last  uint64
+	gaps  gapDetector
+}
+
+// block passes a block's selected events to fn.
+func (r *reader) block(seq uint64, subj string, hdr map[string][]string, data []byte) error {
+	if r.q.From != 0 && headerInt(hdr, hdrT1) < r.q.From || r.q.To != 0 && headerInt(hdr, hdrT0) > r.q.To {
+		return nil // no event of this block is in the time range
+	}
+	story := r.q.Story
+	if story == "" {
+		var err error
+		if story, err = storyFromSubject(subj); err != nil {
+			return fmt.Errorf("%w: subject %q", errCorrupt, subj)
+		}
+	}
+	evs, err := decodeBlock(data, seq, story)
+	if err != nil {
+		return fmt.Errorf("store: block %d: %w", seq, err)
+	}
+	if r.q.Desc {
+		for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
+			evs[i], evs[j] = evs[j], evs[i]
+		}
+	}
+	for i := range evs {
+		e := &evs[i]
+		if e.Seq <= r.q.After || r.q.Before != 0 && e.Seq >= r.q.Before ||
+			r.q.From != 0 && e.Time < r.q.From || r.q.To != 0 && e.Time > r.q.To ||
+			r.q.Match != nil && !r.q.Match(e) {
+			continue
+		}
+		if err := r.fn(e); err != nil {
+			return err
+		}
+		r.last = e.Seq
+		r.n++
+		if r.q.Limit > 0 && r.n >= r.q.Limit {
+			return errLimit
+		}
+	}
+	return nil
+}
+
+func (s *Store) readAsc(ctx context.Context, str jetstream.Stream, r *reader) error {
+	q := r.q
+	subj := chronicleSubjects(q.Chronicle)
+	var end uint64
+	if q.Story != "" {
+		subj = storySubject(q.Chronicle, q.Story)
+		m, err := str.GetLastMsgForSubject(ctx, subj)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		end = m.Sequence
+	} else {
+		info, err := str.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		end = info.State.LastSeq
+	}
+	if q.Before != 0 {
+		b, _ := event.SplitSeq(q.Before)
+		end = min(end, b)
+	}
+	start, _ := event.SplitSeq(q.After)
+	start = max(start, 1)
+	if start > end {
+		return nil
+	}
+	r.gaps = newGapDetector(q.After, q.Story != "")
+	cons, err := s.js.OrderedConsumer(ctx, str.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subj},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+	})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(64))
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("store: %w", err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		seq := md.Sequence.Stream
+		if seq > end {
+			return nil
+		}
+		if g, ok := r.gaps.check(m.Subject(), seq, headerUint(m.Headers(), hdrPrev)); ok && r.onGap != nil {
+			if err := r.onGap(g); err != nil {
+				return err
+			}
+		}
+		if err := r.block(seq, m.Subject(), m.Headers(), m.Data()); err != nil {
+			return err
+		}
+		if seq == end || md.NumPending == 0 {
+			return nil
+		}
+	}
+}
+
+// readDesc walks blocks backwards: a story by following each block's
+// previous-block header, a chronicle by stream sequence.
+func (s *Store) readDesc(ctx context.Context, str jetstream.Stream, r *reader) error {
+	q := r.q
+	var seq uint64
+	if q.Story != "" {
+		subj := storySubject(q.Chronicle, q.Story)
+		var m *jetstream.RawStreamMsg
+		var err error
+		if q.Before != 0 {
+			b, _ := event.SplitSeq(q.Before)
+			m, err = str.GetMsg(ctx, b, jetstream.WithGetMsgSubject(subj))
+			if err == nil && m.Sequence > b {
+				m, err = str.GetMsg(ctx, headerUint(m.Header, hdrPrev))
+			}
+		}
+		if q.Before == 0 || isNotFound(err) && m == nil {
+			m, err = str.GetLastMsgForSubject(ctx, subj)
+		}
+		for {
+			if isNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+			if m.Sequence*event.SeqsPerBlock+event.MaxBlockEvents <= q.After {
+				return nil
+			}
+			if err := r.block(m.Sequence, m.Subject, m.Header, m.Data); err != nil {
+				return err
+			}
+			prev := headerUint(m.Header, hdrPrev)
+			if prev == 0 {
+				return nil
+			}
+			m, err = str.GetMsg(ctx, prev)
+		}
+	}
+	info, err := str.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	seq = info.State.LastSeq
+	if q.Before != 0 {
+		b, _ := event.SplitSeq(q.Before)
+		seq = min(seq, b)
+	}
+	after, _ := event.SplitSeq(q.After)
+	for ; seq >= info.State.FirstSeq && seq >= max(after, 1); seq-- {
+		m, err := str.GetMsg(ctx, seq)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if err := r.block(m.Sequence, m.Subject, m.Header, m.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gapDetector notices evicted blocks in an ascending read. For a story, a
+// block whose previous-block header points past the last block read means
+// blocks in between are gone; for a whole chronicle, any jump in stream
+// sequence does (nothing but retention deletes blocks, always the oldest).
+// A reader starting from the very beginning (cursor 0) has no gap.
+type gapDetector struct {
+	story bool
+	last  map[string]uint64 // per subject for stories; key "" for chronicles
+	from  uint64
+	after uint64
+}
+
+func newGapDetector(after uint64, story bool) gapDetector {
+	b, _ := event.SplitSeq(after)
+	return gapDetector{story: story, from: b, after: after, last: map[string]uint64{}}
+}
+
+func (g *gapDetector) check(subj string, seq, prev uint64) (Gap, bool) {
+	key := ""
+	if g.story {
+		key = subj
+	}
+	last, seen := g.last[key]
+	if !seen {
+		last = g.from
+	}
+	g.last[key] = seq
+	gap := false
+	if last > 0 {
+		if g.story {
+			gap = prev > last
+		} else {
+			gap = seq > last+1 && seq != last
+		}
+	}
+	if !gap {
+		return Gap{}, false
+	}
+	cursor := g.after
+	if seen {
+		cursor = event.MakeSeq(last, event.MaxBlockEvents)
+	}
+	return Gap{After: cursor, Next: event.MakeSeq(seq, 1)}, true
+}

@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nuid"
+)
+
+// Source records where events came from: one ingest request or connection
+// (the anacrolix server's streams table).
+type Source struct {
+	ID        string              `json:"id"`
+	Protocol  string              `json:"protocol"`
+	Remote    string              `json:"remote"`
+	Headers   map[string][]string `json:"headers,omitempty"`
+	Chronicle string              `json:"chronicle"`
+	Story     string              `json:"story"`
+	Start     time.Time           `json:"start"`
+	End       time.Time           `json:"end,omitzero"`
+	Count     uint64              `json:"count"`
+}
+
+// NewSourceID returns a fresh, unique source id.
+func NewSourceID() string { return nuid.Next() }
+
+// PutSource records or updates a source. A source must be put before events
+// naming it are acknowledged, so that every stored event's source is known.
+func (s *Store) PutSource(ctx context.Context, src Source) error {
+	b, err := json.Marshal(src)
+	if err != nil {
+		return err
+	}
+	if _, err := s.sources.Put(ctx, src.ID, b); err != nil {
+		return fmt.Errorf("store: put source: %w", err)
+	}
+	return nil
+}
+
+// GetSource returns one source.
+func (s *Store) GetSource(ctx context.Context, id string) (Source, error) {
+	e, err := s.sources.Get(ctx, id)
+	if isNotFound(err) {
+		return Source{}, fmt.Errorf("source %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Source{}, fmt.Errorf("store: %w", err)
+	}
+	var src Source
+	if err := json.Unmarshal(e.Value(), &src); err != nil {
+		return Source{}, fmt.Errorf("store: source %q: %w", id, err)
+	}
+	return src, nil
+}
+
+// Sources lists sources of a chronicle ("" for all), newest first, at most limit.
+func (s *Store) Sources(ctx context.Context, chronicle string, limit int) ([]Source, error) {
+	lister, err := s.sources.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	var out []Source
+	for id := range lister.Keys() {
+		src, err := s.GetSource(ctx, id)
+		if err != nil {
+			continue // expired meanwhile
+		}
+		if chronicle == "" || src.Chronicle == chronicle {
+			out = append(out, src)
+		}
+	}
+	slices.SortFunc(out, func(a, b Source) int {
+		if c := b.Start.Compare(a.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}

@@ -1,0 +1,224 @@
+// Package store is chronostream's log: chronicles are JetStream streams,
+// stories are subjects inside them, and each JetStream message is a block (a
+// batch of one story's events, see codec.go). Appends are group-committed
+// per story; an append is acknowledged only after JetStream has stored the
+// block (and, with the embedded server's default sync mode, fsynced it).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chronostream/chronostream/event"
+)
+
+// Subject and stream naming. A chronicle named c is the stream
+// streamPrefix+EncodeName(c), holding subjects subjectPrefix.EncodeName(c).EncodeName(story).
+const (
+	streamPrefix  = "CS_"
+	subjectPrefix = "cs"
+)
+
+// Block headers.
+const (
+	hdrCount = "Cs-N"     // events in the block
+	hdrTotal = "Cs-Total" // events in the story up to and including this block
+	hdrBytes = "Cs-Bytes" // block payload bytes in the story up to and including this block
+	hdrPrev  = "Cs-Prev"  // stream sequence of the story's previous block (0: none)
+	hdrT0    = "Cs-T0"    // smallest event time in the block
+	hdrT1    = "Cs-T1"    // largest event time in the block
+)
+
+// Retention bounds a chronicle. Zero means unlimited.
+type Retention struct {
+	MaxAge    time.Duration `json:"max_age"`
+	MaxBytes  int64         `json:"max_bytes"`
+	MaxEvents int64         `json:"max_events"`
+}
+
+// Options configure a Store.
+type Options struct {
+	// Conn is a connection to a JetStream-enabled NATS server. Required.
+	Conn *nats.Conn
+	// Replicas of each chronicle's stream (1 unless clustered).
+	Replicas int
+	// Retention applied to chronicles created on first write.
+	Retention Retention
+	// MaxBlockBytes bounds a block's payload; it must fit the server's max payload.
+	MaxBlockBytes int
+	// AutoCreate makes the first write to an unknown chronicle create it.
+	AutoCreate bool
+	// MemoryStorage keeps chronicles in memory (tests and benchmarks only).
+	MemoryStorage bool
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+}
+
+// Errors callers map to responses.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrTooLarge      = errors.New("too large")
+	ErrClosed        = errors.New("store closed")
+	ErrSlowConsumer  = errors.New("slow consumer: the reader fell too far behind")
+	ErrInvalidCursor = errors.New("invalid cursor")
+	ErrInvalidName   = errors.New("invalid name")
+)
+
+// Store is the log.
+type Store struct {
+	opts    Options
+	js      jetstream.JetStream
+	log     *slog.Logger
+	metrics *metrics
+
+	mu         sync.Mutex
+	writers    map[string]*storyWriter
+	chronicles map[string]bool // known to exist
+	closed     bool
+	wg         sync.WaitGroup
+	stop       chan struct{}
+
+	sources jetstream.KeyValue
+}
+
+// Open connects the store to JetStream and starts its background work.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Conn == nil {
+		return nil, errors.New("store: Options.Conn is required")
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	maxPayload := int(opts.Conn.MaxPayload())
+	if opts.MaxBlockBytes <= 0 {
+		opts.MaxBlockBytes = 1 << 20
+	}
+	// Leave room for headers.
+	if limit := maxPayload - 4096; opts.MaxBlockBytes > limit {
+		opts.MaxBlockBytes = limit
+	}
+	if opts.MaxBlockBytes < 64<<10 {
+		return nil, fmt.Errorf("store: the NATS server's max_payload (%d bytes) is too small; need at least 68 KiB", maxPayload)
+	}
+	js, err := jetstream.New(opts.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s := &Store{
+		opts:       opts,
+		js:         js,
+		log:        opts.Logger,
+		metrics:    newMetrics(opts.Registerer),
+		writers:    make(map[string]*storyWriter),
+		chronicles: make(map[string]bool),
+		stop:       make(chan struct{}),
+	}
+	storage := jetstream.FileStorage
+	if opts.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	s.sources, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      "CS_SOURCES",
+		Description: "chronostream sources: one entry per ingest request or connection",
+		History:     1,
+		TTL:         30 * 24 * time.Hour,
+		Storage:     storage,
+		Replicas:    opts.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: sources bucket: %w", err)
+	}
+	s.wg.Add(1)
+	go s.retentionLoop()
+	return s, nil
+}
+
+// Close stops background work after in-flight appends finish.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	writers := make([]*storyWriter, 0, len(s.writers))
+	for _, w := range s.writers {
+		writers = append(writers, w)
+	}
+	s.mu.Unlock()
+	for _, w := range writers {
+		w.drain()
+	}
+	close(s.stop)
+	s.wg.Wait()
+	return nil
+}
+
+// MaxBlockBytes is the largest encoded size of one event the store accepts.
+func (s *Store) MaxBlockBytes() int { return s.opts.MaxBlockBytes }
+
+func streamName(chronicle string) string { return streamPrefix + event.EncodeName(chronicle) }
+
+func storySubject(chronicle, story string) string {
+	return subjectPrefix + "." + event.EncodeName(chronicle) + "." + event.EncodeName(story)
+}
+
+func chronicleSubjects(chronicle string) string {
+	return subjectPrefix + "." + event.EncodeName(chronicle) + ".*"
+}
+
+// storyFromSubject returns the story name of a block's subject.
+func storyFromSubject(subj string) (string, error) {
+	i := len(subj) - 1
+	for i >= 0 && subj[i] != '.' {
+		i--
+	}
+	return event.DecodeName(subj[i+1:])
+}
+
+func headerUint(h nats.Header, key string) uint64 {
+	v, _ := strconv.ParseUint(h.Get(key), 10, 64)
+	return v
+}
+
+func headerInt(h nats.Header, key string) int64 {
+	v, _ := strconv.ParseInt(h.Get(key), 10, 64)
+	return v
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrKeyNotFound)
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// sleep waits d or until the store closes; it reports whether to go on.
+func (s *Store) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.stop:
+		return false
+	}
+}
