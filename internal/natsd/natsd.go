@@ -86,9 +86,17 @@ func (s *Server) Shutdown() {
 
 type logAdapter struct{ l *slog.Logger }
 
-func (a *logAdapter) Noticef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...), "component", "nats") }
-func (a *logAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...), "component", "nats") }
-func (a *logAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...), "component", "nats") }
-func (a *logAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...), "component", "nats") }
-func (a *logAdapter) Debugf(format string, v ...any)  {}
-func (a *logAdapter) Tracef(format string, v ...any)  {}
+func (a *logAdapter) Noticef(format string, v ...any) {
+	a.l.Debug(fmt.Sprintf(format, v...), "component", "nats")
+}
+func (a *logAdapter) Warnf(format string, v ...any) {
+	a.l.Warn(fmt.Sprintf(format, v...), "component", "nats")
+}
+func (a *logAdapter) Fatalf(format string, v ...any) {
+	a.l.Error(fmt.Sprintf(format, v...), "component", "nats")
+}
+func (a *logAdapter) Errorf(format string, v ...any) {
+	a.l.Error(fmt.Sprintf(format, v...), "component", "nats")
+}
+func (a *logAdapter) Debugf(format string, v ...any) {}
+func (a *logAdapter) Tracef(format string, v ...any) {}

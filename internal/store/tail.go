@@ -41,9 +41,9 @@ type Tail struct {
 	ch       chan tailEntry
 	buffered atomic.Int64
 	mu       sync.Mutex
-	err    error
-	cancel context.CancelFunc
-	done   chan struct{}
+	err      error
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 type tailEntry struct {

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/chronostream/chronostream/internal/api"
+	"github.com/chronostream/chronostream/internal/ingest/ndjson"
+	"github.com/chronostream/chronostream/internal/ingest/wsingest"
+)
+
+// routes is the one HTTP mux: UI, our API and every HTTP protocol share the port.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	nd := ndjson.NewHandler(ndjson.Config{
+		Log:              s.store,
+		Limits:           s.opts.Limits,
+		Metrics:          s.metrics,
+		Logger:           s.log,
+		DefaultChronicle: s.opts.DefaultChronicle,
+		DefaultStory:     s.opts.DefaultStory,
+	})
+	ws := wsingest.NewHandler(wsingest.Config{
+		Log:              s.store,
+		Limits:           s.opts.Limits,
+		Metrics:          s.metrics,
+		Logger:           s.log,
+		DefaultChronicle: s.opts.DefaultChronicle,
+		DefaultStory:     s.opts.DefaultStory,
+		Done:             s.done,
+	})
+	a := api.New(api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done})
+	protect := s.tokens.Require
+
+	// anacrolix/telemetry compatibility on "/".
+	mux.Handle("POST /{$}", protect(http.HandlerFunc(nd.ServeRoot)))
+	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wsingest.IsUpgrade(r) {
+			protect(ws).ServeHTTP(w, r)
+			return
+		}
+		index(w, r)
+	}))
+	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protect(http.HandlerFunc(nd.ServeEvents)))
+	a.Register(mux, protect)
+
+	mux.HandleFunc("GET /health", s.healthHandler)
+	mux.HandleFunc("GET /ready", s.readyHandler)
+	mux.Handle("GET /metrics", s.metricsHandler())
+	return mux
+}
+
+// index answers a browser's GET / until the web UI exists.
+func index(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("chronostream\n\nAPI: /api/v1/chronicles\nHealth: /health\nMetrics: /metrics\n"))
+}

@@ -1,0 +1,302 @@
+// Package server assembles chronostream: the log (embedded NATS JetStream or
+// an external NATS deployment), every ingest protocol, the read and tail API
+// and the server's own health and metrics endpoints. It is an object with a
+// lifecycle (New → Start → Shutdown) so tests can embed it on random ports.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chronostream/chronostream/internal/auth"
+	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/natsd"
+	"github.com/chronostream/chronostream/internal/obs"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+// Options configure a server. The zero value of each field means its default.
+type Options struct {
+	DataDir  string // default "./data"
+	HTTPAddr string // default "127.0.0.1:4318"; "" after Defaults() disables nothing: HTTP is always on
+
+	// NATS: empty URL embeds a NATS server; otherwise connect to this deployment.
+	NATSURL      string
+	NATSCreds    string // credentials file (NATS 2.0 JWT/nkey)
+	NATSUser     string
+	NATSPassword string
+	NATSToken    string
+	NATSTLSCA    string
+	NATSTLSCert  string
+	NATSTLSKey   string
+	Replicas     int
+
+	// RelaxedSync lets the embedded JetStream acknowledge before fsync
+	// (opt-in; see natsd.Options.RelaxedSync for what it can lose).
+	RelaxedSync bool
+
+	Retention  store.Retention // for chronicles created on first write
+	AutoCreate bool            // create chronicles on first write
+	Limits     ingest.Limits
+
+	// Chronicle and story that the anacrolix-style "POST /" and "GET /"
+	// write to when the request names none.
+	DefaultChronicle string
+	DefaultStory     string
+
+	Tokens         []string
+	InsecureNoAuth bool // allow listening beyond loopback without tokens
+
+	Logger *slog.Logger
+}
+
+// Defaults returns o with every unset field given its default.
+func (o Options) Defaults() Options {
+	if o.DataDir == "" {
+		o.DataDir = "data"
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Limits.MaxBodyBytes == 0 {
+		o.Limits.MaxBodyBytes = ingest.DefaultLimits.MaxBodyBytes
+	}
+	if o.Limits.MaxEventBytes == 0 {
+		o.Limits.MaxEventBytes = ingest.DefaultLimits.MaxEventBytes
+	}
+	if o.DefaultChronicle == "" {
+		o.DefaultChronicle = "default"
+	}
+	if o.DefaultStory == "" {
+		o.DefaultStory = "default"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Server is a running chronostream.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *obs.Metrics
+	tokens  *auth.Tokens
+
+	ns    *natsd.Server
+	nc    *nats.Conn
+	store *store.Store
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	// done closes when shutdown begins: long-lived streams (tails,
+	// WebSocket ingest) end themselves, so in-flight requests can drain.
+	done     chan struct{}
+	doneOnce sync.Once
+	ready    atomic.Bool
+	serveErr chan error
+}
+
+// New validates the options.
+func New(o Options) (*Server, error) {
+	o = o.Defaults()
+	if o.HTTPAddr == "" {
+		return nil, errors.New("server: an HTTP address is required")
+	}
+	s := &Server{
+		opts:     o,
+		log:      o.Logger,
+		metrics:  obs.New(),
+		tokens:   auth.New(o.Tokens),
+		done:     make(chan struct{}),
+		serveErr: make(chan error, 1),
+	}
+	if err := s.checkExposure(o.HTTPAddr); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkExposure refuses to listen beyond loopback without tokens, unless the
+// operator opted out explicitly.
+func (s *Server) checkExposure(addr string) error {
+	if isLoopback(addr) || s.tokens.Enabled() {
+		return nil
+	}
+	if !s.opts.InsecureNoAuth {
+		return fmt.Errorf("server: refusing to listen on %s beyond loopback without tokens: configure --token, or pass --insecure-no-auth to accept unauthenticated traffic", addr)
+	}
+	s.log.Warn("INSECURE: listening beyond loopback with no authentication (--insecure-no-auth); anyone who can reach this address can write and read everything", "addr", addr)
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Start starts the log and every listener. It returns once the server is ready.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.startLog(ctx); err != nil {
+		s.closeLog()
+		return err
+	}
+	ln, err := net.Listen("tcp", s.opts.HTTPAddr)
+	if err != nil {
+		s.closeLog()
+		return fmt.Errorf("server: listen HTTP: %w", err)
+	}
+	s.httpLn = ln
+	s.httpSrv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+	}()
+	s.ready.Store(true)
+	s.log.Info("chronostream ready", "http", s.Addr(), "data", s.opts.DataDir, "nats", s.natsDescription())
+	return nil
+}
+
+func (s *Server) natsDescription() string {
+	if s.opts.NATSURL == "" {
+		return "embedded"
+	}
+	return s.nc.ConnectedUrlRedacted()
+}
+
+func (s *Server) startLog(ctx context.Context) error {
+	var err error
+	if s.opts.NATSURL == "" {
+		s.ns, err = natsd.Start(natsd.Options{Dir: s.opts.DataDir, RelaxedSync: s.opts.RelaxedSync, Logger: s.log})
+		if err != nil {
+			return err
+		}
+		s.nc, err = s.ns.Connect()
+	} else {
+		s.nc, err = s.connectExternal()
+	}
+	if err != nil {
+		return err
+	}
+	s.store, err = store.Open(ctx, store.Options{
+		Conn:       s.nc,
+		Replicas:   s.opts.Replicas,
+		Retention:  s.opts.Retention,
+		AutoCreate: s.opts.AutoCreate,
+		Logger:     s.log,
+		Registerer: s.metrics.Registry,
+	})
+	return err
+}
+
+func (s *Server) connectExternal() (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name("chronostream"), nats.MaxReconnects(-1)}
+	if s.opts.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(s.opts.NATSCreds))
+	}
+	if s.opts.NATSUser != "" {
+		opts = append(opts, nats.UserInfo(s.opts.NATSUser, s.opts.NATSPassword))
+	}
+	if s.opts.NATSToken != "" {
+		opts = append(opts, nats.Token(s.opts.NATSToken))
+	}
+	if s.opts.NATSTLSCA != "" {
+		opts = append(opts, nats.RootCAs(s.opts.NATSTLSCA))
+	}
+	if s.opts.NATSTLSCert != "" {
+		opts = append(opts, nats.ClientCert(s.opts.NATSTLSCert, s.opts.NATSTLSKey))
+	}
+	nc, err := nats.Connect(s.opts.NATSURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("server: connect to NATS at %s: %w", s.opts.NATSURL, err)
+	}
+	return nc, nil
+}
+
+// Addr is the HTTP listener's address (useful with port 0).
+func (s *Server) Addr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Ready reports whether the server accepts traffic.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Store is the server's log (for tests and embedding).
+func (s *Server) Store() *store.Store { return s.store }
+
+// Err returns a channel that yields a listener's fatal error.
+func (s *Server) Err() <-chan error { return s.serveErr }
+
+// Shutdown stops accepting work, ends live tails, lets in-flight ingest
+// finish (each is acknowledged only once durable), then stops the log.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	s.doneOnce.Do(func() { close(s.done) })
+	var err error
+	if s.httpSrv != nil {
+		err = s.httpSrv.Shutdown(ctx)
+	}
+	s.closeLog()
+	s.log.Info("chronostream stopped")
+	return err
+}
+
+func (s *Server) closeLog() {
+	if s.store != nil {
+		s.store.Close()
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+	}
+}
+
+func (s *Server) healthHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if s.nc == nil || !s.nc.IsConnected() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, `{"status":"fail","checks":{"nats":"disconnected"}}`)
+		return
+	}
+	fmt.Fprintln(w, `{"status":"pass","checks":{"nats":"connected"}}`)
+}
+
+func (s *Server) readyHandler(w http.ResponseWriter, r *http.Request) {
+	if !s.Ready() || !s.nc.IsConnected() {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+}
