@@ -1,0 +1,68 @@
+package jsonev
+
+import (
+	"testing"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/chronostream/chronostream/event"
+)
+
+func TestMeta(t *testing.T) {
+	ref := time.Date(2024, 7, 3, 5, 16, 55, 563839000, time.UTC).UnixNano()
+	tests := []struct {
+		body string
+		time int64
+		kind event.Kind
+	}{
+		{`{"time":"2024-07-03T15:16:55.563839+10:00","level":"INFO","msg":"hi mom"}`, ref, event.KindLog},
+		{`{"ts":1720000000,"type":"metric","v":1}`, 1720000000e9, event.KindMetric},
+		{`{"timestamp":1720000000123,"kind":"trace"}`, 1720000000123e6, event.KindTrace},
+		{`{"time":1720000000123456,"kind":"nonsense"}`, 1720000000123456e3, event.KindEvent},
+		{`{"time":1720000000123456789}`, 1720000000123456789, event.KindEvent},
+		{`{"time":"yesterday","@timestamp":"2024-07-03T05:16:55.563839Z"}`, ref, event.KindEvent},
+		{`[1,2]`, 0, event.KindEvent},
+		{`"text"`, 0, event.KindEvent},
+	}
+	var p fastjson.Parser
+	for _, tt := range tests {
+		ts, kind, err := Meta(&p, []byte(tt.body))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.body, err)
+		}
+		if ts != tt.time || kind != tt.kind {
+			t.Errorf("%s: got time %d kind %v, want %d %v", tt.body, ts, kind, tt.time, tt.kind)
+		}
+	}
+	if _, _, err := Meta(&p, []byte(`{"a":`)); err == nil {
+		t.Error("truncated JSON: want an error")
+	}
+}
+
+func TestExpand(t *testing.T) {
+	var p fastjson.Parser
+	e := event.Event{BodyJSON: true, Body: []byte(
+		`{"time":"2024-07-03T05:16:55Z","kind":"metric","tags":{"host":"a","n":1},"cpu":0.5,"n":-3,"big":18446744073709551615,"ok":true,"msg":"hi","nested":{"x":1},"arr":[1],"nil":null}`)}
+	Expand(&p, &e)
+	if len(e.Tags) != 1 || e.Tags["host"] != "a" {
+		t.Errorf("tags = %v", e.Tags)
+	}
+	want := map[string]event.Value{
+		"cpu": event.Float(0.5), "n": event.Int(-3), "big": event.Float(18446744073709551615),
+		"ok": event.Bool(true), "msg": event.String("hi"),
+	}
+	if len(e.Fields) != len(want) {
+		t.Errorf("fields = %v", e.Fields)
+	}
+	for k, v := range want {
+		if e.Fields[k] != v {
+			t.Errorf("field %s = %v, want %v", k, e.Fields[k], v)
+		}
+	}
+	s := event.Event{BodyJSON: true, Body: []byte(`42.5`)}
+	Expand(&p, &s)
+	if s.Fields["value"] != event.Float(42.5) {
+		t.Errorf("scalar body: fields = %v", s.Fields)
+	}
+}
