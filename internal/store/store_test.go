@@ -3,13 +3,20 @@ package store
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/natsd"
 )
 
+// openStore opens a store on an embedded NATS server.
 func openStore(t testing.TB, opts Options) *Store {
 	t.Helper()
 	ns, err := natsd.Start(natsd.Options{Dir: t.TempDir()})
@@ -21,6 +28,49 @@ func openStore(t testing.TB, opts Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return openOn(t, nc, opts)
+}
+
+// openExternal opens a store on a separately started nats-server process
+// (Debian's, the oldest version we support), skipping outside CI when
+// nats-server is not installed.
+func openExternal(t testing.TB, opts Options) *Store {
+	t.Helper()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("nats-server is required in CI: ", err)
+		}
+		t.Skip("nats-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var nc *nats.Conn
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		nc, err = nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nats-server did not accept connections: ", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return openOn(t, nc, opts)
+}
+
+func openOn(t testing.TB, nc *nats.Conn, opts Options) *Store {
+	t.Helper()
 	t.Cleanup(nc.Close)
 	opts.Conn = nc
 	opts.AutoCreate = true
@@ -66,8 +116,10 @@ func readAll(t testing.TB, s *Store, q Query) ([]event.Event, []Gap) {
 
 func fieldI(e event.Event) int64 { return e.Fields["i"].IntValue() }
 
-func TestAppendReadOrder(t *testing.T) {
-	s := openStore(t, Options{})
+func TestAppendReadOrder(t *testing.T) { forEachBackend(t, testAppendReadOrder) }
+
+func testAppendReadOrder(t *testing.T, open opener) {
+	s := open(t, Options{})
 	const story = "cpu.usage / host=a*>"
 	appendN(t, s, "main", story, 0, 10)
 	appendN(t, s, "main", "other", 0, 3)
@@ -123,8 +175,10 @@ func TestAppendReadOrder(t *testing.T) {
 	}
 }
 
-func TestGroupCommitConcurrent(t *testing.T) {
-	s := openStore(t, Options{})
+func TestGroupCommitConcurrent(t *testing.T) { forEachBackend(t, testGroupCommitConcurrent) }
+
+func testGroupCommitConcurrent(t *testing.T, open opener) {
+	s := open(t, Options{})
 	const writers, per = 8, 200
 	errs := make(chan error, writers)
 	for w := 0; w < writers; w++ {
@@ -154,8 +208,10 @@ func TestGroupCommitConcurrent(t *testing.T) {
 	}
 }
 
-func TestMaxEventsAndGap(t *testing.T) {
-	s := openStore(t, Options{})
+func TestMaxEventsAndGap(t *testing.T) { forEachBackend(t, testMaxEventsAndGap) }
+
+func testMaxEventsAndGap(t *testing.T, open opener) {
+	s := open(t, Options{})
 	ctx := context.Background()
 	if err := s.CreateChronicle(ctx, "r", Retention{}); err != nil {
 		t.Fatal(err)
@@ -184,8 +240,10 @@ func TestMaxEventsAndGap(t *testing.T) {
 	}
 }
 
-func TestTail(t *testing.T) {
-	s := openStore(t, Options{})
+func TestTail(t *testing.T) { forEachBackend(t, testTail) }
+
+func testTail(t *testing.T, open opener) {
+	s := open(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a := appendN(t, s, "t", "s", 0, 5)
@@ -224,4 +282,13 @@ func TestTail(t *testing.T) {
 	if len(it.Events) != 1 || fieldI(it.Events[0]) != 100 || it.Events[0].Story != "s2" {
 		t.Fatalf("tail from now got %+v", it)
 	}
+}
+
+type opener func(testing.TB, Options) *Store
+
+// forEachBackend runs a test on the embedded server and on an external one:
+// the store must behave the same on both.
+func forEachBackend(t *testing.T, test func(*testing.T, opener)) {
+	t.Run("embedded", func(t *testing.T) { test(t, openStore) })
+	t.Run("nats-server", func(t *testing.T) { test(t, openExternal) })
 }
