@@ -86,46 +86,61 @@ func parseTime(v *fastjson.Value) (int64, bool) {
 		return ts.UnixNano(), true
 	case fastjson.TypeNumber:
 		if i, err := strconv.ParseInt(v.String(), 10, 64); err == nil {
-			if i <= 0 {
-				return 0, false
-			}
-			return UnixInt(i), true
+			return UnixInt(i)
 		}
 		f, err := v.Float64()
-		if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		if err != nil {
 			return 0, false
 		}
-		return UnixNumber(f), true
+		return UnixNumber(f)
 	}
 	return 0, false
 }
 
-// UnixInt is UnixNumber for integers, exact at every magnitude.
-func UnixInt(i int64) int64 {
-	switch {
-	case i < 1e11:
-		return i * 1e9
-	case i < 1e14:
-		return i * 1e6
-	case i < 1e17:
-		return i * 1e3
-	}
-	return i
-}
+// Unix timestamps are told apart by magnitude: below 1e11 they are seconds
+// (until year 5138), below 1e14 milliseconds, below 1e17 microseconds, else
+// nanoseconds. Times that nanoseconds in an int64 cannot hold (after 2262)
+// or that are not positive are not times.
+const maxSeconds = math.MaxInt64 / 1_000_000_000
 
-// UnixNumber converts a Unix timestamp in seconds, milliseconds,
-// microseconds or nanoseconds (told apart by magnitude: up to 1e11 is
-// seconds, i.e. until year 5138) to nanoseconds.
-func UnixNumber(f float64) int64 {
+// UnixNumber converts a Unix timestamp of any unit to nanoseconds.
+func UnixNumber(f float64) (int64, bool) {
+	if !(f > 0) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	var ns float64
 	switch {
 	case f < 1e11:
-		return int64(f * 1e9)
+		ns = f * 1e9
 	case f < 1e14:
-		return int64(f * 1e6)
+		ns = f * 1e6
 	case f < 1e17:
-		return int64(f * 1e3)
+		ns = f * 1e3
+	default:
+		ns = f
 	}
-	return int64(f)
+	if ns >= math.MaxInt64 {
+		return 0, false
+	}
+	return int64(ns), true
+}
+
+// UnixInt is UnixNumber for integers, exact at every magnitude.
+func UnixInt(i int64) (int64, bool) {
+	switch {
+	case i <= 0:
+		return 0, false
+	case i < 1e11:
+		if i > maxSeconds {
+			return 0, false
+		}
+		return i * 1e9, true
+	case i < 1e14:
+		return i * 1e6, true
+	case i < 1e17:
+		return i * 1e3, true
+	}
+	return i, true
 }
 
 // Expand fills e.Tags and e.Fields from its JSON body (if e.BodyJSON),

@@ -66,3 +66,39 @@ func TestExpand(t *testing.T) {
 		t.Errorf("scalar body: fields = %v", s.Fields)
 	}
 }
+
+func FuzzJSON(f *testing.F) {
+	for _, s := range []string{`{"time":"2024-07-03T05:16:55Z","tags":{"a":"b"},"x":1}`, `1e400`, `{"ts":-1}`, `[{"a":1}]`, `"s"`, `{"time":1e300}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p fastjson.Parser
+		if _, _, err := Meta(&p, b); err != nil {
+			return
+		}
+		e := event.Event{BodyJSON: true, Body: b}
+		Expand(&p, &e)
+		for k, v := range e.Fields {
+			if v.Type() == 0 {
+				t.Fatalf("field %q has no type", k)
+			}
+		}
+	})
+}
+
+func TestUnixRange(t *testing.T) {
+	for _, tt := range []struct {
+		i  int64
+		ok bool
+	}{{0, false}, {-1, false}, {9_223_372_036, true}, {9_223_372_037, false}, {99_999_999_999, false}, {1 << 62, true}} {
+		if _, ok := UnixInt(tt.i); ok != tt.ok {
+			t.Errorf("UnixInt(%d) ok=%v, want %v", tt.i, ok, tt.ok)
+		}
+	}
+	if _, ok := UnixNumber(1e300); ok {
+		t.Error("UnixNumber(1e300) accepted")
+	}
+	if ns, ok := UnixNumber(1.5); !ok || ns != 1_500_000_000 {
+		t.Errorf("UnixNumber(1.5) = %d, %v", ns, ok)
+	}
+}

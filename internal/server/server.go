@@ -46,6 +46,8 @@ type Options struct {
 	RelaxedSync bool
 
 	Retention  store.Retention // for chronicles created on first write
+	// Chronicles to create at start, or whose retention to set, by name.
+	Chronicles map[string]store.Retention
 	AutoCreate bool            // create chronicles on first write
 	Limits     ingest.Limits
 
@@ -209,7 +211,15 @@ func (s *Server) startLog(ctx context.Context) error {
 		Logger:     s.log,
 		Registerer: s.metrics.Registry,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	for name, r := range s.opts.Chronicles {
+		if err := s.store.CreateChronicle(ctx, name, r); err != nil {
+			return fmt.Errorf("server: configured chronicle %q: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func (s *Server) connectExternal() (*nats.Conn, error) {
