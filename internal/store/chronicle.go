@@ -176,8 +176,15 @@ func (s *Store) Chronicle(ctx context.Context, name string) (ChronicleInfo, erro
 	info := str.CachedInfo()
 	ci := chronicleInfo(name, info)
 	ci.Stories = len(stories)
+	// The stream state knows blocks, not events: the stories' exact seqs
+	// give the first and last event (0 and 0 when the chronicle is empty).
+	ci.FirstSeq, ci.LastSeq = 0, 0
 	for _, st := range stories {
 		ci.Events += st.Events
+		if ci.FirstSeq == 0 || st.FirstSeq < ci.FirstSeq {
+			ci.FirstSeq = st.FirstSeq
+		}
+		ci.LastSeq = max(ci.LastSeq, st.LastSeq)
 	}
 	return ci, nil
 }

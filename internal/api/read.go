@@ -1,0 +1,255 @@
+package api
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+const (
+	defaultJSONLimit = 1000
+	// flushBytes is how much output is gathered before it is written and
+	// flushed: exports stream in constant memory and reach the client soon.
+	flushBytes = 32 << 10
+)
+
+type format int
+
+const (
+	formatJSON format = iota
+	formatNDJSON
+	formatCSV
+)
+
+var formatNames = map[string]format{"json": formatJSON, "ndjson": formatNDJSON, "csv": formatCSV}
+
+var contentTypes = [...]string{
+	formatJSON:   "application/json",
+	formatNDJSON: "application/x-ndjson",
+	formatCSV:    "text/csv; charset=utf-8",
+}
+
+// negotiate picks the format from the format parameter, else the Accept header.
+func negotiate(p *params, r *http.Request) (format, error) {
+	v, err := p.one("format")
+	if err != nil {
+		return 0, err
+	}
+	if v != "" {
+		f, ok := formatNames[v]
+		if !ok {
+			return 0, badParam("format", "want json, ndjson or csv, got %q", v)
+		}
+		return f, nil
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines":
+			return formatNDJSON, nil
+		case "text/csv":
+			return formatCSV, nil
+		case "application/json":
+			return formatJSON, nil
+		}
+	}
+	return formatJSON, nil
+}
+
+// readRequest is a parsed read.
+type readRequest struct {
+	q      store.Query
+	format format
+	filter *filter
+}
+
+func parseRead(r *http.Request) (*readRequest, error) {
+	chronicle, story, err := names(r)
+	if err != nil {
+		return nil, err
+	}
+	allowed := []string{"after", "before", "from", "to", "order", "limit", "format", "q", "kind", "tag.", "field."}
+	if story == "" {
+		allowed = append(allowed, "story")
+	}
+	p, err := newParams(r, allowed...)
+	if err != nil {
+		return nil, err
+	}
+	rr := &readRequest{q: store.Query{Chronicle: chronicle, Story: story}}
+	if rr.format, err = negotiate(p, r); err != nil {
+		return nil, err
+	}
+	if rr.q.After, _, err = p.seq("after"); err != nil {
+		return nil, err
+	}
+	if rr.q.Before, _, err = p.seq("before"); err != nil {
+		return nil, err
+	}
+	if rr.q.From, _, err = p.time("from"); err != nil {
+		return nil, err
+	}
+	if rr.q.To, _, err = p.time("to"); err != nil {
+		return nil, err
+	}
+	if rr.q.From != 0 && rr.q.To != 0 && rr.q.From > rr.q.To {
+		return nil, badParam("to", "to is before from")
+	}
+	switch order, err := p.one("order"); {
+	case err != nil:
+		return nil, err
+	case order == "desc":
+		rr.q.Desc = true
+	case order != "" && order != "asc":
+		return nil, badParam("order", "want asc or desc, got %q", order)
+	}
+	if rr.format == formatJSON {
+		rr.q.Limit = defaultJSONLimit
+	}
+	switch v, err := p.one("limit"); {
+	case err != nil:
+		return nil, err
+	case v != "":
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, badParam("limit", "want a positive integer, got %q", v)
+		}
+		rr.q.Limit = n
+	}
+	if rr.filter, err = p.filter(); err != nil {
+		return nil, err
+	}
+	// One story of a chronicle reads only that story's blocks.
+	if len(rr.filter.stories) == 1 {
+		rr.q.Story, rr.filter.stories = rr.filter.stories[0], nil
+		if err := event.ValidateStory(rr.q.Story); err != nil {
+			return nil, badParam("story", "%w", err)
+		}
+	}
+	return rr, nil
+}
+
+// readEvents serves reads and exports of a story or a whole chronicle. The
+// output is written as it is read, in chunks of flushBytes: memory stays
+// constant however many events an export holds. Until the first chunk goes
+// out, a failure is still answered with a problem document; after, the
+// connection is aborted so that a client never takes a truncated export for
+// a complete one.
+func (a *API) readEvents(w http.ResponseWriter, r *http.Request) {
+	rr, err := parseRead(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var (
+		x       expander
+		buf     = make([]byte, 0, flushBytes+4096)
+		started bool
+		n       int
+		gaps    []store.Gap
+		rc      = http.NewResponseController(w)
+		f       = rr.filter
+	)
+	expandInMatch := f.needsExpand()
+	if !f.empty() {
+		rr.q.Match = func(e *event.Event) bool {
+			if expandInMatch {
+				x.expand(e)
+			}
+			return f.match(e)
+		}
+	}
+	flush := func() error {
+		if !started {
+			w.Header().Set("Content-Type", contentTypes[rr.format])
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		if _, err := w.Write(buf); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		buf = buf[:0]
+		_ = rc.Flush()
+		return nil
+	}
+	switch rr.format {
+	case formatJSON:
+		buf = append(buf, `{"events":[`...)
+	case formatCSV:
+		buf = append(buf, csvHeader...)
+	}
+	fn := func(e *event.Event) error {
+		if !expandInMatch {
+			x.expand(e)
+		}
+		switch rr.format {
+		case formatJSON:
+			if n > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendEvent(buf, e, "")
+		case formatNDJSON:
+			buf = appendEvent(buf, e, "")
+			buf = append(buf, '\n')
+		case formatCSV:
+			buf = appendCSVRow(buf, e)
+		}
+		n++
+		if len(buf) >= flushBytes {
+			return flush()
+		}
+		return nil
+	}
+	onGap := func(g store.Gap) error {
+		switch rr.format {
+		case formatJSON:
+			gaps = append(gaps, g)
+		case formatNDJSON:
+			buf = append(buf, `{"gap":`...)
+			buf = appendGap(buf, g)
+			buf = append(buf, "}\n"...)
+		}
+		return nil
+	}
+	last, err := a.cfg.Store.Read(r.Context(), rr.q, fn, onGap)
+	a.cfg.Metrics.ReadEvents.WithLabelValues("events").Add(float64(n))
+	if err != nil {
+		if !started {
+			a.writeError(w, r, err)
+			return
+		}
+		if r.Context().Err() == nil {
+			a.cfg.Logger.Warn("api: read ended early", "path", r.URL.Path, "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if rr.format == formatJSON {
+		buf = append(buf, ']')
+		if rr.q.Limit > 0 && n >= rr.q.Limit {
+			buf = append(buf, `,"next":"`...)
+			buf = strconv.AppendUint(buf, last, 10)
+			buf = append(buf, '"')
+		}
+		if len(gaps) > 0 {
+			buf = append(buf, `,"gaps":[`...)
+			for i, g := range gaps {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = appendGap(buf, g)
+			}
+			buf = append(buf, ']')
+		}
+		buf = append(buf, "}\n"...)
+	}
+	_ = flush()
+}
