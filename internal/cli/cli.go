@@ -1,0 +1,75 @@
+// Package cli is chronostream's command line: the subcommands and the wiring
+// of flags, CHRONOSTREAM_* environment variables and the config file into
+// the options of the components they start. cmd/chronostream only forwards
+// signals and arguments here, so every command can be tested in-process.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes, following the flag package's convention that 2 means the
+// command line (or its environment and config file) was wrong.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Run runs the subcommand named by args[0] until it finishes or ctx is done,
+// and returns the process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, args, os.Environ(), stdout, stderr)
+}
+
+// run takes the environment as an argument so tests need not mutate the
+// process environment.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return serve(ctx, rest, environ, stdout, stderr)
+	case "version", "--version", "-version":
+		return version(stdout)
+	case "help", "-h", "-help", "--help":
+		return help(rest, environ, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "chronostream: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return exitUsage
+	}
+}
+
+func help(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stdout)
+		return exitOK
+	}
+	switch args[0] {
+	case "serve":
+		return serve(context.Background(), []string{"--help"}, environ, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "Usage: chronostream version\n\nPrints the version, the VCS revision it was built from and the Go version.")
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "chronostream: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `chronostream — a telemetry hub: one durable log of events, metrics and traces.
+
+Usage:
+  chronostream serve [flags]    run the server (see: chronostream serve --help)
+  chronostream version          print the version
+  chronostream help [command]   show help for a command
+`)
+}

@@ -1,0 +1,392 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"gopkg.in/yaml.v3"
+
+	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/server"
+)
+
+const envPrefix = "CHRONOSTREAM_"
+
+// serveConfig is everything `serve` is configured with, after flags,
+// environment and config file have been merged.
+type serveConfig struct {
+	server     server.Options
+	graphite   string
+	forward    string
+	configFile string
+
+	tokens     stringList
+	sync       choice
+	logLevel   choice
+	logFormat  choice
+	maxAge     duration
+	maxBytes   byteSize
+	maxEvents  int64
+	maxBody    byteSize
+	maxEvent   byteSize
+	autoCreate bool
+
+	// warnings are problems worth a log line but not a refusal to start
+	// (they are logged once the logger exists).
+	warnings []string
+}
+
+// option describes one serve setting: its flag, its environment variable
+// and its config-file key are all derived from name, so the three cannot
+// drift apart.
+type option struct {
+	name    string
+	metavar string
+	usage   string
+	group   string
+	list    bool // repeatable flag; a list in config files
+	secret  bool // never echoed back in logs or errors
+}
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+const (
+	groupListen   = "Listeners and data"
+	groupNATS     = "The log (NATS JetStream)"
+	groupChron    = "Chronicles"
+	groupLimits   = "Limits"
+	groupSecurity = "Security"
+	groupOps      = "Configuration and logging"
+)
+
+var groupOrder = []string{groupListen, groupNATS, groupChron, groupLimits, groupSecurity, groupOps}
+
+// newServeFlags binds every serve option to c, set to its default.
+func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors and help are printed by serve itself
+	var opts []option
+	add := func(o option) { opts = append(opts, o) }
+
+	c.server.DataDir = "./data"
+	c.server.HTTPAddr = "127.0.0.1:4318"
+	c.graphite = ":2003"
+	c.forward = ":24224"
+	c.autoCreate = true
+	c.maxBody = byteSize(ingest.DefaultLimits.MaxBodyBytes)
+	c.maxEvent = byteSize(ingest.DefaultLimits.MaxEventBytes)
+	c.sync = choice{value: "always", choices: []string{"always", "relaxed"}}
+	c.logLevel = choice{value: "info", choices: []string{"debug", "info", "warn", "error"}}
+	c.logFormat = choice{value: "text", choices: []string{"text", "json"}}
+	c.server.Replicas = 1
+	c.server.DefaultChronicle = "default"
+	c.server.DefaultStory = "default"
+
+	fs.StringVar(&c.server.DataDir, "data", c.server.DataDir, "")
+	add(option{name: "data", metavar: "DIR", group: groupListen,
+		usage: "Directory of the embedded log (JetStream files in DIR/jetstream). Unused with --nats."})
+	fs.StringVar(&c.server.HTTPAddr, "http", c.server.HTTPAddr, "")
+	add(option{name: "http", metavar: "ADDR", group: groupListen,
+		usage: "HTTP listener for the UI, the API and every HTTP protocol. Port 0 picks a free port;\nthe \"chronostream ready\" log line reports the address (http=...)."})
+	fs.StringVar(&c.graphite, "graphite", c.graphite, "")
+	add(option{name: "graphite", metavar: "ADDR", group: groupListen,
+		usage: "Graphite plaintext listener (TCP and UDP). Reserved: NOT ACTIVE YET, the address is\naccepted and ignored until the Graphite listener lands. Empty disables it."})
+	fs.StringVar(&c.forward, "forward", c.forward, "")
+	add(option{name: "forward", metavar: "ADDR", group: groupListen,
+		usage: "Fluent Forward listener. Reserved: NOT ACTIVE YET, the address is accepted and\nignored until the Forward listener lands. Empty disables it."})
+
+	fs.StringVar(&c.server.NATSURL, "nats", "", "")
+	add(option{name: "nats", metavar: "URL", group: groupNATS,
+		usage: "Use an existing NATS JetStream deployment (e.g. nats://host:4222, comma-separated for a\ncluster) instead of the embedded server. Needs nats-server 2.9.10 or later with JetStream."})
+	fs.StringVar(&c.server.NATSCreds, "nats-creds", "", "")
+	add(option{name: "nats-creds", metavar: "FILE", group: groupNATS, usage: "NATS credentials file (JWT and nkey seed)."})
+	fs.StringVar(&c.server.NATSUser, "nats-user", "", "")
+	add(option{name: "nats-user", metavar: "USER", group: groupNATS, usage: "NATS user name."})
+	fs.StringVar(&c.server.NATSPassword, "nats-password", "", "")
+	add(option{name: "nats-password", metavar: "PASSWORD", group: groupNATS, secret: true,
+		usage: "NATS password (prefer the environment variable or config file: flags show in ps)."})
+	fs.StringVar(&c.server.NATSToken, "nats-token", "", "")
+	add(option{name: "nats-token", metavar: "TOKEN", group: groupNATS, secret: true, usage: "NATS authentication token."})
+	fs.StringVar(&c.server.NATSTLSCA, "nats-tls-ca", "", "")
+	add(option{name: "nats-tls-ca", metavar: "FILE", group: groupNATS, usage: "PEM file of the CAs that sign the NATS servers' certificates."})
+	fs.StringVar(&c.server.NATSTLSCert, "nats-tls-cert", "", "")
+	add(option{name: "nats-tls-cert", metavar: "FILE", group: groupNATS, usage: "PEM client certificate for NATS (with --nats-tls-key)."})
+	fs.StringVar(&c.server.NATSTLSKey, "nats-tls-key", "", "")
+	add(option{name: "nats-tls-key", metavar: "FILE", group: groupNATS, usage: "PEM private key of --nats-tls-cert."})
+	fs.IntVar(&c.server.Replicas, "replicas", c.server.Replicas, "")
+	add(option{name: "replicas", metavar: "N", group: groupNATS,
+		usage: "JetStream replicas of each chronicle (1 unless the NATS deployment is a cluster)."})
+	fs.Var(&c.sync, "sync", "")
+	add(option{name: "sync", metavar: "always|relaxed", group: groupNATS,
+		usage: "always: every write is fsynced before it is acknowledged. relaxed (opt-in): the embedded\nlog acknowledges before fsync and syncs in the background; faster, but acknowledged\nevents not yet fsynced are lost on an OS crash or power loss. With --nats, the NATS\nserver's own sync setting decides instead (sync_interval: always, nats-server 2.10+)."})
+
+	fs.BoolVar(&c.autoCreate, "auto-create", c.autoCreate, "")
+	add(option{name: "auto-create", metavar: "BOOL", group: groupChron,
+		usage: "Create a chronicle on its first write. As a flag, write --auto-create=false to disable."})
+	fs.Var(&c.maxAge, "retention-max-age", "")
+	add(option{name: "retention-max-age", metavar: "DURATION", group: groupChron,
+		usage: "Default max age of events in new chronicles (e.g. 72h, 30d); 0 keeps them forever."})
+	fs.Var(&c.maxBytes, "retention-max-bytes", "")
+	add(option{name: "retention-max-bytes", metavar: "SIZE", group: groupChron,
+		usage: "Default max size of new chronicles (e.g. 10GiB); 0 is unlimited. Oldest events go first."})
+	fs.Int64Var(&c.maxEvents, "retention-max-events", 0, "")
+	add(option{name: "retention-max-events", metavar: "N", group: groupChron,
+		usage: "Default max number of events in new chronicles; 0 is unlimited. Oldest events go first."})
+	fs.StringVar(&c.server.DefaultChronicle, "default-chronicle", c.server.DefaultChronicle, "")
+	add(option{name: "default-chronicle", metavar: "NAME", group: groupChron,
+		usage: "Chronicle that POST / and GET / (WebSocket) write to when the request names none\n(?chronicle=NAME)."})
+	fs.StringVar(&c.server.DefaultStory, "default-story", c.server.DefaultStory, "")
+	add(option{name: "default-story", metavar: "NAME", group: groupChron,
+		usage: "Story that POST / and GET / (WebSocket) write to when the request names none (?story=NAME)."})
+
+	fs.Var(&c.maxBody, "max-body-bytes", "")
+	add(option{name: "max-body-bytes", metavar: "SIZE", group: groupLimits,
+		usage: "Largest request body, counted after decompression; larger requests get 413."})
+	fs.Var(&c.maxEvent, "max-event-bytes", "")
+	add(option{name: "max-event-bytes", metavar: "SIZE", group: groupLimits,
+		usage: "Largest single event (NDJSON line, WebSocket message)."})
+
+	fs.Var(&c.tokens, "token", "")
+	add(option{name: "token", metavar: "TOKEN", group: groupSecurity, list: true, secret: true,
+		usage: "Accepted API token (repeatable; comma-separated in the environment, a list in the config\nfile). Clients send \"Authorization: Bearer TOKEN\". Required to listen beyond loopback."})
+	fs.BoolVar(&c.server.InsecureNoAuth, "insecure-no-auth", false, "")
+	add(option{name: "insecure-no-auth", metavar: "BOOL", group: groupSecurity,
+		usage: "Allow listening beyond loopback with no tokens: anyone who can reach the port can read\nand write everything. Logged loudly."})
+
+	fs.StringVar(&c.configFile, "config", "", "")
+	add(option{name: "config", metavar: "FILE", group: groupOps,
+		usage: "Config file, YAML (.yaml, .yml) or TOML (.toml); its keys are these flag names.\nSet by flag or environment only."})
+	fs.Var(&c.logLevel, "log-level", "")
+	add(option{name: "log-level", metavar: "debug|info|warn|error", group: groupOps, usage: "Least severe level logged."})
+	fs.Var(&c.logFormat, "log-format", "")
+	add(option{name: "log-format", metavar: "text|json", group: groupOps, usage: "Log format on stderr: text (logfmt) or json."})
+	return fs, opts
+}
+
+// parseServe merges the serve settings. Precedence, per option: a flag on
+// the command line, else its environment variable, else its config-file
+// key, else the default. It returns flag.ErrHelp for --help.
+func parseServe(args, environ []string) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs, opts := newServeFlags(c)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (serve takes only flags)", fs.Arg(0))
+	}
+	fromFlag := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { fromFlag[f.Name] = true })
+
+	known := map[string]option{}
+	for _, o := range opts {
+		known[o.name] = o
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, envPrefix) {
+			continue
+		}
+		env[k] = v
+		name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, envPrefix), "_", "-"))
+		if _, ok := known[name]; !ok {
+			c.warnings = append(c.warnings, fmt.Sprintf("ignoring unknown environment variable %s", k))
+		}
+	}
+
+	if v, ok := env[envName("config")]; ok && !fromFlag["config"] {
+		c.configFile = v
+	}
+	var file map[string]any
+	if c.configFile != "" {
+		var err error
+		if file, err = loadConfigFile(c.configFile, known); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, o := range opts {
+		if o.name == "config" || fromFlag[o.name] {
+			continue
+		}
+		if v, ok := env[envName(o.name)]; ok {
+			if err := setFromEnv(fs, o, v); err != nil {
+				return nil, fmt.Errorf("environment variable %s: %w", envName(o.name), err)
+			}
+			continue
+		}
+		if v, ok := file[o.name]; ok {
+			if err := setFromFile(fs, o, v); err != nil {
+				return nil, fmt.Errorf("config file %s: key %q: %w", c.configFile, o.name, err)
+			}
+		}
+	}
+	if err := c.finish(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func setFromEnv(fs *flag.FlagSet, o option, v string) error {
+	if !o.list {
+		return fs.Set(o.name, v)
+	}
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			if err := fs.Set(o.name, part); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func setFromFile(fs *flag.FlagSet, o option, v any) error {
+	if items, ok := v.([]any); ok {
+		if !o.list {
+			return errors.New("takes one value, not a list")
+		}
+		for _, it := range items {
+			s, err := scalarString(it)
+			if err != nil {
+				return err
+			}
+			if err := fs.Set(o.name, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if v == nil { // "key:" with nothing after it: leave the default
+		return nil
+	}
+	s, err := scalarString(v)
+	if err != nil {
+		return err
+	}
+	return fs.Set(o.name, s)
+}
+
+func scalarString(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case uint64:
+		return strconv.FormatUint(v, 10), nil
+	case float64:
+		// Integral floats (JSON numbers, YAML 1e6) are integers to the flags.
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return strconv.FormatInt(int64(v), 10), nil
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	default:
+		return "", fmt.Errorf("unsupported value of type %T (want a string, number or boolean)", v)
+	}
+}
+
+// loadConfigFile reads a YAML or TOML file into a map keyed by flag names.
+// Keys may also be written with underscores (max_body_bytes), as TOML
+// users tend to.
+func loadConfigFile(path string, known map[string]option) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	raw := map[string]any{}
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".yaml", ".yml":
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	case ".toml":
+		if _, err := toml.Decode(string(data), &raw); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	case ".json":
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	default:
+		return nil, fmt.Errorf("config file %s: unknown format %q (want .yaml, .yml or .toml)", path, ext)
+	}
+	out := make(map[string]any, len(raw))
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // report the same key first every time
+	for _, k := range keys {
+		name := strings.ReplaceAll(k, "_", "-")
+		if name == "config" {
+			return nil, fmt.Errorf("config file %s: key %q cannot be set in a config file (use --config or %s)", path, k, envName("config"))
+		}
+		if _, ok := known[name]; !ok {
+			return nil, fmt.Errorf("config file %s: unknown key %q (keys are the serve flag names; see chronostream serve --help)", path, k)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("config file %s: key %q is set twice", path, name)
+		}
+		out[name] = raw[k]
+	}
+	return out, nil
+}
+
+// finish validates the merged settings and copies them into server.Options.
+func (c *serveConfig) finish() error {
+	if c.server.Replicas < 1 {
+		return fmt.Errorf("--replicas must be at least 1, not %d", c.server.Replicas)
+	}
+	if c.maxBody <= 0 {
+		return errors.New("--max-body-bytes must be positive")
+	}
+	if c.maxEvent <= 0 {
+		return errors.New("--max-event-bytes must be positive")
+	}
+	if c.maxEvent > c.maxBody {
+		return fmt.Errorf("--max-event-bytes (%s) cannot exceed --max-body-bytes (%s)", c.maxEvent.String(), c.maxBody.String())
+	}
+	if c.maxEvents < 0 {
+		return errors.New("--retention-max-events cannot be negative")
+	}
+	if c.server.DataDir == "" && c.server.NATSURL == "" {
+		return errors.New("--data cannot be empty when the log is embedded (no --nats)")
+	}
+	if c.server.HTTPAddr == "" {
+		return errors.New("--http cannot be empty: the HTTP listener serves every API")
+	}
+	if (c.server.NATSTLSCert == "") != (c.server.NATSTLSKey == "") {
+		return errors.New("--nats-tls-cert and --nats-tls-key go together")
+	}
+	if c.server.NATSPassword != "" && c.server.NATSUser == "" {
+		return errors.New("--nats-password needs --nats-user")
+	}
+	c.server.Tokens = slices.Clone(c.tokens)
+	c.server.AutoCreate = c.autoCreate
+	c.server.RelaxedSync = c.sync.value == "relaxed"
+	c.server.Retention.MaxAge = timeDuration(c.maxAge)
+	c.server.Retention.MaxBytes = int64(c.maxBytes)
+	c.server.Retention.MaxEvents = c.maxEvents
+	c.server.Limits = ingest.Limits{MaxBodyBytes: int64(c.maxBody), MaxEventBytes: int64(c.maxEvent)}
+	return nil
+}
