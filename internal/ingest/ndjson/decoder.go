@@ -40,6 +40,13 @@ func (e *TooLargeError) Error() string {
 
 func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
+// ReadError wraps an error of the underlying reader.
+type ReadError struct{ Err error }
+
+func (e *ReadError) Error() string { return "reading input: " + e.Err.Error() }
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
 // Options configure a Decoder.
 type Options struct {
 	// MaxValueBytes bounds one value; 0 means 1 MiB. The decoder buffers at
@@ -79,6 +86,7 @@ type Decoder struct {
 	// rescan of an incomplete value waits for its buffered part to double,
 	// so that a value trickled in byte by byte costs linear, not quadratic, time.
 	want int
+	rerr error // the reader's error, returned once the buffered input is decoded
 	err  error // sticky
 }
 
@@ -165,7 +173,7 @@ func (d *Decoder) next() ([]byte, error) {
 			return nil, d.syntaxError(0, fmt.Sprintf("invalid character %s after the top-level array", quoteChar(c)))
 		}
 
-		if !d.eof && d.end-d.pos < d.want {
+		if !d.eof && d.rerr == nil && d.end-d.pos < d.want {
 			if err := d.fill(); err != nil {
 				return nil, err
 			}
@@ -222,8 +230,12 @@ func (d *Decoder) syntaxError(off int, msg string) error {
 	return &SyntaxError{Line: d.valLine, Offset: d.base + int64(d.pos+off), Msg: msg}
 }
 
-// fill reads more input, keeping buf[pos:end].
+// fill reads more input, keeping buf[pos:end]. A read error is held back
+// until the values read before it are decoded: they are acknowledged.
 func (d *Decoder) fill() error {
+	if d.rerr != nil {
+		return d.rerr
+	}
 	if d.pos > 0 {
 		// The kept bytes are at most one partial value: cheap to move.
 		copy(d.buf, d.buf[d.pos:d.end])
@@ -244,7 +256,7 @@ func (d *Decoder) fill() error {
 	case err == io.EOF:
 		d.eof = true
 	case err != nil:
-		return fmt.Errorf("ndjson: reading input: %w", err)
+		d.rerr = &ReadError{Err: err}
 	}
 	return nil
 }

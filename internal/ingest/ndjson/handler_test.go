@@ -1,0 +1,417 @@
+package ndjson
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/natsd"
+	"github.com/chronostream/chronostream/internal/obs"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+// openStore starts an embedded NATS server and opens the log on it.
+func openStore(t testing.TB, autoCreate bool) *store.Store {
+	t.Helper()
+	ns, err := natsd.Start(natsd.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	s, err := store.Open(context.Background(), store.Options{Conn: nc, AutoCreate: autoCreate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+type fixture struct {
+	srv     *httptest.Server
+	store   *store.Store
+	metrics *obs.Metrics
+}
+
+func newFixture(t testing.TB, limits ingest.Limits, autoCreate bool) *fixture {
+	t.Helper()
+	s := openStore(t, autoCreate)
+	m := obs.New()
+	h := NewHandler(Config{Log: s, Limits: limits, Metrics: m, DefaultChronicle: "main", DefaultStory: "anacrolix"})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /{$}", h.ServeRoot)
+	mux.HandleFunc("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", h.ServeEvents)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, store: s, metrics: m}
+}
+
+func (f *fixture) post(t testing.TB, path string, body io.Reader, header map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", f.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func (f *fixture) read(t testing.TB, chronicle, story string) []event.Event {
+	t.Helper()
+	var evs []event.Event
+	_, err := f.store.Read(context.Background(), store.Query{Chronicle: chronicle, Story: story}, func(e *event.Event) error {
+		evs = append(evs, *e)
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func bodies(evs []event.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = string(e.Body)
+	}
+	return out
+}
+
+func counter(t testing.TB, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func equalStrings(t testing.TB, what string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d, want %d:\ngot  %q\nwant %q", what, len(got), len(want), got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("%s[%d] = %q, want %q", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestRootStoresEachValueVerbatim(t *testing.T) {
+	f := newFixture(t, ingest.Limits{}, true)
+	body := "{\"time\":\"2024-07-03T15:16:55.563839+10:00\",\"level\":\"INFO\",\"msg\":\"hi mom\"}\n" +
+		"\n" +
+		"  {\"kind\":\"metric\",\"cpu\":0.5}{\"ts\":1720000000,\"a\":\n [1,2]}\r\n" +
+		"\"just a string\" 42\n" +
+		"{\"msg\":\"line1\\nline2 ✓\"}" // no trailing newline
+	want := []string{
+		`{"time":"2024-07-03T15:16:55.563839+10:00","level":"INFO","msg":"hi mom"}`,
+		`{"kind":"metric","cpu":0.5}`,
+		"{\"ts\":1720000000,\"a\":\n [1,2]}",
+		`"just a string"`,
+		`42`,
+		`{"msg":"line1\nline2 ✓"}`,
+	}
+	code, _, resp := f.post(t, "/", strings.NewReader(body), map[string]string{
+		"Authorization": "Bearer secret-token", "User-Agent": "test-agent", "Content-Type": "application/jsonl"})
+	if code != 200 || resp != "6\n" {
+		t.Fatalf("POST / = %d %q, want 200 \"6\\n\"", code, resp)
+	}
+	evs := f.read(t, "main", "anacrolix")
+	equalStrings(t, "bodies", bodies(evs), want)
+
+	wantKinds := []event.Kind{event.KindLog, event.KindMetric, event.KindEvent, event.KindEvent, event.KindEvent, event.KindLog}
+	for i, e := range evs {
+		if !e.BodyJSON || e.Kind != wantKinds[i] || e.Source == "" || e.Source != evs[0].Source {
+			t.Errorf("event %d: BodyJSON=%v kind=%v source=%q", i, e.BodyJSON, e.Kind, e.Source)
+		}
+		if i > 0 && e.Seq <= evs[i-1].Seq {
+			t.Errorf("seqs not increasing: %d then %d", evs[i-1].Seq, e.Seq)
+		}
+	}
+	if got := evs[0].TimeValue(); got.UnixMicro() != 1719983815563839 {
+		t.Errorf("event time = %v, want the payload's time", got)
+	}
+	if evs[2].Time != 1720000000*1e9 {
+		t.Errorf("ts = %d, want %d", evs[2].Time, int64(1720000000*1e9))
+	}
+	if evs[1].Time == 0 {
+		t.Error("an event without time got no ingest time")
+	}
+
+	src, err := f.store.GetSource(context.Background(), evs[0].Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Protocol != Protocol || src.Count != 6 || src.Chronicle != "main" || src.Story != "anacrolix" ||
+		src.Start.IsZero() || src.End.Before(src.Start) || src.Remote == "" {
+		t.Errorf("source = %+v", src)
+	}
+	if got := src.Headers["User-Agent"]; len(got) != 1 || got[0] != "test-agent" {
+		t.Errorf("source User-Agent = %q", got)
+	}
+	if got := src.Headers["Authorization"]; len(got) != 1 || got[0] != "[REDACTED]" {
+		t.Errorf("source Authorization = %q, want it redacted", got)
+	}
+	if got := counter(t, f.metrics.IngestEvents.WithLabelValues(Protocol)); got != 6 {
+		t.Errorf("ingest events metric = %v, want 6", got)
+	}
+	if got := counter(t, f.metrics.IngestBytes.WithLabelValues(Protocol)); got != float64(len(body)) {
+		t.Errorf("ingest bytes metric = %v, want %d", got, len(body))
+	}
+}
+
+func TestRootTarget(t *testing.T) {
+	f := newFixture(t, ingest.Limits{}, true)
+	q := url.Values{"chronicle": {"app.prod"}, "story": {"web logs/α*>"}}
+	if code, _, resp := f.post(t, "/?"+q.Encode(), strings.NewReader(`{"a":1}`), nil); code != 200 || resp != "1\n" {
+		t.Fatalf("POST = %d %q", code, resp)
+	}
+	if code, _, resp := f.post(t, "/", strings.NewReader("{\"b\":2}\n{\"c\":3}\n"), map[string]string{
+		"X-Chronostream-Chronicle": "app.prod", "X-Chronostream-Story": "web logs/α*>"}); code != 200 || resp != "2\n" {
+		t.Fatalf("POST = %d %q", code, resp)
+	}
+	equalStrings(t, "bodies", bodies(f.read(t, "app.prod", "web logs/α*>")), []string{`{"a":1}`, `{"b":2}`, `{"c":3}`})
+}
+
+func TestRootKindOverride(t *testing.T) {
+	f := newFixture(t, ingest.Limits{}, true)
+	if code, _, _ := f.post(t, "/?kind=trace", strings.NewReader(`{"msg":"x"}`), nil); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if evs := f.read(t, "main", "anacrolix"); len(evs) != 1 || evs[0].Kind != event.KindTrace {
+		t.Fatalf("events = %+v, want one trace", evs)
+	}
+	if code, _, resp := f.post(t, "/?kind=bogus", strings.NewReader(`{}`), nil); code != 400 || !strings.Contains(resp, "unknown kind") {
+		t.Fatalf("bad kind: %d %q", code, resp)
+	}
+}
+
+func TestRootMalformedLine(t *testing.T) {
+	f := newFixture(t, ingest.Limits{}, true)
+	body := "{\"i\":1}\n{\"i\":2}\n\n{\"i\":3}\n{\"i\":4, \"oops\": }\n{\"i\":5}\n"
+	code, _, resp := f.post(t, "/", strings.NewReader(body), nil)
+	if code != 400 || !strings.HasPrefix(resp, "line 5: invalid JSON: ") || !strings.HasSuffix(resp, "\nstored 3\n") {
+		t.Fatalf("POST = %d %q, want 400 naming line 5 and 3 stored", code, resp)
+	}
+	equalStrings(t, "bodies", bodies(f.read(t, "main", "anacrolix")), []string{`{"i":1}`, `{"i":2}`, `{"i":3}`})
+	if got := counter(t, f.metrics.IngestErrors.WithLabelValues(Protocol, "invalid_json")); got != 1 {
+		t.Errorf("invalid_json errors = %v, want 1", got)
+	}
+}
+
+// problemOf decodes a problem document, checking its content type.
+func problemOf(t testing.TB, h http.Header, body string) map[string]any {
+	t.Helper()
+	if ct := h.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type %q, want application/problem+json (body %q)", ct, body)
+	}
+	var p map[string]any
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestEventsAPI(t *testing.T) {
+	f := newFixture(t, ingest.Limits{}, true)
+	path := "/api/v1/chronicles/" + url.PathEscape("my app") + "/stories/" + url.PathEscape("cpu.load/1") + "/events"
+
+	// NDJSON.
+	code, _, resp := f.post(t, path, strings.NewReader("{\"a\":1}\n{\"a\":2}\n"), map[string]string{"Content-Type": "application/x-ndjson"})
+	if code != 200 {
+		t.Fatalf("POST = %d %s", code, resp)
+	}
+	var ack struct {
+		Stored   int    `json:"stored"`
+		FirstSeq uint64 `json:"first_seq"`
+		LastSeq  uint64 `json:"last_seq"`
+		Source   string `json:"source"`
+	}
+	if err := json.Unmarshal([]byte(resp), &ack); err != nil {
+		t.Fatal(err)
+	}
+	evs := f.read(t, "my app", "cpu.load/1")
+	if ack.Stored != 2 || ack.FirstSeq != evs[0].Seq || ack.LastSeq != evs[1].Seq || ack.Source != evs[0].Source {
+		t.Fatalf("ack %+v does not match the stored events %+v", ack, evs)
+	}
+
+	// A JSON array: each element is one event.
+	code, _, resp = f.post(t, path, strings.NewReader(" [ {\"a\":3},\n{\"a\":[4]} , 5 ]\n"), map[string]string{"Content-Type": "application/json; charset=utf-8"})
+	if code != 200 || !strings.Contains(resp, `"stored":3`) {
+		t.Fatalf("POST array = %d %s", code, resp)
+	}
+	// Without the JSON content type, an array is one event.
+	code, _, resp = f.post(t, path, strings.NewReader("[6,7]"), nil)
+	if code != 200 || !strings.Contains(resp, `"stored":1`) {
+		t.Fatalf("POST array as NDJSON = %d %s", code, resp)
+	}
+	equalStrings(t, "bodies", bodies(f.read(t, "my app", "cpu.load/1")),
+		[]string{`{"a":1}`, `{"a":2}`, `{"a":3}`, `{"a":[4]}`, `5`, `[6,7]`})
+
+	// Malformed: problem JSON with the line and what was stored.
+	code, h, resp := f.post(t, path, strings.NewReader("{\"a\":8}\n{\"a\":9}\n{\"a\":10"), nil)
+	if code != 400 {
+		t.Fatalf("malformed: %d %s", code, resp)
+	}
+	p := problemOf(t, h, resp)
+	if p["status"] != 400.0 || p["line"] != 3.0 || p["stored"] != 2.0 || p["type"] != "urn:chronostream:problem:invalid-json" || p["title"] == "" || p["detail"] == "" {
+		t.Fatalf("problem = %v", p)
+	}
+	if n := len(f.read(t, "my app", "cpu.load/1")); n != 8 {
+		t.Fatalf("%d events stored, want 8", n)
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	f := newFixture(t, ingest.Limits{MaxBodyBytes: 10 << 10}, true)
+	var body bytes.Buffer
+	for i := 0; body.Len() < 100<<10; i++ {
+		fmt.Fprintf(&body, "{\"i\":%d,\"pad\":%q}\n", i, strings.Repeat("p", 200))
+	}
+	lineLen := bytes.IndexByte(body.Bytes(), '\n') + 1
+	code, _, resp := f.post(t, "/", &body, nil)
+	var stored int
+	if _, err := fmt.Sscanf(resp[strings.LastIndex(strings.TrimSpace(resp), "\n")+1:], "stored %d", &stored); err != nil || code != 413 {
+		t.Fatalf("POST = %d %q, want 413 with the stored count", code, resp)
+	}
+	evs := f.read(t, "main", "anacrolix")
+	// Every complete value within the limit is stored and acknowledged.
+	if stored == 0 || len(evs) != stored || stored != (10<<10)/lineLen {
+		t.Fatalf("stored %d (read back %d)", stored, len(evs))
+	}
+	if got := counter(t, f.metrics.IngestErrors.WithLabelValues(Protocol, "body_too_large")); got != 1 {
+		t.Errorf("body_too_large errors = %v", got)
+	}
+
+	// Problem JSON on our API.
+	code, h, resp := f.post(t, "/api/v1/chronicles/main/stories/s/events", strings.NewReader(strings.Repeat("{}\n", 6<<10)), nil)
+	p := problemOf(t, h, resp)
+	if code != 413 || p["stored"] != float64((10<<10)/3) {
+		t.Fatalf("POST = %d %v", code, p)
+	}
+}
+
+func TestEventTooLarge(t *testing.T) {
+	f := newFixture(t, ingest.Limits{MaxEventBytes: 1000}, true)
+	body := "{\"a\":1}\n{\"a\":2}\n{\"big\":\"" + strings.Repeat("x", 2000) + "\"}\n{\"a\":3}\n"
+	code, _, resp := f.post(t, "/", strings.NewReader(body), nil)
+	if code != 413 || resp != "line 3: a value exceeds the limit of 1000 bytes\nstored 2\n" {
+		t.Fatalf("POST = %d %q", code, resp)
+	}
+	equalStrings(t, "bodies", bodies(f.read(t, "main", "anacrolix")), []string{`{"a":1}`, `{"a":2}`})
+}
+
+func gzipped(t testing.TB, b []byte) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
+func TestGzip(t *testing.T) {
+	f := newFixture(t, ingest.Limits{MaxBodyBytes: 1 << 20}, true)
+	gz := map[string]string{"Content-Encoding": "gzip"}
+	code, _, resp := f.post(t, "/", gzipped(t, []byte("{\"z\":1}\n{\"z\":2}\n")), gz)
+	if code != 200 || resp != "2\n" {
+		t.Fatalf("gzip POST = %d %q", code, resp)
+	}
+	equalStrings(t, "bodies", bodies(f.read(t, "main", "anacrolix")), []string{`{"z":1}`, `{"z":2}`})
+
+	// A bomb: 256 MiB of whitespace after one event, about 250 KiB compressed.
+	// Decompression stops at the limit.
+	bomb := append([]byte("{\"z\":3}\n"), bytes.Repeat([]byte(" "), 256<<20)...)
+	z := gzipped(t, bomb)
+	before := counter(t, f.metrics.IngestBytes.WithLabelValues(Protocol))
+	code, _, resp = f.post(t, "/", z, gz)
+	if code != 413 || !strings.HasSuffix(resp, "stored 1\n") {
+		t.Fatalf("bomb POST = %d %q", code, resp)
+	}
+	if read := counter(t, f.metrics.IngestBytes.WithLabelValues(Protocol)) - before; read > 1<<20+1 {
+		t.Errorf("decompressed %v bytes, want at most the limit", read)
+	}
+
+	code, _, _ = f.post(t, "/", strings.NewReader("not gzip"), gz)
+	if code != 400 {
+		t.Errorf("invalid gzip: %d, want 400", code)
+	}
+	code, _, _ = f.post(t, "/", strings.NewReader("{}"), map[string]string{"Content-Encoding": "br"})
+	if code != http.StatusUnsupportedMediaType {
+		t.Errorf("brotli: %d, want 415", code)
+	}
+	if n := len(f.read(t, "main", "anacrolix")); n != 3 {
+		t.Errorf("%d events stored, want 3", n)
+	}
+}
+
+func TestStoreErrors(t *testing.T) {
+	f := newFixture(t, ingest.Limits{}, false)
+	code, h, resp := f.post(t, "/api/v1/chronicles/nope/stories/s/events", strings.NewReader("{}\n"), nil)
+	if p := problemOf(t, h, resp); code != 404 || p["type"] != "urn:chronostream:problem:no-chronicle" || p["stored"] != 0.0 {
+		t.Fatalf("missing chronicle: %d %v", code, p)
+	}
+	long := strings.Repeat("c", event.MaxChronicleName+1)
+	code, _, resp = f.post(t, "/?chronicle="+long, strings.NewReader("{}\n"), nil)
+	if code != 400 || !strings.Contains(resp, "chronicle name") {
+		t.Fatalf("invalid name: %d %q", code, resp)
+	}
+}
+
+// TestManyBatches crosses the batch and in-flight window sizes, so that
+// pipelined appends are waited for in order and counted exactly.
+func TestManyBatches(t *testing.T) {
+	f := newFixture(t, ingest.Limits{}, true)
+	const n = 5*batchEvents*maxInFlight/2 + 17
+	var body bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&body, "{\"i\":%d}\n", i)
+	}
+	code, _, resp := f.post(t, "/", &body, nil)
+	if code != 200 || resp != fmt.Sprintf("%d\n", n) {
+		t.Fatalf("POST = %d %q", code, resp)
+	}
+	evs := f.read(t, "main", "anacrolix")
+	if len(evs) != n {
+		t.Fatalf("read back %d, want %d", len(evs), n)
+	}
+	for i, e := range evs {
+		if want := fmt.Sprintf("{\"i\":%d}", i); string(e.Body) != want {
+			t.Fatalf("event %d = %s, want %s", i, e.Body, want)
+		}
+	}
+}
