@@ -46,6 +46,7 @@ func openStore(t testing.TB, autoCreate bool) *store.Store {
 
 type fixture struct {
 	srv     *httptest.Server
+	handler *Handler
 	store   *store.Store
 	metrics *obs.Metrics
 }
@@ -60,7 +61,7 @@ func newFixture(t testing.TB, limits ingest.Limits, autoCreate bool) *fixture {
 	mux.HandleFunc("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", h.ServeEvents)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: s, metrics: m}
+	return &fixture{srv: srv, handler: h, store: s, metrics: m}
 }
 
 func (f *fixture) post(t testing.TB, path string, body io.Reader, header map[string]string) (int, http.Header, string) {
