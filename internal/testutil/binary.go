@@ -88,6 +88,7 @@ type Proc struct {
 
 	mu     sync.Mutex
 	stderr strings.Builder
+	stdout lockedBuffer
 	done   chan struct{} // closed when the process has exited and stderr is drained
 	err    error         // cmd.Wait's result
 }
@@ -118,11 +119,11 @@ func StartProc(t testing.TB, bin string, o ProcOptions) *Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout = io.Discard
+	p := &Proc{t: t, cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout = &p.stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testutil: start %s: %v", bin, err)
 	}
-	p := &Proc{t: t, cmd: cmd, done: make(chan struct{})}
 	ready := make(chan string, 1)
 	go p.readStderr(stderr, ready)
 	t.Cleanup(func() {
@@ -210,6 +211,26 @@ func (p *Proc) Stderr() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stderr.String()
+}
+
+// Stdout is everything the process has printed on stdout so far.
+func (p *Proc) Stdout() string { return p.stdout.String() }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Kill9 kills the process with SIGKILL, as a crash or the OOM killer
