@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +42,9 @@ func TestProblems(t *testing.T) {
 		{"GET", ev + "?limt=5", "", nil, 400, "limt"},
 		{"GET", ev + "?story=s", "", nil, 400, "story"},
 		{"GET", "/api/v1/chronicles/c/stories/s/tail?limit=5", "", nil, 400, "limit"},
+		{"GET", "/api/v1/chronicles/c/tail?story=", "", nil, 400, "story"},
+		{"GET", "/api/v1/chronicles/c/events?story=a&story=", "", nil, 400, "story"},
+		{"GET", "/api/v1/chronicles/c/tail?after=1&after=2", "", nil, 400, "after"},
 		{"GET", "/api/v1/chronicles/c/tail", "", []string{"Last-Event-ID", "x"}, 400, "Last-Event-ID"},
 		{"GET", "/api/v1/sources?limit=-1", "", nil, 400, "limit"},
 		{"PUT", "/api/v1/chronicles/c", `{"retention":{"max_age":"fortnight"}}`, nil, 400, ""},
@@ -100,5 +105,26 @@ func TestSources(t *testing.T) {
 	e.getJSON("/api/v1/sources/"+out.Sources[0].ID, 200, &one)
 	if one.ID != out.Sources[0].ID || one.Chronicle != "a" {
 		t.Fatalf("source %+v", one)
+	}
+}
+
+// Every route goes through protect.
+func TestRoutesProtected(t *testing.T) {
+	mux := http.NewServeMux()
+	New(Config{}).Register(mux, func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
+	})
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/api/v1/chronicles"}, {"GET", "/api/v1/chronicles/c"}, {"PUT", "/api/v1/chronicles/c"},
+		{"DELETE", "/api/v1/chronicles/c"}, {"GET", "/api/v1/chronicles/c/stories"},
+		{"GET", "/api/v1/chronicles/c/events"}, {"GET", "/api/v1/chronicles/c/stories/s/events"},
+		{"GET", "/api/v1/chronicles/c/tail"}, {"GET", "/api/v1/chronicles/c/stories/s/tail"},
+		{"GET", "/api/v1/sources"}, {"GET", "/api/v1/sources/x"},
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(r.method, r.path, nil))
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s %s: %d", r.method, r.path, rec.Code)
+		}
 	}
 }

@@ -127,12 +127,14 @@ func parseRead(r *http.Request) (*readRequest, error) {
 	if rr.filter, err = p.filter(); err != nil {
 		return nil, err
 	}
+	for _, st := range rr.filter.stories {
+		if err := event.ValidateStory(st); err != nil {
+			return nil, badParam("story", "%w", err)
+		}
+	}
 	// One story of a chronicle reads only that story's blocks.
 	if len(rr.filter.stories) == 1 {
 		rr.q.Story, rr.filter.stories = rr.filter.stories[0], nil
-		if err := event.ValidateStory(rr.q.Story); err != nil {
-			return nil, badParam("story", "%w", err)
-		}
 	}
 	return rr, nil
 }

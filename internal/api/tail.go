@@ -42,6 +42,11 @@ func parseTail(r *http.Request) (tailStart, *filter, error) {
 		return ts, nil, err
 	}
 	ts.q = store.TailQuery{Chronicle: chronicle, Story: story}
+	for _, st := range f.stories {
+		if err := event.ValidateStory(st); err != nil {
+			return ts, nil, badParam("story", "%w", err)
+		}
+	}
 	if len(f.stories) == 1 {
 		ts.q.Story, f.stories = f.stories[0], nil
 	}
