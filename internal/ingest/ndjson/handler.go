@@ -302,7 +302,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- h.cfg.Log.PutSource(ctx, src) }()
 
-	dec := NewDecoder(counter, Options{MaxValueBytes: h.maxEvent(src.ID), UnwrapArray: api && isJSON(r.Header.Get("Content-Type"))})
+	dec := NewDecoder(counter, Options{MaxValueBytes: EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID), UnwrapArray: api && isJSON(r.Header.Get("Content-Type"))})
 	p := h.parsers.Get()
 	defer h.parsers.Put(p)
 	ru := &run{h: h, ctx: ctx, chronicle: chronicle, story: story}
@@ -375,18 +375,6 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		h.logStoreError("ndjson ingest failed", res.fail.detail)
 	}
 	return res
-}
-
-// maxEvent is the largest value accepted: the configured limit, lowered
-// to what one log block can hold so that an oversized value is refused on
-// its own line rather than failing the batch it would be appended with.
-func (h *Handler) maxEvent(srcID string) int {
-	limit := h.cfg.Limits.MaxEventBytes
-	if bl, ok := h.cfg.Log.(interface{ MaxBlockBytes() int }); ok {
-		// Leave room for the event's encoding around its body.
-		limit = min(limit, int64(bl.MaxBlockBytes()-64-len(srcID)))
-	}
-	return int(max(limit, 1))
 }
 
 func (h *Handler) logStoreError(msg string, err any) {
@@ -485,4 +473,16 @@ func writeProblem(w http.ResponseWriter, res result) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(f.status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// EventLimit is the largest event body a transport should accept: limit,
+// lowered to what one log block can hold (when log tells) so that an
+// oversized event is refused on its own rather than failing the batch it
+// would be appended with.
+func EventLimit(log ingest.Log, limit int64, srcID string) int {
+	if bl, ok := log.(interface{ MaxBlockBytes() int }); ok {
+		// Leave room for the event's encoding around its body.
+		limit = min(limit, int64(bl.MaxBlockBytes()-64-len(srcID)))
+	}
+	return int(max(limit, 1))
 }

@@ -1,12 +1,46 @@
+// Package wsingest is the anacrolix telemetry server's WebSocket transport
+// on "GET /": each text or binary message of a connection is one event, and
+// after each run of consecutive messages the server replies with the count
+// of events stored (durably) from the connection so far. An empty binary
+// message ends the stream.
 package wsingest
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/coder/websocket"
+	"github.com/valyala/fastjson"
+
+	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/ingest/ndjson"
+	"github.com/chronostream/chronostream/internal/jsonev"
 	"github.com/chronostream/chronostream/internal/obs"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+// Protocol labels metrics and sources of this transport.
+const Protocol = "websocket"
+
+// Read-ahead: while one run of messages is being stored, the connection
+// keeps reading up to this much, which becomes the next run. It bounds a
+// connection's memory (beyond the one run in the log) and gives the log
+// large group commits from fast producers.
+const (
+	maxRunBytes    = 1 << 20
+	maxRunMessages = 4096
+	chunkBytes     = 64 << 10
+	writeTimeout   = 30 * time.Second
 )
 
 // Config configures the WebSocket ingest handler.
@@ -21,17 +55,413 @@ type Config struct {
 }
 
 // Handler takes anacrolix-style WebSocket streams on GET /.
-type Handler struct{ cfg Config }
+type Handler struct {
+	cfg     Config
+	parsers fastjson.ParserPool
+	conns   sync.WaitGroup
+	lastLog atomic.Int64
+}
 
 // NewHandler returns a handler.
-func NewHandler(cfg Config) *Handler { return &Handler{cfg: cfg} }
+func NewHandler(cfg Config) *Handler {
+	if cfg.Limits.MaxEventBytes <= 0 {
+		cfg.Limits.MaxEventBytes = ingest.DefaultLimits.MaxEventBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultChronicle == "" {
+		cfg.DefaultChronicle = "default"
+	}
+	if cfg.DefaultStory == "" {
+		cfg.DefaultStory = "default"
+	}
+	return &Handler{cfg: cfg}
+}
 
 // IsUpgrade reports whether r asks for a WebSocket upgrade.
 func IsUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-// ServeHTTP TODO(helper): implement.
+// Wait blocks until every connection has ended or ctx ends. The HTTP
+// server's Shutdown does not wait for hijacked connections, so the server
+// must call Wait after closing Done and before closing the log, or the
+// last runs of open connections fail instead of being acknowledged.
+func (h *Handler) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { h.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ServeHTTP upgrades the request and stores its messages. The chronicle and
+// story come from the query (chronicle=, story=) or the
+// X-Chronostream-Chronicle and X-Chronostream-Story headers, else the
+// configured defaults; kind= overrides every event's kind.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.Error(w, "not implemented", http.StatusNotImplemented)
+	h.conns.Add(1)
+	defer h.conns.Done()
+	select {
+	case <-h.cfg.Done:
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	default:
+	}
+	chronicle, story := ndjson.Target(r, h.cfg.DefaultChronicle, h.cfg.DefaultStory)
+	if err := errors.Join(event.ValidateChronicle(chronicle), event.ValidateStory(story)); err != nil {
+		h.countError("invalid_name")
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var kind *event.Kind
+	if k := r.URL.Query().Get("kind"); k != "" {
+		kv, err := event.ParseKind(k)
+		if err != nil {
+			h.countError("invalid_kind")
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		kind = &kv
+	}
+	start := time.Now()
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// SECURITY: any Origin is accepted for now, so any web page a
+		// user visits can write to a loopback server; to be restricted
+		// (OriginPatterns from config) together with token checks.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		h.countError("handshake")
+		return // Accept has answered the client
+	}
+	// The limit is enforced per message below, so that what was read before
+	// an oversized message can still be acknowledged.
+	c.SetReadLimit(-1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &session{
+		h: h, c: c, ctx: ctx, cancel: cancel, chronicle: chronicle, story: story, kind: kind,
+		src: store.Source{
+			ID:        store.NewSourceID(),
+			Protocol:  Protocol,
+			Remote:    r.RemoteAddr,
+			Headers:   ndjson.SourceHeaders(r.Header),
+			Chronicle: chronicle,
+			Story:     story,
+			Start:     start.UTC(),
+		},
+		q: newQueue(),
+	}
+	s.run()
+}
+
+func (h *Handler) countError(reason string) {
+	if h.cfg.Metrics != nil {
+		h.cfg.Metrics.IngestErrors.WithLabelValues(Protocol, reason).Inc()
+	}
+}
+
+func (h *Handler) logWarn(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := h.lastLog.Load()
+	if now-last < int64(time.Second) || !h.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	h.cfg.Logger.Warn(msg, args...)
+}
+
+// Why reading stopped.
+const (
+	endNone     = iota
+	endFinal    // an empty binary message: the client is done
+	endTooLarge // a message over the limit
+	endClosed   // the connection closed or failed
+)
+
+// queue hands runs of messages from the reading goroutine to the storing one.
+type queue struct {
+	mu     sync.Mutex
+	msgs   [][]byte
+	bytes  int
+	end    int
+	err    error
+	notify chan struct{} // a run or an end is waiting
+	space  chan struct{} // a run was taken
+}
+
+func newQueue() *queue {
+	return &queue{notify: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// push adds a message, first waiting while the run is full.
+func (q *queue) push(ctx context.Context, m []byte) bool {
+	for {
+		q.mu.Lock()
+		if q.bytes < maxRunBytes && len(q.msgs) < maxRunMessages {
+			q.msgs = append(q.msgs, m)
+			q.bytes += len(m)
+			q.mu.Unlock()
+			signal(q.notify)
+			return true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.space:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (q *queue) finish(end int, err error) {
+	q.mu.Lock()
+	q.end, q.err = end, err
+	q.mu.Unlock()
+	signal(q.notify)
+}
+
+// take returns the messages read so far and whether reading ended.
+func (q *queue) take() ([][]byte, int, error) {
+	q.mu.Lock()
+	msgs, end, err := q.msgs, q.end, q.err
+	q.msgs, q.bytes = nil, 0
+	q.mu.Unlock()
+	signal(q.space)
+	return msgs, end, err
+}
+
+// session is one connection: a stream, recorded as one source.
+type session struct {
+	h                *Handler
+	c                *websocket.Conn
+	ctx              context.Context
+	cancel           context.CancelFunc
+	chronicle, story string
+	kind             *event.Kind
+	src              store.Source
+	q                *queue
+	stored           uint64
+}
+
+func (s *session) run() {
+	h := s.h
+	if err := h.cfg.Log.PutSource(s.ctx, s.src); err != nil {
+		h.countError("store_unavailable")
+		h.logWarn("websocket ingest: recording the source failed", "err", err)
+		s.c.Close(websocket.StatusTryAgainLater, "the log is unavailable")
+		return
+	}
+	defer s.recordEnd()
+	limit := ndjson.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, s.src.ID)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		s.read(limit)
+	}()
+	// The reader stops once the connection is closed, or ctx is canceled
+	// while it waits for room: it must not outlive the handler.
+	defer func() {
+		s.cancel()
+		s.c.CloseNow()
+		<-readerDone
+	}()
+
+	shutdown := false
+	for {
+		select {
+		case <-s.q.notify:
+		case <-h.cfg.Done:
+			shutdown = true
+		}
+		msgs, end, readErr := s.q.take()
+		if len(msgs) > 0 {
+			if err := s.store(msgs); err != nil {
+				s.closeForStoreError(err)
+				return
+			}
+			if err := s.sendCount(); err != nil {
+				return // the client is gone
+			}
+		}
+		switch {
+		case shutdown:
+			s.c.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		case end == endFinal:
+			if len(msgs) == 0 { // the count was not sent for this run yet
+				if s.sendCount() != nil {
+					return
+				}
+			}
+			s.c.Close(websocket.StatusNormalClosure, "")
+			return
+		case end == endTooLarge:
+			h.countError("event_too_large")
+			s.c.Close(websocket.StatusMessageTooBig, fmt.Sprintf("a message exceeds %d bytes", limit))
+			return
+		case end == endClosed:
+			if st := websocket.CloseStatus(readErr); st != websocket.StatusNormalClosure && st != websocket.StatusGoingAway {
+				h.countError("read_error")
+				h.cfg.Logger.Debug("websocket ingest: connection ended", "remote", s.src.Remote, "err", readErr)
+			}
+			return
+		}
+	}
+}
+
+// read reads messages into the queue until the stream ends.
+func (s *session) read(limit int) {
+	var arena []byte
+	for {
+		typ, r, err := s.c.Reader(s.ctx)
+		if err != nil {
+			s.q.finish(endClosed, err)
+			return
+		}
+		var msg []byte
+		msg, arena, err = readMessage(r, arena, limit)
+		switch {
+		case errors.Is(err, errTooLarge):
+			s.q.finish(endTooLarge, err)
+			return
+		case err != nil:
+			s.q.finish(endClosed, err)
+			return
+		case typ == websocket.MessageBinary && len(msg) == 0:
+			s.q.finish(endFinal, nil)
+			return
+		}
+		if !s.q.push(s.ctx, msg) {
+			return
+		}
+	}
+}
+
+var errTooLarge = errors.New("message too large")
+
+// readMessage reads one message into the free end of arena, starting a new
+// chunk when it is full. Messages are never moved once complete, so a run's
+// event bodies can point into chunks while the next run is read.
+func readMessage(r io.Reader, arena []byte, limit int) (msg, _ []byte, _ error) {
+	start := len(arena)
+	for {
+		if len(arena) == cap(arena) {
+			partial := arena[start:]
+			na := make([]byte, len(partial), max(chunkBytes, 2*len(partial)))
+			copy(na, partial)
+			arena, start = na, 0
+		}
+		n, err := r.Read(arena[len(arena):cap(arena)])
+		arena = arena[:len(arena)+n]
+		if len(arena)-start > limit {
+			return nil, arena[:start], errTooLarge
+		}
+		if err == io.EOF {
+			return arena[start:len(arena):len(arena)], arena, nil
+		}
+		if err != nil {
+			return nil, arena[:start], err
+		}
+	}
+}
+
+// store appends one run as one batch and waits until it is durable.
+func (s *session) store(msgs [][]byte) error {
+	h := s.h
+	p := h.parsers.Get()
+	defer h.parsers.Put(p)
+	evs := make([]event.Event, len(msgs))
+	size := 0
+	for i, m := range msgs {
+		size += len(m)
+		e := &evs[i]
+		e.Source = s.src.ID
+		if ndjson.Valid(m) {
+			// JSON is kept without the whitespace around it (slog's JSON
+			// handler ends each record with a newline), as over NDJSON.
+			m = trimSpace(m)
+			if v, err := p.ParseBytes(m); err == nil {
+				e.Time, e.Kind = jsonev.MetaOf(v)
+				e.BodyJSON = true
+			}
+		}
+		e.Body = m
+		if s.kind != nil {
+			e.Kind = *s.kind
+		}
+	}
+	a, err := h.cfg.Log.Append(s.chronicle, s.story, evs).Wait(s.ctx)
+	if m := h.cfg.Metrics; m != nil {
+		m.IngestBytes.WithLabelValues(Protocol).Add(float64(size))
+		if err == nil {
+			m.IngestEvents.WithLabelValues(Protocol).Add(float64(a.N))
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.stored += uint64(a.N)
+	return nil
+}
+
+func trimSpace(b []byte) []byte {
+	i, j := 0, len(b)
+	for i < j && isSpace(b[i]) {
+		i++
+	}
+	for j > i && isSpace(b[j-1]) {
+		j--
+	}
+	return b[i:j:j]
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+
+func (s *session) sendCount() error {
+	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
+	defer cancel()
+	return s.c.Write(ctx, websocket.MessageText, strconv.AppendUint(nil, s.stored, 10))
+}
+
+// closeForStoreError ends the stream when the log refuses a run. The count
+// sent last still tells the client what was stored.
+func (s *session) closeForStoreError(err error) {
+	code, reason, msg := websocket.StatusTryAgainLater, "store_unavailable", "the log is unavailable"
+	switch {
+	case errors.Is(err, store.ErrNoChronicle):
+		code, reason, msg = websocket.StatusPolicyViolation, "no_chronicle", "no such chronicle"
+	case errors.Is(err, store.ErrInvalidName):
+		code, reason, msg = websocket.StatusPolicyViolation, "invalid_name", "invalid chronicle or story name"
+	case errors.Is(err, store.ErrTooLarge):
+		code, reason, msg = websocket.StatusMessageTooBig, "event_too_large", "an event is too large for the log"
+	}
+	s.h.countError(reason)
+	if code == websocket.StatusTryAgainLater {
+		s.h.logWarn("websocket ingest: appending failed", "chronicle", s.chronicle, "story", s.story, "err", err)
+	}
+	s.c.Close(code, msg)
+}
+
+// recordEnd updates the source with the connection's end and count.
+func (s *session) recordEnd() {
+	s.src.End = time.Now().UTC()
+	s.src.Count = s.stored
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.h.cfg.Log.PutSource(ctx, s.src); err != nil {
+		s.h.logWarn("websocket ingest: recording the count of a source failed", "err", err)
+	}
 }
