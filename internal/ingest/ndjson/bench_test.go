@@ -71,3 +71,26 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*perRequest/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkIngestConcurrent has four producers post to one story at once,
+// as many anacrolix clients do: their batches share the log's group commits.
+func BenchmarkIngestConcurrent(b *testing.B) {
+	const perRequest = 10000
+	data := logEvents(perRequest)
+	f := newFixture(b, ingest.Limits{}, true)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.SetParallelism(2) // with GOMAXPROCS=2: four producers
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequestWithContext(context.Background(), "POST", "/", bytes.NewReader(data))
+			rec := httptest.NewRecorder()
+			f.handler.ServeRoot(rec, req)
+			if rec.Code != 200 {
+				b.Errorf("%d %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)*perRequest/b.Elapsed().Seconds(), "events/s")
+}
