@@ -28,6 +28,7 @@ func (s *Server) routes() http.Handler {
 		DefaultStory:     s.opts.DefaultStory,
 		Done:             s.done,
 	})
+	s.ws = ws
 	a := api.New(api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done})
 	protect := s.tokens.Require
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
@@ -101,6 +102,10 @@ type Server struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
+	// ws is waited for at shutdown: http.Server.Shutdown does not track
+	// upgraded connections, whose last runs must be acknowledged before
+	// the log closes.
+	ws *wsingest.Handler
 	// done closes when shutdown begins: long-lived streams (tails,
 	// WebSocket ingest) end themselves, so in-flight requests can drain.
 	done     chan struct{}
@@ -271,6 +276,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.httpSrv != nil {
 		err = s.httpSrv.Shutdown(ctx)
+	}
+	if s.ws != nil {
+		err = errors.Join(err, s.ws.Wait(ctx))
 	}
 	s.closeLog()
 	s.log.Info("chronostream stopped")
