@@ -27,10 +27,17 @@ func TestCrashKill9DuringIngest(t *testing.T) {
 	for i := range crashKills {
 		p := testutil.StartBinary(t, bin, "--data", data)
 		l.setBase(p.URL())
-		// Kill only once this server has acknowledged something, so every
-		// kill lands during ingest; then at a random point after that.
-		l.waitAcked(t, l.acked.Load())
-		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		if i%4 == 3 {
+			// Now and then, kill just as the server is ready, while the
+			// writers' first batches meet a log that has just recovered.
+			time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+		} else {
+			// Otherwise kill only once this server has acknowledged
+			// something, so the kill lands during ingest, then at a random
+			// point after that.
+			l.waitAcked(t, l.acked.Load())
+			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		}
 		p.Kill9()
 		l.setDown()
 		t.Logf("kill %d: %d events acknowledged so far", i+1, l.acked.Load())
