@@ -46,10 +46,10 @@ type Options struct {
 	// (opt-in; see natsd.Options.RelaxedSync for what it can lose).
 	RelaxedSync bool
 
-	Retention  store.Retention // for chronicles created on first write
+	Retention store.Retention // for chronicles created on first write
 	// Chronicles to create at start, or whose retention to set, by name.
 	Chronicles map[string]store.Retention
-	AutoCreate bool            // create chronicles on first write
+	AutoCreate bool // create chronicles on first write
 	Limits     ingest.Limits
 
 	// Chronicle and story that the anacrolix-style "POST /" and "GET /"
@@ -213,6 +213,7 @@ func (s *Server) startLog(ctx context.Context) error {
 		Replicas:   s.opts.Replicas,
 		Retention:  s.opts.Retention,
 		AutoCreate: s.opts.AutoCreate,
+		Exclusive:  s.ns != nil, // embedded and unclustered: no other writer
 		Logger:     s.log,
 		Registerer: s.metrics.Registry,
 	})

@@ -161,8 +161,14 @@ func (w *storyWriter) drain() {
 	}
 }
 
+// blockBufs recycles block encoding buffers across writers: a story's
+// writer goroutine exits when its queue is empty, so a buffer per writer
+// would be thrown away after every burst.
+var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 func (w *storyWriter) run() {
-	buf := make([]byte, 0, 64<<10)
+	bp := blockBufs.Get().(*[]byte)
+	defer blockBufs.Put(bp)
 	for {
 		w.mu.Lock()
 		if len(w.queue) == 0 {
@@ -198,8 +204,11 @@ func (w *storyWriter) run() {
 				evs = append(evs, pt.evs...)
 			}
 		}
-		buf = encodeBlock(buf[:0], evs)
-		block, err := w.store(buf, evs)
+		if cap(*bp) < size+64 {
+			*bp = make([]byte, 0, size+64)
+		}
+		*bp = encodeBlock((*bp)[:0], evs)
+		block, err := w.store(*bp, evs)
 		pos := 1
 		for _, pt := range batch {
 			pt.err = err
@@ -242,7 +251,11 @@ func (w *storyWriter) store(payload []byte, evs []event.Event) (uint64, error) {
 		msg.Header.Set(hdrPrev, strconv.FormatUint(w.last, 10))
 		msg.Header.Set(hdrT0, strconv.FormatInt(t0, 10))
 		msg.Header.Set(hdrT1, strconv.FormatInt(t1, 10))
-		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(w.last))
+		var opts []jetstream.PublishOpt
+		if !s.opts.Exclusive {
+			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(w.last))
+		}
+		ack, err := s.js.PublishMsg(ctx, msg, opts...)
 		if err != nil {
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||

@@ -91,7 +91,8 @@ func encodeBlock(dst []byte, evs []event.Event) []byte {
 				dst = append(dst, b)
 			}
 		}
-		dst = appendString(dst, string(e.Body))
+		dst = binary.AppendUvarint(dst, uint64(len(e.Body)))
+		dst = append(dst, e.Body...)
 	}
 	return dst
 }

@@ -57,6 +57,12 @@ type Options struct {
 	MaxBlockBytes int
 	// AutoCreate makes the first write to an unknown chronicle create it.
 	AutoCreate bool
+	// Exclusive says this process is the log's only writer (the embedded,
+	// unclustered server). Appends then skip JetStream's per-story
+	// optimistic-concurrency check, which makes the server load the story's
+	// previous block on every append. Leave it false whenever other
+	// chronostream nodes may write to the same NATS deployment.
+	Exclusive bool
 	// MemoryStorage keeps chronicles in memory (tests and benchmarks only).
 	MemoryStorage bool
 	Logger        *slog.Logger

@@ -28,6 +28,7 @@ func openStore(t testing.TB, opts Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.Exclusive = true // as the server runs it embedded
 	return openOn(t, nc, opts)
 }
 
