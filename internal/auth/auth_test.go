@@ -1,0 +1,40 @@
+package auth
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestRequire(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	h := New([]string{" secret ", ""}).Require(ok)
+	tests := []struct {
+		name string
+		set  func(*http.Request)
+		want int
+	}{
+		{"none", func(*http.Request) {}, http.StatusUnauthorized},
+		{"influx token", func(r *http.Request) { r.Header.Set("Authorization", "Token secret") }, http.StatusNoContent},
+		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "bearer secret") }, http.StatusNoContent},
+		{"basic password", func(r *http.Request) { r.SetBasicAuth("anyone", "secret") }, http.StatusNoContent},
+		{"wrong", func(r *http.Request) { r.Header.Set("Authorization", "Bearer secreT") }, http.StatusUnauthorized},
+		{"prefix", func(r *http.Request) { r.Header.Set("Authorization", "Bearer secre") }, http.StatusUnauthorized},
+		{"empty", func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		tt.set(r)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, w.Code, tt.want)
+		}
+	}
+	// No tokens configured: everything passes (the server allows that only on loopback).
+	w := httptest.NewRecorder()
+	New(nil).Require(ok).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if w.Code != http.StatusNoContent {
+		t.Errorf("without tokens: status %d", w.Code)
+	}
+}
