@@ -17,8 +17,10 @@ import (
 	"github.com/BurntSushi/toml"
 	"gopkg.in/yaml.v3"
 
+	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/store"
 )
 
 const envPrefix = "CHRONOSTREAM_"
@@ -212,13 +214,18 @@ func parseServe(args, environ []string) (*serveConfig, error) {
 		c.configFile = v
 	}
 	var file map[string]any
+	var err error
 	if c.configFile != "" {
-		var err error
 		if file, err = loadConfigFile(c.configFile, known); err != nil {
 			return nil, err
 		}
 	}
 
+	if v, ok := file["chronicles"]; ok {
+		if c.server.Chronicles, err = parseChronicles(v); err != nil {
+			return nil, fmt.Errorf("config file %s: key \"chronicles\": %w", c.configFile, err)
+		}
+	}
 	for _, o := range opts {
 		if o.name == "config" || fromFlag[o.name] {
 			continue
@@ -338,6 +345,10 @@ func loadConfigFile(path string, known map[string]option) (map[string]any, error
 	slices.Sort(keys) // report the same key first every time
 	for _, k := range keys {
 		name := strings.ReplaceAll(k, "_", "-")
+		if name == "chronicles" {
+			out[name] = raw[k]
+			continue
+		}
 		if name == "config" {
 			return nil, fmt.Errorf("config file %s: key %q cannot be set in a config file (use --config or %s)", path, k, envName("config"))
 		}
@@ -389,4 +400,60 @@ func (c *serveConfig) finish() error {
 	c.server.Retention.MaxEvents = c.maxEvents
 	c.server.Limits = ingest.Limits{MaxBodyBytes: int64(c.maxBody), MaxEventBytes: int64(c.maxEvent)}
 	return nil
+}
+
+// parseChronicles reads the config file's "chronicles" section: chronicles
+// to create at start with their own retention, e.g. in YAML
+//
+//	chronicles:
+//	  app: {max-age: 7d, max-bytes: 10GiB}
+//	  audit: {max-events: 1000000}
+//
+// It has no flag or environment form: it is a map, not one value.
+func parseChronicles(v any) (map[string]store.Retention, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want a map of chronicle names to retention settings, not %T", v)
+	}
+	out := make(map[string]store.Retention, len(m))
+	for name, rv := range m {
+		if err := event.ValidateChronicle(name); err != nil {
+			return nil, err
+		}
+		var r store.Retention
+		settings, ok := rv.(map[string]any)
+		if !ok && rv != nil {
+			return nil, fmt.Errorf("chronicle %q: want a map of max-age, max-bytes, max-events, not %T", name, rv)
+		}
+		for k, val := range settings {
+			s, err := scalarString(val)
+			if err != nil {
+				return nil, fmt.Errorf("chronicle %q: %s: %w", name, k, err)
+			}
+			switch strings.ReplaceAll(k, "_", "-") {
+			case "max-age":
+				var d duration
+				if err := d.Set(s); err != nil {
+					return nil, fmt.Errorf("chronicle %q: max-age: %w", name, err)
+				}
+				r.MaxAge = timeDuration(d)
+			case "max-bytes":
+				var b byteSize
+				if err := b.Set(s); err != nil {
+					return nil, fmt.Errorf("chronicle %q: max-bytes: %w", name, err)
+				}
+				r.MaxBytes = int64(b)
+			case "max-events":
+				n, err := strconv.ParseInt(s, 10, 64)
+				if err != nil || n < 0 {
+					return nil, fmt.Errorf("chronicle %q: max-events: want a count, not %q", name, s)
+				}
+				r.MaxEvents = n
+			default:
+				return nil, fmt.Errorf("chronicle %q: unknown setting %q (want max-age, max-bytes, max-events)", name, k)
+			}
+		}
+		out[name] = r
+	}
+	return out, nil
 }

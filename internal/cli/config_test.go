@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"github.com/chronostream/chronostream/internal/store"
 	"os"
 	"path/filepath"
 	"strings"
@@ -329,5 +330,44 @@ func TestByteSizeAndDuration(t *testing.T) {
 	b, d := byteSize(32<<20), duration(48*time.Hour)
 	if b.String() != "32MiB" || d.String() != "2d" {
 		t.Errorf("String() = %s, %s", b.String(), d.String())
+	}
+}
+
+// TestConfigChronicles checks the config file's per-chronicle retention
+// section, in YAML and TOML, and its errors.
+func TestConfigChronicles(t *testing.T) {
+	yml := writeFile(t, "c.yaml", `
+chronicles:
+  app: {max-age: 7d, max-bytes: 10GiB}
+  "audit log": {max_events: 1000000}
+  plain:
+`)
+	c, err := parseServe([]string{"--config", yml}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.server.Chronicles
+	if len(got) != 3 || got["app"].MaxAge != 7*24*time.Hour || got["app"].MaxBytes != 10<<30 ||
+		got["audit log"].MaxEvents != 1000000 || got["plain"] != (store.Retention{}) {
+		t.Errorf("chronicles = %+v", got)
+	}
+	tml := writeFile(t, "c.toml", "[chronicles.metrics]\nmax-age = \"90d\"\n")
+	c, err = parseServe([]string{"--config", tml}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.server.Chronicles["metrics"].MaxAge != 90*24*time.Hour {
+		t.Errorf("toml chronicles = %+v", c.server.Chronicles)
+	}
+	for _, bad := range []string{
+		"chronicles: [a]",
+		"chronicles: {a: {max-age: soon}}",
+		"chronicles: {a: {max-events: -1}}",
+		"chronicles: {a: {keep: forever}}",
+		"chronicles: {'': {}}",
+	} {
+		if _, err := parseServe([]string{"--config", writeFile(t, "bad.yaml", bad)}, nil); err == nil || !strings.Contains(err.Error(), "chronicles") {
+			t.Errorf("%s: err = %v, want an error naming the chronicles key", bad, err)
+		}
 	}
 }
