@@ -47,9 +47,12 @@ type chronicleMeta struct {
 
 func (s *Store) streamConfig(name string, r Retention) jetstream.StreamConfig {
 	meta, _ := json.Marshal(chronicleMeta{Chronicle: name, MaxEvents: r.MaxEvents})
-	storage := jetstream.FileStorage
+	// File streams compress their blocks with S2: JSON events shrink about
+	// 3x on disk at no measurable cost to durable ingest (bench/ndjson).
+	// Servers before 2.10 ignore the setting and store uncompressed.
+	storage, compression := jetstream.FileStorage, jetstream.S2Compression
 	if s.opts.MemoryStorage {
-		storage = jetstream.MemoryStorage
+		storage, compression = jetstream.MemoryStorage, jetstream.NoCompression
 	}
 	maxBytes := r.MaxBytes
 	if maxBytes == 0 {
@@ -65,6 +68,7 @@ func (s *Store) streamConfig(name string, r Retention) jetstream.StreamConfig {
 		MaxBytes:    maxBytes,
 		Discard:     jetstream.DiscardOld,
 		AllowDirect: true,
+		Compression: compression,
 	}
 }
 
