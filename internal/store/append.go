@@ -134,6 +134,7 @@ type storyWriter struct {
 	// State of the story's tail, owned by the running flush loop.
 	loaded bool
 	last   uint64 // stream sequence of the story's last block
+	lastN  int    // events in that block
 	total  uint64 // events in the story
 	bytes  uint64 // block bytes in the story
 }
@@ -249,6 +250,7 @@ func (w *storyWriter) store(payload []byte, evs []event.Event) (uint64, error) {
 		msg.Header.Set(hdrTotal, strconv.FormatUint(w.total+uint64(len(evs)), 10))
 		msg.Header.Set(hdrBytes, strconv.FormatUint(w.bytes+uint64(len(payload)), 10))
 		msg.Header.Set(hdrPrev, strconv.FormatUint(w.last, 10))
+		msg.Header.Set(hdrPrevN, strconv.Itoa(w.lastN))
 		msg.Header.Set(hdrT0, strconv.FormatInt(t0, 10))
 		msg.Header.Set(hdrT1, strconv.FormatInt(t1, 10))
 		var opts []jetstream.PublishOpt
@@ -275,7 +277,7 @@ func (w *storyWriter) store(payload []byte, evs []event.Event) (uint64, error) {
 			s.metrics.appendErrors.Inc()
 			return 0, fmt.Errorf("store: append to %s/%s: %w", w.chronicle, w.story, err)
 		}
-		w.last = ack.Sequence
+		w.last, w.lastN = ack.Sequence, len(evs)
 		w.total += uint64(len(evs))
 		w.bytes += uint64(len(payload))
 		s.metrics.appendLatency.Observe(time.Since(start).Seconds())
@@ -295,11 +297,11 @@ func (w *storyWriter) load(ctx context.Context) error {
 	m, err := str.GetLastMsgForSubject(ctx, w.subject)
 	switch {
 	case isNotFound(err):
-		w.last, w.total, w.bytes = 0, 0, 0
+		w.last, w.lastN, w.total, w.bytes = 0, 0, 0, 0
 	case err != nil:
 		return fmt.Errorf("store: load story %s/%s: %w", w.chronicle, w.story, err)
 	default:
-		w.last = m.Sequence
+		w.last, w.lastN = m.Sequence, int(headerUint(m.Header, hdrCount))
 		w.total = headerUint(m.Header, hdrTotal)
 		w.bytes = headerUint(m.Header, hdrBytes)
 	}

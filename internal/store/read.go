@@ -167,7 +167,7 @@ func (s *Store) readAsc(ctx context.Context, str jetstream.Stream, r *reader) er
 		if seq > end {
 			return nil
 		}
-		if g, ok := r.gaps.check(m.Subject(), seq, headerUint(m.Headers(), hdrPrev)); ok && r.onGap != nil {
+		if g, ok := r.gaps.check(m.Subject(), seq, headerUint(m.Headers(), hdrPrev), headerUint(m.Headers(), hdrPrevN)); ok && r.onGap != nil {
 			if err := r.onGap(g); err != nil {
 				return err
 			}
@@ -249,7 +249,11 @@ func (s *Store) readDesc(ctx context.Context, str jetstream.Stream, r *reader) e
 // block whose previous-block header points past the last block read means
 // blocks in between are gone; for a whole chronicle, any jump in stream
 // sequence does (nothing but retention deletes blocks, always the oldest).
-// A reader starting from the very beginning (cursor 0) has no gap.
+// A reader starting from the very beginning (cursor 0) has no gap. A cursor
+// inside a block that is gone lost the rest of that block, which the next
+// block of its story tells from the count of events it records for it.
+// (For a chronicle whose next block belongs to another story, that count is
+// unknown and the rest of the cursor's block can go unreported.)
 type gapDetector struct {
 	story bool
 	last  map[string]uint64 // per subject for stories; key "" for chronicles
@@ -262,7 +266,7 @@ func newGapDetector(after uint64, story bool) gapDetector {
 	return gapDetector{story: story, from: b, after: after, last: map[string]uint64{}}
 }
 
-func (g *gapDetector) check(subj string, seq, prev uint64) (Gap, bool) {
+func (g *gapDetector) check(subj string, seq, prev, prevN uint64) (Gap, bool) {
 	key := ""
 	if g.story {
 		key = subj
@@ -279,6 +283,13 @@ func (g *gapDetector) check(subj string, seq, prev uint64) (Gap, bool) {
 		} else {
 			gap = seq > last+1 && seq != last
 		}
+	}
+	if !gap && !seen && last > 0 && seq != last && prev == last {
+		// The block holding the cursor is gone (the read starts there) and
+		// this one followed it in the story: whatever that block held after
+		// the cursor went with it.
+		_, pos := event.SplitSeq(g.after)
+		gap = prevN > uint64(pos)
 	}
 	if !gap {
 		return Gap{}, false

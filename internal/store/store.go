@@ -30,12 +30,13 @@ const (
 
 // Block headers.
 const (
-	hdrCount = "Cs-N"     // events in the block
-	hdrTotal = "Cs-Total" // events in the story up to and including this block
-	hdrBytes = "Cs-Bytes" // block payload bytes in the story up to and including this block
-	hdrPrev  = "Cs-Prev"  // stream sequence of the story's previous block (0: none)
-	hdrT0    = "Cs-T0"    // smallest event time in the block
-	hdrT1    = "Cs-T1"    // largest event time in the block
+	hdrCount = "Cs-N"      // events in the block
+	hdrTotal = "Cs-Total"  // events in the story up to and including this block
+	hdrBytes = "Cs-Bytes"  // block payload bytes in the story up to and including this block
+	hdrPrev  = "Cs-Prev"   // stream sequence of the story's previous block (0: none)
+	hdrPrevN = "Cs-Prev-N" // events in the story's previous block (absent from blocks of older versions)
+	hdrT0    = "Cs-T0"     // smallest event time in the block
+	hdrT1    = "Cs-T1"     // largest event time in the block
 )
 
 // Retention bounds a chronicle. Zero means unlimited.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -238,6 +239,60 @@ func testMaxEventsAndGap(t *testing.T, open opener) {
 	_, gaps = readAll(t, s, Query{Chronicle: "r", After: first.Last})
 	if len(gaps) != 1 {
 		t.Fatalf("chronicle gap = %+v", gaps)
+	}
+}
+
+// TestGapInsideEvictedBlock resumes from a cursor inside the last evicted
+// block, whose story successor survives: the rest of that block is gone and
+// must be reported, by reads and tails, of the story and of the chronicle. A
+// cursor at the end of that block lost nothing and gets no gap.
+func TestGapInsideEvictedBlock(t *testing.T) { forEachBackend(t, testGapInsideEvictedBlock) }
+
+func testGapInsideEvictedBlock(t *testing.T, open opener) {
+	s := open(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.CreateChronicle(ctx, "r", Retention{}); err != nil {
+		t.Fatal(err)
+	}
+	evicted := appendN(t, s, "r", "s", 0, 10)
+	kept := appendN(t, s, "r", "s", 10, 10)
+	if err := s.SetRetention(ctx, "r", Retention{MaxEvents: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := readAll(t, s, Query{Chronicle: "r", Story: "s"}); len(evs) != 10 || evs[0].Seq != kept.First {
+		t.Fatalf("after eviction %d events remain, want the second block's 10", len(evs))
+	}
+	for _, story := range []string{"s", ""} {
+		for _, tc := range []struct {
+			after uint64
+			gap   bool
+		}{{evicted.First + 2, true}, {evicted.Last, false}} {
+			want := []Gap(nil)
+			if tc.gap {
+				want = []Gap{{After: tc.after, Next: kept.First}}
+			}
+			evs, gaps := readAll(t, s, Query{Chronicle: "r", Story: story, After: tc.after})
+			if len(evs) != 10 || !slices.Equal(gaps, want) {
+				t.Errorf("story %q: read after %d: %d events, gaps %v, want 10 and %v", story, tc.after, len(evs), gaps, want)
+			}
+			tl, err := s.Tail(ctx, TailQuery{Chronicle: "r", Story: story, After: tc.after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			it, err := tl.Next(ctx)
+			tl.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []Gap
+			if it.Gap != nil {
+				got = []Gap{*it.Gap}
+			}
+			if !slices.Equal(got, want) || len(it.Events) != 10 || it.Events[0].Seq != kept.First {
+				t.Errorf("story %q: tail after %d: gap %v and %d events, want %v and 10", story, tc.after, got, len(it.Events), want)
+			}
+		}
 	}
 }
 

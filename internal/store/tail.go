@@ -153,7 +153,7 @@ func (s *Store) Tail(ctx context.Context, q TailQuery) (*Tail, error) {
 		}
 		seq := md.Sequence.Stream
 		var item TailItem
-		if g, ok := r.gaps.check(m.Subject(), seq, headerUint(m.Headers(), hdrPrev)); ok {
+		if g, ok := r.gaps.check(m.Subject(), seq, headerUint(m.Headers(), hdrPrev), headerUint(m.Headers(), hdrPrevN)); ok {
 			item.Gap = &g
 		}
 		batch = nil
