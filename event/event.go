@@ -56,21 +56,38 @@ func (k *Kind) UnmarshalText(b []byte) error {
 //
 // Seq is assigned by the log when the event is appended and is zero before.
 // Time is the event time in Unix nanoseconds; zero means "use the ingest time".
-// Body is the original payload, kept verbatim; BodyJSON says whether it is a
-// JSON value (and then Fields and Tags may be derived from it, see FromJSON).
+// Body is the original payload, kept verbatim; Format says how it is
+// encoded. Tags and Fields may be derived from a body at read time instead
+// of being stored twice.
 type Event struct {
-	Seq      uint64
-	Time     int64
-	Story    string
-	Kind     Kind
-	Tags     map[string]string
-	Fields   map[string]Value
-	Body     []byte
-	BodyJSON bool
+	Seq    uint64
+	Time   int64
+	Story  string
+	Kind   Kind
+	Tags   map[string]string
+	Fields map[string]Value
+	Body   []byte
+	Format Format
 	// Source is the id of the source (request or connection) the event came
 	// from; empty when unknown.
 	Source string
 }
+
+// Format says how an event's Body is encoded.
+type Format uint8
+
+// Body formats.
+const (
+	// FormatRaw is opaque bytes (text or binary).
+	FormatRaw Format = iota
+	// FormatJSON is one JSON value; its members can be tags and fields.
+	FormatJSON
+	// FormatLine is one line of InfluxDB line protocol.
+	FormatLine
+)
+
+// MaxFormat is the largest known Format.
+const MaxFormat = FormatLine
 
 // TimeValue returns Time as a time.Time in UTC.
 func (e *Event) TimeValue() time.Time { return time.Unix(0, e.Time).UTC() }

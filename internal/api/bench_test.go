@@ -26,7 +26,7 @@ func BenchmarkExportNDJSON(b *testing.B) {
 	for i := 0; i < total; i += len(evs) {
 		for j := range evs {
 			n := i + j
-			evs[j] = event.Event{Kind: event.KindLog, BodyJSON: true, Body: fmt.Appendf(nil,
+			evs[j] = event.Event{Kind: event.KindLog, Format: event.FormatJSON, Body: fmt.Appendf(nil,
 				`{"time":"2024-01-02T03:04:05.%09dZ","level":"info","msg":"request served %d","tags":{"host":"web-%d","region":"eu-west-1"},"method":"GET","path":"/api/v1/items/%d","status":200,"duration_ms":%d.%03d,"bytes":%d,"user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}`,
 				n, n, n%16, n, n%500, n%1000, 1000+n%9000)}
 		}

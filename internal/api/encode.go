@@ -45,7 +45,7 @@ func appendEvent(b []byte, e *event.Event, prefix string) []byte {
 // appendBody appends the body member: raw JSON for JSON bodies, a string for
 // UTF-8 text, base64 for anything else.
 func appendBody(b []byte, e *event.Event) []byte {
-	if e.BodyJSON {
+	if e.Format == event.FormatJSON {
 		if !bytes.ContainsAny(e.Body, "\r\n") {
 			b = append(b, `,"body":`...)
 			return append(b, e.Body...)

@@ -26,7 +26,7 @@ import (
 func awkwardEvents() []event.Event {
 	t := base.UnixNano()
 	return []event.Event{
-		{Time: t + 1, Kind: event.KindLog, BodyJSON: true, Body: []byte("{\n  \"msg\": \"pretty\\nprinted\",\r\n  \"n\": 1.5e300, \"tags\": {\"a,b\": \"x\\\"y\"}\n}")},
+		{Time: t + 1, Kind: event.KindLog, Format: event.FormatJSON, Body: []byte("{\n  \"msg\": \"pretty\\nprinted\",\r\n  \"n\": 1.5e300, \"tags\": {\"a,b\": \"x\\\"y\"}\n}")},
 		{Time: t + 2, Body: []byte("plain text, with \"quotes\"\nand a newline")},
 		{Time: t + 3, Body: []byte{0xff, 0x00, 0xfe, '\n', ','}},
 		{Time: t + 4, Body: []byte("windows\r\nline")},
@@ -36,8 +36,8 @@ func awkwardEvents() []event.Event {
 			Tags: map[string]string{"k=1": "v,\"2\"\n", "": "empty key"},
 			Fields: map[string]event.Value{"f": event.Float(-0.25), "nan": event.Float(math.NaN()), "inf": event.Float(math.Inf(1)),
 				"u": event.Uint(math.MaxUint64), "i": event.Int(math.MinInt64), "b": event.Bool(true), "s": event.String("a\x01b")}},
-		{Time: t + 8, Kind: event.KindAnnotation, BodyJSON: true, Body: []byte(`"just a string"`), Source: "src-1"},
-		{Time: t + 9, Kind: event.KindMetric, BodyJSON: true, Body: []byte(`[1,2,{"x":null}]`)},
+		{Time: t + 8, Kind: event.KindAnnotation, Format: event.FormatJSON, Body: []byte(`"just a string"`), Source: "src-1"},
+		{Time: t + 9, Kind: event.KindMetric, Format: event.FormatJSON, Body: []byte(`[1,2,{"x":null}]`)},
 	}
 }
 
@@ -138,7 +138,7 @@ func TestExportNDJSON(t *testing.T) {
 			checkTags(t, w.Seq, got.Tags, w.Tags)
 			checkFields(t, w.Seq, got.Fields, w.Fields)
 			switch {
-			case w.BodyJSON:
+			case w.Format == event.FormatJSON:
 				if compact(t, got.Body) != compact(t, w.Body) {
 					t.Fatalf("line %d body %s, want %s", n+1, got.Body, w.Body)
 				}

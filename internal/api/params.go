@@ -77,7 +77,7 @@ type expander struct {
 }
 
 func (x *expander) expand(e *event.Event) {
-	if e.BodyJSON {
+	if e.Format == event.FormatJSON {
 		jsonev.Expand(&x.p, e)
 	}
 }

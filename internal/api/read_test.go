@@ -27,7 +27,7 @@ func seedEvents(from, n int) []event.Event {
 		if i%5 == 0 {
 			kind = event.KindMetric
 		}
-		e := event.Event{Time: base.Add(time.Duration(i) * time.Second).UnixNano(), Kind: kind, BodyJSON: true,
+		e := event.Event{Time: base.Add(time.Duration(i) * time.Second).UnixNano(), Kind: kind, Format: event.FormatJSON,
 			Body: fmt.Appendf(nil, `{"i":%d,"msg":"hello %d","tags":{"host":%q}}`, i, i, host)}
 		if i%2 == 1 {
 			e.Tags = map[string]string{"host": host}

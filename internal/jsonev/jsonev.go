@@ -143,11 +143,11 @@ func UnixInt(i int64) (int64, bool) {
 	return i, true
 }
 
-// Expand fills e.Tags and e.Fields from its JSON body (if e.BodyJSON),
+// Expand fills e.Tags and e.Fields from its JSON body (if its Format is JSON),
 // keeping tags and fields the event already has. The reserved members
 // (time, kind, tags) do not become fields.
 func Expand(p *fastjson.Parser, e *event.Event) {
-	if !e.BodyJSON {
+	if e.Format != event.FormatJSON {
 		return
 	}
 	v, err := p.ParseBytes(e.Body)

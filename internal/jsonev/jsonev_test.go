@@ -42,7 +42,7 @@ func TestMeta(t *testing.T) {
 
 func TestExpand(t *testing.T) {
 	var p fastjson.Parser
-	e := event.Event{BodyJSON: true, Body: []byte(
+	e := event.Event{Format: event.FormatJSON, Body: []byte(
 		`{"time":"2024-07-03T05:16:55Z","kind":"metric","tags":{"host":"a","n":1},"cpu":0.5,"n":-3,"big":18446744073709551615,"ok":true,"msg":"hi","nested":{"x":1},"arr":[1],"nil":null}`)}
 	Expand(&p, &e)
 	if len(e.Tags) != 1 || e.Tags["host"] != "a" {
@@ -60,7 +60,7 @@ func TestExpand(t *testing.T) {
 			t.Errorf("field %s = %v, want %v", k, e.Fields[k], v)
 		}
 	}
-	s := event.Event{BodyJSON: true, Body: []byte(`42.5`)}
+	s := event.Event{Format: event.FormatJSON, Body: []byte(`42.5`)}
 	Expand(&p, &s)
 	if s.Fields["value"] != event.Float(42.5) {
 		t.Errorf("scalar body: fields = %v", s.Fields)
@@ -76,7 +76,7 @@ func FuzzJSON(f *testing.F) {
 		if _, _, err := Meta(&p, b); err != nil {
 			return
 		}
-		e := event.Event{BodyJSON: true, Body: b}
+		e := event.Event{Format: event.FormatJSON, Body: b}
 		Expand(&p, &e)
 		for k, v := range e.Fields {
 			if v.Type() == 0 {

@@ -13,7 +13,7 @@ import (
 func benchEvents(n int) []event.Event {
 	evs := make([]event.Event, n)
 	for i := range evs {
-		evs[i] = event.Event{Kind: event.KindLog, BodyJSON: true, Source: "bench-source-0001",
+		evs[i] = event.Event{Kind: event.KindLog, Format: event.FormatJSON, Source: "bench-source-0001",
 			Body: fmt.Appendf(nil, `{"time":"2026-11-22T10:00:00.%09dZ","level":"INFO","msg":"request served","service":"checkout","method":"GET","path":"/api/v1/orders/%d","status":200,"duration_ms":%d.5,"bytes":%d,"user_agent":"Mozilla/5.0 (X11; Linux x86_64)","trace_id":"4bf92f3577b34da6a3ce929d0e0e%04d"}`, i, i, i%300, i*7, i%10000)}
 	}
 	return evs

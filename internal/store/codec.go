@@ -17,7 +17,7 @@ import (
 //	uvarint number of events, then each event:
 //	  varint  time (Unix ns)
 //	  byte    kind
-//	  byte    flags (bit 0: body is JSON)
+//	  byte    body format (event.Format)
 //	  uvarint source index (into the source table)
 //	  uvarint number of tags, then key and value strings
 //	  uvarint number of fields, then key string, type byte and value
@@ -27,8 +27,6 @@ import (
 //
 // A string is a uvarint length followed by its bytes.
 const blockVersion = 1
-
-const flagBodyJSON = 1
 
 var errCorrupt = errors.New("store: corrupt block")
 
@@ -58,11 +56,7 @@ func encodeBlock(dst []byte, evs []event.Event) []byte {
 	for i := range evs {
 		e := &evs[i]
 		dst = binary.AppendVarint(dst, e.Time)
-		var flags byte
-		if e.BodyJSON {
-			flags |= flagBodyJSON
-		}
-		dst = append(dst, byte(e.Kind), flags)
+		dst = append(dst, byte(e.Kind), byte(e.Format))
 		dst = binary.AppendUvarint(dst, uint64(idx[i]))
 		dst = binary.AppendUvarint(dst, uint64(len(e.Tags)))
 		for _, k := range sortedKeys(e.Tags) {
@@ -133,7 +127,9 @@ func decodeBlock(b []byte, block uint64, story string) ([]event.Event, error) {
 		e := event.Event{Seq: event.MakeSeq(block, i+1), Story: story}
 		e.Time = d.varint()
 		e.Kind = event.Kind(d.byte())
-		e.BodyJSON = d.byte()&flagBodyJSON != 0
+		if e.Format = event.Format(d.byte()); e.Format > event.MaxFormat && d.err == nil {
+			d.err = fmt.Errorf("%w: body format %d", errCorrupt, e.Format)
+		}
 		si := d.count()
 		if si < len(srcs) {
 			e.Source = srcs[si]

@@ -15,7 +15,7 @@ func sampleEvents() []event.Event {
 			Tags:   map[string]string{"host": "h1", "": "empty key"},
 			Fields: map[string]event.Value{"f": event.Float(math.Inf(-1)), "i": event.Int(math.MinInt64), "u": event.Uint(math.MaxUint64), "s": event.String("x\x00y"), "b": event.Bool(true), "nb": event.Bool(false)},
 			Body:   []byte("cpu,host=h1 f=-Inf")},
-		{Time: -5, Kind: event.KindLog, Source: "b", BodyJSON: true, Body: []byte(`{"msg":"hi"}`)},
+		{Time: -5, Kind: event.KindLog, Source: "b", Format: event.FormatJSON, Body: []byte(`{"msg":"hi"}`)},
 		{Time: math.MaxInt64, Kind: event.KindAnnotation, Source: "a", Body: []byte{0xff, 0, 1}},
 		{Time: 7, Body: nil},
 	}

@@ -90,7 +90,7 @@ func appendN(t testing.TB, s *Store, chronicle, story string, from, n int) Appen
 	for i := range evs {
 		evs[i] = event.Event{Time: int64(from + i + 1), Kind: event.KindMetric,
 			Fields: map[string]event.Value{"i": event.Int(int64(from + i))},
-			Body:   fmt.Appendf(nil, `{"i":%d}`, from+i), BodyJSON: true}
+			Body:   fmt.Appendf(nil, `{"i":%d}`, from+i), Format: event.FormatJSON}
 	}
 	a, err := s.Append(chronicle, story, evs).Wait(context.Background())
 	if err != nil {

@@ -337,7 +337,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		// The decoder reuses its buffer; bodies must outlive it until Wait.
 		off := len(cur.arena)
 		cur.arena = append(cur.arena, v...)
-		cur.evs = append(cur.evs, event.Event{Time: t, Kind: k, Body: cur.arena[off:len(cur.arena):len(cur.arena)], BodyJSON: true, Source: src.ID})
+		cur.evs = append(cur.evs, event.Event{Time: t, Kind: k, Body: cur.arena[off:len(cur.arena):len(cur.arena)], Format: event.FormatJSON, Source: src.ID})
 	}
 	if ru.err == nil {
 		ru.append(cur)

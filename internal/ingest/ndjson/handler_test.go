@@ -152,8 +152,8 @@ func TestRootStoresEachValueVerbatim(t *testing.T) {
 
 	wantKinds := []event.Kind{event.KindLog, event.KindMetric, event.KindEvent, event.KindEvent, event.KindEvent, event.KindLog}
 	for i, e := range evs {
-		if !e.BodyJSON || e.Kind != wantKinds[i] || e.Source == "" || e.Source != evs[0].Source {
-			t.Errorf("event %d: BodyJSON=%v kind=%v source=%q", i, e.BodyJSON, e.Kind, e.Source)
+		if e.Format != event.FormatJSON || e.Kind != wantKinds[i] || e.Source == "" || e.Source != evs[0].Source {
+			t.Errorf("event %d: format=%v kind=%v source=%q", i, e.Format, e.Kind, e.Source)
 		}
 		if i > 0 && e.Seq <= evs[i-1].Seq {
 			t.Errorf("seqs not increasing: %d then %d", evs[i-1].Seq, e.Seq)

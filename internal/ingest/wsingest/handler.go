@@ -395,7 +395,7 @@ func (s *session) store(msgs [][]byte) error {
 			m = trimSpace(m)
 			if v, err := p.ParseBytes(m); err == nil {
 				e.Time, e.Kind = jsonev.MetaOf(v)
-				e.BodyJSON = true
+				e.Format = event.FormatJSON
 			}
 		}
 		e.Body = m

@@ -181,8 +181,8 @@ func TestMessagesAreEvents(t *testing.T) {
 	}
 	for i, w := range want {
 		e := evs[i]
-		if string(e.Body) != w.body || e.BodyJSON != w.json || e.Kind != w.kind || e.Source != evs[0].Source {
-			t.Errorf("event %d = body %q json %v kind %v source %q; want %q %v %v", i, e.Body, e.BodyJSON, e.Kind, e.Source, w.body, w.json, w.kind)
+		if string(e.Body) != w.body || (e.Format == event.FormatJSON) != w.json || e.Kind != w.kind || e.Source != evs[0].Source {
+			t.Errorf("event %d = body %q json %v kind %v source %q; want %q %v %v", i, e.Body, e.Format, e.Kind, e.Source, w.body, w.json, w.kind)
 		}
 	}
 	if evs[0].TimeValue().UnixMicro() != 1719983815563839 {
@@ -319,7 +319,7 @@ func TestShutdownAcksAndGoesAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := f.read(t, "main", "ws")
-	if len(evs) != 1 || evs[0].Kind != event.KindAnnotation || evs[0].BodyJSON {
+	if len(evs) != 1 || evs[0].Kind != event.KindAnnotation || evs[0].Format != event.FormatRaw {
 		t.Fatalf("events %+v", evs)
 	}
 	// New connections are refused while shutting down.
