@@ -97,39 +97,62 @@ func (s *Store) Append(chronicle, story string, evs []event.Event) *Pending {
 		cur.evs = evs[start : i+1]
 		cur.size += sz
 	}
-	w, err := s.writer(chronicle, story)
-	if err != nil {
+	if err := s.enqueue(chronicle, story, p.parts); err != nil {
 		return failed(err)
 	}
-	w.enqueue(p.parts)
 	return p
 }
 
-func (s *Store) writer(chronicle, story string) (*storyWriter, error) {
+// enqueue hands parts to the story's writer. It holds s.mu throughout so
+// that Close, which drains writers after setting closed, cannot miss an
+// append that slipped in between.
+func (s *Store) enqueue(chronicle, story string, parts []*part) error {
 	key := chronicle + "\x00" + story
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	w := s.writers[key]
 	if w == nil {
-		w = &storyWriter{s: s, chronicle: chronicle, story: story, subject: storySubject(chronicle, story)}
+		w = &storyWriter{s: s, key: key, chronicle: chronicle, story: story, subject: storySubject(chronicle, story)}
 		s.writers[key] = w
 	}
-	return w, nil
+	w.enqueue(parts)
+	return nil
+}
+
+// writerIdleTimeout is how long a story's writer (and the story state it
+// caches) is kept after its last append; reloading it costs a read of the
+// story's last block, so busy stories must keep theirs.
+const writerIdleTimeout = 2 * time.Minute
+
+// evictIdleWriters bounds the writers map: without it, a story per
+// request id would grow it forever.
+func (s *Store) evictIdleWriters(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, w := range s.writers {
+		w.mu.Lock()
+		if !w.running && len(w.queue) == 0 && now.Sub(w.lastUsed) > writerIdleTimeout {
+			delete(s.writers, key)
+		}
+		w.mu.Unlock()
+	}
 }
 
 // storyWriter group-commits appends to one story: while one block is being
 // stored, later appends queue up and go out together in the next block.
 type storyWriter struct {
 	s                         *Store
+	key                       string
 	chronicle, story, subject string
 
-	mu      sync.Mutex
-	queue   []*part
-	running bool
-	idle    *sync.Cond
+	mu       sync.Mutex
+	queue    []*part
+	running  bool
+	idle     *sync.Cond
+	lastUsed time.Time
 
 	// State of the story's tail, owned by the running flush loop.
 	loaded bool
@@ -141,6 +164,7 @@ type storyWriter struct {
 
 func (w *storyWriter) enqueue(parts []*part) {
 	w.mu.Lock()
+	w.lastUsed = time.Now()
 	w.queue = append(w.queue, parts...)
 	start := !w.running
 	w.running = true
@@ -210,6 +234,15 @@ func (w *storyWriter) run() {
 		}
 		*bp = encodeBlock((*bp)[:0], evs)
 		block, err := w.store(*bp, evs)
+		if err != nil {
+			// Fail what queued up behind the failed block too: an append's
+			// acknowledged events must be a prefix of it, so none of its
+			// later parts may be stored once an earlier one failed.
+			w.mu.Lock()
+			batch = append(batch, w.queue...)
+			w.queue = nil
+			w.mu.Unlock()
+		}
 		pos := 1
 		for _, pt := range batch {
 			pt.err = err
@@ -274,6 +307,10 @@ func (w *storyWriter) store(payload []byte, evs []event.Event) (uint64, error) {
 				w.loaded = false
 				continue
 			}
+			// The block may have been stored even so (a timeout is
+			// ambiguous): reload the story's state before the next block,
+			// so that its counters and previous-block link stay true.
+			w.loaded = false
 			s.metrics.appendErrors.Inc()
 			return 0, fmt.Errorf("store: append to %s/%s: %w", w.chronicle, w.story, err)
 		}

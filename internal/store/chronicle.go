@@ -283,7 +283,11 @@ func (s *Store) retentionLoop() {
 		<-s.stop
 		cancel()
 	}()
+	// Counting a chronicle's events costs two reads per story, so a
+	// chronicle is counted again only once something was appended to it.
+	checked := map[string]uint64{} // stream name → last sequence when last enforced
 	for s.sleep(ctx, time.Second) {
+		s.evictIdleWriters(time.Now())
 		names := s.js.StreamNames(ctx)
 		for n := range names.Name() {
 			if !strings.HasPrefix(n, streamPrefix) {
@@ -293,10 +297,15 @@ func (s *Store) retentionLoop() {
 			if err != nil {
 				continue
 			}
+			info := str.CachedInfo()
 			var meta chronicleMeta
-			if json.Unmarshal([]byte(str.CachedInfo().Config.Description), &meta) != nil || meta.MaxEvents <= 0 {
+			if json.Unmarshal([]byte(info.Config.Description), &meta) != nil || meta.MaxEvents <= 0 {
 				continue
 			}
+			if last, ok := checked[n]; ok && last == info.State.LastSeq {
+				continue
+			}
+			checked[n] = info.State.LastSeq
 			s.enforceMaxEvents(ctx, meta.Chronicle, meta.MaxEvents)
 		}
 	}
@@ -347,18 +356,25 @@ func (s *Store) enforceMaxEvents(ctx context.Context, chronicle string, maxEvent
 }
 
 // DeleteChronicle removes a chronicle and all its events.
+// Appends in flight finish (or fail) first, so that no writer outlives the
+// deletion with a stale view of the chronicle's stories.
 func (s *Store) DeleteChronicle(ctx context.Context, name string) error {
+	s.mu.Lock()
+	var writers []*storyWriter
+	for k, w := range s.writers {
+		if w.chronicle == name {
+			writers = append(writers, w)
+			delete(s.writers, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, w := range writers {
+		w.drain()
+	}
 	err := s.js.DeleteStream(ctx, streamName(name))
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("chronicle %q: %w", name, ErrNotFound)
 	}
 	s.forgetChronicle(name)
-	s.mu.Lock()
-	for k, w := range s.writers {
-		if w.chronicle == name {
-			delete(s.writers, k)
-		}
-	}
-	s.mu.Unlock()
 	return err
 }

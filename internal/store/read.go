@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chronostream/chronostream/event"
@@ -136,14 +138,16 @@ func (s *Store) readAsc(ctx context.Context, str jetstream.Stream, r *reader) er
 		return nil
 	}
 	r.gaps = newGapDetector(q.After, q.Story != "")
-	cons, err := s.js.OrderedConsumer(ctx, str.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
+	stream := str.CachedInfo().Config.Name
+	cons, cleanup, err := s.orderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subj},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    start,
 	})
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return err
 	}
+	defer cleanup()
 	it, err := cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -151,8 +155,18 @@ func (s *Store) readAsc(ctx context.Context, str jetstream.Stream, r *reader) er
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
+	next := start
 	for {
-		m, err := it.Next()
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if errors.Is(err, nats.ErrTimeout) {
+			// Nothing came: retention may have removed every block between
+			// the cursor and the end computed above. Go on waiting only
+			// while a block to deliver still exists.
+			if _, gerr := str.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subj)); isNotFound(gerr) {
+				return nil
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -167,6 +181,7 @@ func (s *Store) readAsc(ctx context.Context, str jetstream.Stream, r *reader) er
 		if seq > end {
 			return nil
 		}
+		next = seq + 1
 		if g, ok := r.gaps.check(m.Subject(), seq, headerUint(m.Headers(), hdrPrev), headerUint(m.Headers(), hdrPrevN)); ok && r.onGap != nil {
 			if err := r.onGap(g); err != nil {
 				return err
@@ -188,24 +203,10 @@ func (s *Store) readDesc(ctx context.Context, str jetstream.Stream, r *reader) e
 	var seq uint64
 	if q.Story != "" {
 		subj := storySubject(q.Chronicle, q.Story)
-		var m *jetstream.RawStreamMsg
-		var err error
-		if q.Before != 0 {
-			b, _ := event.SplitSeq(q.Before)
-			m, err = str.GetMsg(ctx, b, jetstream.WithGetMsgSubject(subj))
-			if err == nil && m.Sequence > b {
-				m, err = str.GetMsg(ctx, headerUint(m.Header, hdrPrev))
-			}
-		}
-		if q.Before == 0 || isNotFound(err) && m == nil {
-			m, err = str.GetLastMsgForSubject(ctx, subj)
-		}
-		for {
-			if isNotFound(err) {
-				return nil
-			}
+		m, err := newestStoryBlock(ctx, str, subj, q.Before)
+		for m != nil {
 			if err != nil {
-				return fmt.Errorf("store: %w", err)
+				return err
 			}
 			if m.Sequence*event.SeqsPerBlock+event.MaxBlockEvents <= q.After {
 				return nil
@@ -213,12 +214,9 @@ func (s *Store) readDesc(ctx context.Context, str jetstream.Stream, r *reader) e
 			if err := r.block(m.Sequence, m.Subject, m.Header, m.Data); err != nil {
 				return err
 			}
-			prev := headerUint(m.Header, hdrPrev)
-			if prev == 0 {
-				return nil
-			}
-			m, err = str.GetMsg(ctx, prev)
+			m, err = prevStoryBlock(ctx, str, m)
 		}
+		return err
 	}
 	info, err := str.Info(ctx)
 	if err != nil {
@@ -243,6 +241,58 @@ func (s *Store) readDesc(ctx context.Context, str jetstream.Stream, r *reader) e
 		}
 	}
 	return nil
+}
+
+// newestStoryBlock returns the story's newest block holding events before
+// the cursor before (0: its last block), or nil if it has none.
+func newestStoryBlock(ctx context.Context, str jetstream.Stream, subj string, before uint64) (*jetstream.RawStreamMsg, error) {
+	if before == 0 {
+		return getBlock(str.GetLastMsgForSubject(ctx, subj))
+	}
+	b, _ := event.SplitSeq(before)
+	m, err := getBlock(str.GetMsg(ctx, b, jetstream.WithGetMsgSubject(subj)))
+	switch {
+	case err != nil:
+		return nil, err
+	case m == nil:
+		// No block of the story at or after b: its last one is before it.
+		return getBlock(str.GetLastMsgForSubject(ctx, subj))
+	case m.Sequence == b:
+		return m, nil
+	}
+	// m is the story's first block after b; the one before it is the answer.
+	return prevStoryBlock(ctx, str, m)
+}
+
+// prevStoryBlock follows a block's link to the story's previous block. It
+// returns nil at the story's start and where retention removed the rest.
+func prevStoryBlock(ctx context.Context, str jetstream.Stream, m *jetstream.RawStreamMsg) (*jetstream.RawStreamMsg, error) {
+	prev := headerUint(m.Header, hdrPrev)
+	if prev == 0 {
+		return nil, nil
+	}
+	if prev >= m.Sequence {
+		return nil, fmt.Errorf("%w: block %d links forward to %d", errCorrupt, m.Sequence, prev)
+	}
+	p, err := getBlock(str.GetMsg(ctx, prev))
+	if err != nil || p == nil {
+		return nil, err
+	}
+	if p.Subject != m.Subject {
+		return nil, fmt.Errorf("%w: block %d of %s links to block %d of %s", errCorrupt, m.Sequence, m.Subject, prev, p.Subject)
+	}
+	return p, nil
+}
+
+// getBlock turns "not found" into a nil block.
+func getBlock(m *jetstream.RawStreamMsg, err error) (*jetstream.RawStreamMsg, error) {
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return m, nil
 }
 
 // gapDetector notices evicted blocks in an ascending read. For a story, a

@@ -229,3 +229,27 @@ func (s *Store) sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// orderedConsumer creates an ordered consumer and returns a cleanup that
+// deletes it. Ordered consumers are ephemeral but outlive their reader for
+// their inactivity threshold, and a stream holds at most 1000 consumers by
+// default: without the deletion, a dashboard polling reads would exhaust it.
+func (s *Store) orderedConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, func(), error) {
+	cfg.InactiveThreshold = 10 * time.Second // a backstop if the deletion fails
+	cons, err := s.js.OrderedConsumer(ctx, stream, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	cleanup := func() {
+		info := cons.CachedInfo()
+		if info == nil {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.js.DeleteConsumer(dctx, stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			s.log.Debug("store: deleting a reader's consumer failed", "stream", stream, "consumer", info.Name, "err", err)
+		}
+	}
+	return cons, cleanup, nil
+}

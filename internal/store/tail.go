@@ -52,15 +52,21 @@ type tailEntry struct {
 }
 
 // Next returns the next item, waiting for one. When the tail has ended it
-// returns the reason (ErrSlowConsumer, a store error, or the context's error).
+// returns what was still buffered, then the reason (ErrSlowConsumer, a
+// store error, or the context's error).
 func (t *Tail) Next(ctx context.Context) (TailItem, error) {
 	select {
-	case e, ok := <-t.ch:
-		if !ok {
-			return TailItem{}, t.Err()
-		}
+	case e := <-t.ch:
 		t.buffered.Add(-e.size)
 		return e.item, nil
+	case <-t.done:
+		select {
+		case e := <-t.ch:
+			t.buffered.Add(-e.size)
+			return e.item, nil
+		default:
+			return TailItem{}, t.Err()
+		}
 	case <-ctx.Done():
 		return TailItem{}, ctx.Err()
 	}
@@ -117,9 +123,9 @@ func (s *Store) Tail(ctx context.Context, q TailQuery) (*Tail, error) {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = info.State.LastSeq + 1
 	}
-	cons, err := s.js.OrderedConsumer(ctx, str.CachedInfo().Config.Name, cfg)
+	cons, cleanup, err := s.orderedConsumer(ctx, str.CachedInfo().Config.Name, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	t := &Tail{Cursor: after, ch: make(chan tailEntry, 1024), cancel: cancel, done: make(chan struct{})}
@@ -165,7 +171,7 @@ func (s *Store) Tail(ctx context.Context, q TailQuery) (*Tail, error) {
 		if item.Gap == nil && len(item.Events) == 0 {
 			return
 		}
-		size := int64(len(m.Data()))
+		size := decodedSize(item.Events)
 		if t.buffered.Add(size) > q.MaxBuffered {
 			fail(ErrSlowConsumer)
 			return
@@ -184,15 +190,37 @@ func (s *Store) Tail(ctx context.Context, q TailQuery) (*Tail, error) {
 	}))
 	if err != nil {
 		cancel()
+		cleanup()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	go func() {
 		<-ctx.Done()
 		cc.Stop()
 		<-cc.Closed()
+		cleanup()
 		fail(ctx.Err())
-		close(t.ch)
+		// t.ch is never closed: a handler call may still be running after
+		// Closed fires, and a send on a closed channel would panic. Next
+		// watches done instead.
 		close(t.done)
 	}()
 	return t, nil
+}
+
+// decodedSize estimates the memory decoded events hold, which is what a
+// tail's buffer bound must limit (blocks are smaller: compact, compressed).
+func decodedSize(evs []event.Event) int64 {
+	const perEvent, perEntry = 160, 64 // struct, map and string headers
+	var n int64
+	for i := range evs {
+		e := &evs[i]
+		n += perEvent + int64(len(e.Body)+len(e.Story)+len(e.Source))
+		for k, v := range e.Tags {
+			n += perEntry + int64(len(k)+len(v))
+		}
+		for k, v := range e.Fields {
+			n += perEntry + int64(len(k)+len(v.StringValue()))
+		}
+	}
+	return n
 }
