@@ -158,6 +158,7 @@ type storyWriter struct {
 	loaded bool
 	last   uint64 // stream sequence of the story's last block
 	lastN  int    // events in that block
+	tmax   int64  // largest event time in the story
 	total  uint64 // events in the story
 	bytes  uint64 // block bytes in the story
 }
@@ -286,6 +287,7 @@ func (w *storyWriter) store(payload []byte, evs []event.Event) (uint64, error) {
 		msg.Header.Set(hdrPrevN, strconv.Itoa(w.lastN))
 		msg.Header.Set(hdrT0, strconv.FormatInt(t0, 10))
 		msg.Header.Set(hdrT1, strconv.FormatInt(t1, 10))
+		msg.Header.Set(hdrTMax, strconv.FormatInt(max(w.tmax, t1), 10))
 		var opts []jetstream.PublishOpt
 		if !s.opts.Exclusive {
 			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(w.last))
@@ -314,7 +316,7 @@ func (w *storyWriter) store(payload []byte, evs []event.Event) (uint64, error) {
 			s.metrics.appendErrors.Inc()
 			return 0, fmt.Errorf("store: append to %s/%s: %w", w.chronicle, w.story, err)
 		}
-		w.last, w.lastN = ack.Sequence, len(evs)
+		w.last, w.lastN, w.tmax = ack.Sequence, len(evs), max(w.tmax, t1)
 		w.total += uint64(len(evs))
 		w.bytes += uint64(len(payload))
 		s.metrics.appendLatency.Observe(time.Since(start).Seconds())
@@ -334,13 +336,14 @@ func (w *storyWriter) load(ctx context.Context) error {
 	m, err := str.GetLastMsgForSubject(ctx, w.subject)
 	switch {
 	case isNotFound(err):
-		w.last, w.lastN, w.total, w.bytes = 0, 0, 0, 0
+		w.last, w.lastN, w.total, w.bytes, w.tmax = 0, 0, 0, 0, 0
 	case err != nil:
 		return fmt.Errorf("store: load story %s/%s: %w", w.chronicle, w.story, err)
 	default:
 		w.last, w.lastN = m.Sequence, int(headerUint(m.Header, hdrCount))
 		w.total = headerUint(m.Header, hdrTotal)
 		w.bytes = headerUint(m.Header, hdrBytes)
+		w.tmax = blockTMax(m.Header)
 	}
 	w.loaded = true
 	return nil

@@ -134,6 +134,15 @@ func (s *Store) readAsc(ctx context.Context, str jetstream.Stream, r *reader) er
 	}
 	start, _ := event.SplitSeq(q.After)
 	start = max(start, 1)
+	if q.From != 0 && q.Story != "" {
+		// Times resolve to sequences: skip the blocks that cannot hold
+		// events at or after From.
+		seek, err := seekTime(ctx, str, subj, start, end, q.From)
+		if err != nil {
+			return err
+		}
+		start = max(start, seek)
+	}
 	if start > end {
 		return nil
 	}
@@ -282,6 +291,38 @@ func prevStoryBlock(ctx context.Context, str jetstream.Stream, m *jetstream.RawS
 		return nil, fmt.Errorf("%w: block %d of %s links to block %d of %s", errCorrupt, m.Sequence, m.Subject, prev, p.Subject)
 	}
 	return p, nil
+}
+
+// seekTime returns the first stream sequence in [lo, hi] from which a
+// story's blocks can hold events at or after t (hi+1 if none can), by binary
+// search on the story's running maximum event time. Each probe reads the
+// story's first block at or after a sequence.
+func seekTime(ctx context.Context, str jetstream.Stream, subj string, lo, hi uint64, t int64) (uint64, error) {
+	best := hi + 1
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		m, err := getBlock(str.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(subj)))
+		switch {
+		case err != nil:
+			return 0, err
+		case m == nil || m.Sequence > hi:
+			hi = mid - 1 // no story block in [mid, hi]
+		case blockTMax(m.Header) < t:
+			lo = m.Sequence + 1 // it and every story block before it end before t
+		default:
+			best = m.Sequence // a candidate; an earlier one can only lie before mid
+			hi = mid - 1
+		}
+	}
+	return best, nil
+}
+
+// blockTMax is a block's running maximum event time in its story.
+func blockTMax(h nats.Header) int64 {
+	if h.Get(hdrTMax) == "" {
+		return headerInt(h, hdrT1) // written before the header existed
+	}
+	return headerInt(h, hdrTMax)
 }
 
 // getBlock turns "not found" into a nil block.

@@ -37,6 +37,11 @@ const (
 	hdrPrevN = "Cs-Prev-N" // events in the story's previous block (absent from blocks of older versions)
 	hdrT0    = "Cs-T0"     // smallest event time in the block
 	hdrT1    = "Cs-T1"     // largest event time in the block
+	// Largest event time in the story up to and including this block: it
+	// never decreases along a story, so a binary search on it finds the
+	// first block that can hold events at or after a time, however out of
+	// order the events arrived.
+	hdrTMax = "Cs-TMax"
 )
 
 // Retention bounds a chronicle. Zero means unlimited.
