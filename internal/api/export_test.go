@@ -108,9 +108,9 @@ func TestExportNDJSON(t *testing.T) {
 	e.append("x", "s 2", awkwardEvents()...)
 	want := stored(t, e, "x")
 	for _, accept := range []string{"", "application/x-ndjson"} {
-		path := "/api/v1/chronicles/x/events"
+		path := "/api/v1/chronicles/x/events?sort=seq"
 		if accept == "" {
-			path += "?format=ndjson"
+			path += "&format=ndjson"
 		}
 		resp := e.do("GET", path, nil, "Accept", accept)
 		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "application/x-ndjson" {
@@ -166,7 +166,7 @@ func TestExportCSV(t *testing.T) {
 	e.append("x", "s1", awkwardEvents()...)
 	e.append("x", "s,2", awkwardEvents()...)
 	want := stored(t, e, "x")
-	resp := e.do("GET", "/api/v1/chronicles/x/events", nil, "Accept", "text/csv")
+	resp := e.do("GET", "/api/v1/chronicles/x/events?sort=seq", nil, "Accept", "text/csv")
 	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/csv; charset=utf-8" {
 		t.Fatalf("status %d, type %q", resp.StatusCode, ct)
@@ -238,7 +238,7 @@ func TestExportLarge(t *testing.T) {
 		t.Fatalf("%d lines", n)
 	}
 	var p page
-	e.getJSON("/api/v1/chronicles/big/events?limit=3000", 200, &p)
+	e.getJSON("/api/v1/chronicles/big/events?sort=seq&limit=3000", 200, &p)
 	if len(p.Events) != 3000 || p.Next != strconv.FormatUint(p.Events[2999].Seq, 10) {
 		t.Fatalf("json page of 3000: %d events, next %q", len(p.Events), p.Next)
 	}

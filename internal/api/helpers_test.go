@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/chronostream/chronostream/event"
-	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/testutil"
 )
 
 // env is a real embedded store served through the API.
@@ -30,21 +30,7 @@ type env struct {
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
-	ns, err := natsd.Start(natsd.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	s, err := store.Open(context.Background(), store.Options{Conn: nc, AutoCreate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := testutil.OpenStore(t, store.Options{})
 	e := &env{t: t, store: s, metrics: obs.New(), done: make(chan struct{})}
 	var once sync.Once
 	e.stop = func() { once.Do(func() { close(e.done) }) }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/jsonev"
+	"github.com/chronostream/chronostream/internal/store"
 )
 
 // filter is what the tag., field., q, kind and story parameters select.
@@ -131,6 +132,22 @@ func (p *params) seq(name string) (uint64, bool, error) {
 		return 0, false, badParam(name, "want a sequence number (a non-negative integer), got %q", v)
 	}
 	return n, true, nil
+}
+
+// timeCursor parses a position in time order, "TIME.SEQ" (Unix ns and seq),
+// as a time-ordered read's next gives it.
+func (p *params) timeCursor(name string) (store.TimeCursor, error) {
+	v, err := p.one(name)
+	if err != nil || v == "" {
+		return store.TimeCursor{}, err
+	}
+	t, s, ok := strings.Cut(v, ".")
+	ti, err1 := strconv.ParseInt(t, 10, 64)
+	si, err2 := strconv.ParseUint(s, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return store.TimeCursor{}, badParam(name, "a time-ordered read pages with TIME.SEQ, as its next gives it, not %q (use sort=seq to page by seq)", v)
+	}
+	return store.TimeCursor{Time: ti, Seq: si}, nil
 }
 
 // time parses RFC 3339 or Unix nanoseconds.

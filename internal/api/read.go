@@ -69,6 +69,10 @@ type readRequest struct {
 	q      store.Query
 	format format
 	filter *filter
+	// merged: a chronicle read in time order (sort=time, the default for
+	// chronicles), paged by mq.After instead of q.After/Before.
+	merged bool
+	mq     store.MergedQuery
 }
 
 func parseRead(r *http.Request) (*readRequest, error) {
@@ -78,7 +82,7 @@ func parseRead(r *http.Request) (*readRequest, error) {
 	}
 	allowed := []string{"after", "before", "from", "to", "order", "limit", "format", "q", "kind", "tag.", "field."}
 	if story == "" {
-		allowed = append(allowed, "story")
+		allowed = append(allowed, "story", "sort")
 	}
 	p, err := newParams(r, allowed...)
 	if err != nil {
@@ -88,11 +92,37 @@ func parseRead(r *http.Request) (*readRequest, error) {
 	if rr.format, err = negotiate(p, r); err != nil {
 		return nil, err
 	}
-	if rr.q.After, _, err = p.seq("after"); err != nil {
-		return nil, err
+	if story == "" {
+		switch sort, err := p.one("sort"); {
+		case err != nil:
+			return nil, err
+		case sort == "" || sort == "time":
+			rr.merged = true
+		case sort != "seq":
+			return nil, badParam("sort", "want time or seq, got %q", sort)
+		}
 	}
-	if rr.q.Before, _, err = p.seq("before"); err != nil {
-		return nil, err
+	if rr.merged {
+		if rr.mq.After, err = p.timeCursor("after"); err != nil {
+			return nil, err
+		}
+		before, err := p.timeCursor("before")
+		if err != nil {
+			return nil, err
+		}
+		if before != (store.TimeCursor{}) {
+			if rr.mq.After != (store.TimeCursor{}) {
+				return nil, badParam("before", "a time-ordered read takes after (ascending) or before (descending), not both")
+			}
+			rr.mq.After = before
+		}
+	} else {
+		if rr.q.After, _, err = p.seq("after"); err != nil {
+			return nil, err
+		}
+		if rr.q.Before, _, err = p.seq("before"); err != nil {
+			return nil, err
+		}
 	}
 	if rr.q.From, _, err = p.time("from"); err != nil {
 		return nil, err
@@ -131,6 +161,18 @@ func parseRead(r *http.Request) (*readRequest, error) {
 		if err := event.ValidateStory(st); err != nil {
 			return nil, badParam("story", "%w", err)
 		}
+	}
+	if rr.merged {
+		if rr.q.Desc && p.q.Has("after") {
+			return nil, badParam("after", "a newest-first time-ordered read pages with before")
+		}
+		if !rr.q.Desc && p.q.Has("before") {
+			return nil, badParam("before", "an oldest-first time-ordered read pages with after")
+		}
+		// Stories are merged rather than filtered event by event.
+		rr.mq.Chronicle, rr.mq.Stories, rr.filter.stories = chronicle, rr.filter.stories, nil
+		rr.mq.From, rr.mq.To, rr.mq.Desc, rr.mq.Limit = rr.q.From, rr.q.To, rr.q.Desc, rr.q.Limit
+		return rr, nil
 	}
 	// One story of a chronicle reads only that story's blocks.
 	if len(rr.filter.stories) == 1 {
@@ -222,7 +264,17 @@ func (a *API) readEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	}
-	last, err := a.cfg.Store.Read(r.Context(), rr.q, fn, onGap)
+	var next []byte
+	if rr.merged {
+		rr.mq.Match = rr.q.Match
+		var last store.TimeCursor
+		last, err = a.cfg.Store.ReadMerged(r.Context(), rr.mq, fn)
+		next = fmt.Appendf(nil, "%d.%d", last.Time, last.Seq)
+	} else {
+		var last uint64
+		last, err = a.cfg.Store.Read(r.Context(), rr.q, fn, onGap)
+		next = strconv.AppendUint(nil, last, 10)
+	}
 	a.cfg.Metrics.ReadEvents.WithLabelValues("events").Add(float64(n))
 	if err != nil {
 		if !started {
@@ -238,7 +290,7 @@ func (a *API) readEvents(w http.ResponseWriter, r *http.Request) {
 		buf = append(buf, ']')
 		if rr.q.Limit > 0 && n >= rr.q.Limit {
 			buf = append(buf, `,"next":"`...)
-			buf = strconv.AppendUint(buf, last, 10)
+			buf = append(buf, next...)
 			buf = append(buf, '"')
 		}
 		if len(gaps) > 0 {

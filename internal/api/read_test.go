@@ -142,8 +142,10 @@ func readPages(t *testing.T, e *env, path string, params url.Values, desc bool) 
 		if p.Next == "" {
 			return all
 		}
-		if p.Next != strconv.FormatUint(p.Events[len(p.Events)-1].Seq, 10) {
-			t.Fatalf("next %s is not the last seq of the page", p.Next)
+		// Time-ordered reads page by TIME.SEQ, the others by seq.
+		lastSeq := strconv.FormatUint(p.Events[len(p.Events)-1].Seq, 10)
+		if p.Next != lastSeq && !strings.HasSuffix(p.Next, "."+lastSeq) {
+			t.Fatalf("next %s is not the last position of the page", p.Next)
 		}
 		if desc {
 			params.Set("before", p.Next)
@@ -268,19 +270,22 @@ func TestReadChronicle(t *testing.T) {
 	e.append("c", "a", seedEvents(6, 3)...)
 	e.append("d", "a", seedEvents(100, 3)...)
 	const path = "/api/v1/chronicles/c/events"
-	all := readPages(t, e, path, url.Values{"limit": {"2"}}, false)
-	is(t, "chronicle asc", all, span(0, 8, nil))
-	for i, ev := range all {
-		want := "a"
-		if i >= 3 && i < 6 {
-			want = "b"
+	// Here time order and log order agree, so both sorts read the same.
+	for _, sort := range []string{"seq", "time"} {
+		all := readPages(t, e, path, url.Values{"limit": {"2"}, "sort": {sort}}, false)
+		is(t, "chronicle asc by "+sort, all, span(0, 8, nil))
+		for i, ev := range all {
+			want := "a"
+			if i >= 3 && i < 6 {
+				want = "b"
+			}
+			if ev.Story != want || i > 0 && ev.Seq <= all[i-1].Seq {
+				t.Fatalf("sort=%s event %d: story %s seq %d", sort, i, ev.Story, ev.Seq)
+			}
 		}
-		if ev.Story != want || i > 0 && ev.Seq <= all[i-1].Seq {
-			t.Fatalf("event %d: story %s seq %d", i, ev.Story, ev.Seq)
-		}
+		desc := readPages(t, e, path, url.Values{"limit": {"4"}, "order": {"desc"}, "sort": {sort}}, true)
+		is(t, "chronicle desc by "+sort, desc, []int{8, 7, 6, 5, 4, 3, 2, 1, 0})
 	}
-	desc := readPages(t, e, path, url.Values{"limit": {"4"}, "order": {"desc"}}, true)
-	is(t, "chronicle desc", desc, []int{8, 7, 6, 5, 4, 3, 2, 1, 0})
 	var p page
 	e.getJSON(path+"?story=b", 200, &p)
 	is(t, "story filter", p.Events, []int{3, 4, 5})
@@ -288,6 +293,36 @@ func TestReadChronicle(t *testing.T) {
 	is(t, "stories filter", p.Events, []int{0, 3, 6})
 	e.getJSON(path+"?story=none", 200, &p)
 	is(t, "unknown story", p.Events, nil)
+}
+
+// TestReadChronicleByTime: stories whose events interleave in time but were
+// written one after the other come back merged by time (the default for a
+// chronicle), and in log order with sort=seq.
+func TestReadChronicleByTime(t *testing.T) {
+	e := newEnv(t, Config{})
+	var evens, odds []event.Event
+	for _, ev := range seedEvents(0, 12) {
+		if fieldOf(ev)%2 == 0 {
+			evens = append(evens, ev)
+		} else {
+			odds = append(odds, ev)
+		}
+	}
+	e.append("t", "even", evens...)
+	e.append("t", "odd", odds...)
+	const path = "/api/v1/chronicles/t/events"
+	is(t, "by time", readPages(t, e, path, url.Values{"limit": {"5"}}, false), span(0, 11, nil))
+	is(t, "by time, newest first", readPages(t, e, path, url.Values{"limit": {"5"}, "order": {"desc"}}, true),
+		[]int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0})
+	is(t, "by seq", readPages(t, e, path, url.Values{"limit": {"5"}, "sort": {"seq"}}, false),
+		[]int{0, 2, 4, 6, 8, 10, 1, 3, 5, 7, 9, 11})
+	is(t, "by time from a time", readPages(t, e, path, url.Values{"from": {base.Add(7 * time.Second).Format(time.RFC3339)}}, false),
+		span(7, 11, nil))
+	var p page
+	e.getJSON(path+"?story=odd&limit=2", 200, &p)
+	is(t, "one story by time", p.Events, []int{1, 3})
+	e.getJSON(path+"?after="+strconv.FormatUint(p.Events[0].Seq, 10), 400, nil)
+	e.getJSON(path+"?sort=sideways", 400, nil)
 }
 
 func TestNamesNeedingEscapes(t *testing.T) {
@@ -318,4 +353,11 @@ func TestNamesNeedingEscapes(t *testing.T) {
 	if ev.Story != "a/b c.d%?#" {
 		t.Fatalf("tail of an escaped story: %+v", ev)
 	}
+}
+
+// fieldOf is the i of a seedEvents event.
+func fieldOf(e event.Event) int {
+	var i int
+	fmt.Sscanf(string(e.Body), `{"i":%d`, &i)
+	return i
 }
