@@ -46,6 +46,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 
 	opts := c.server
 	opts.Logger = log
+	opts.Version = releaseVersion()
 	srv, err := server.New(opts)
 	if err != nil {
 		log.Error("invalid configuration", "err", err)

@@ -18,12 +18,22 @@ func version(stdout io.Writer) int {
 	return exitOK
 }
 
+// releaseVersion is the bare version ("dev" for a build from a checkout),
+// as /health and /ping report it.
+func releaseVersion() string {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	if v == "" {
+		v = "dev"
+	}
+	return v
+}
+
 func versionString() string {
-	v, rev, dirty := Version, "", false
+	v, rev, dirty := releaseVersion(), "", false
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
@@ -32,9 +42,6 @@ func versionString() string {
 				dirty = s.Value == "true"
 			}
 		}
-	}
-	if v == "" {
-		v = "dev"
 	}
 	s := "chronostream " + v
 	if rev != "" {

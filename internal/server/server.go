@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,8 @@ type Options struct {
 	InsecureNoAuth bool // allow listening beyond loopback without tokens
 
 	Logger *slog.Logger
+	// Version is reported by /health (and by InfluxDB-compatible endpoints).
+	Version string
 }
 
 // Defaults returns o with every unset field given its default.
@@ -85,6 +88,9 @@ func (o Options) Defaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Version == "" {
+		o.Version = "dev"
 	}
 	return o
 }
@@ -298,14 +304,32 @@ func (s *Server) closeLog() {
 	}
 }
 
+// healthHandler answers in InfluxDB 2's /health schema (name, message,
+// status, checks, version), which InfluxDB clients parse, while saying
+// what chronostream's own health depends on: the log's connection.
 func (s *Server) healthHandler(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	if s.nc == nil || !s.nc.IsConnected() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, `{"status":"fail","checks":{"nats":"disconnected"}}`)
-		return
+	type check struct {
+		Name    string `json:"name"`
+		Status  string `json:"status"`
+		Message string `json:"message,omitempty"`
 	}
-	fmt.Fprintln(w, `{"status":"pass","checks":{"nats":"connected"}}`)
+	h := struct {
+		Name    string  `json:"name"`
+		Message string  `json:"message"`
+		Status  string  `json:"status"`
+		Checks  []check `json:"checks"`
+		Version string  `json:"version"`
+	}{Name: "chronostream", Message: "ready for writes and queries", Status: "pass",
+		Checks: []check{{Name: "nats", Status: "pass"}}, Version: s.opts.Version}
+	code := http.StatusOK
+	if s.nc == nil || !s.nc.IsConnected() {
+		code = http.StatusServiceUnavailable
+		h.Status, h.Message = "fail", "the log (NATS JetStream) is unreachable"
+		h.Checks[0] = check{Name: "nats", Status: "fail", Message: "disconnected"}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(h)
 }
 
 func (s *Server) readyHandler(w http.ResponseWriter, r *http.Request) {
