@@ -1,12 +1,17 @@
 // Package ingest holds what every protocol's transport shares: the log it
-// writes to and the limits it enforces. Each protocol lives in a package of
-// its own below this one: a pure decoder and a thin transport.
+// writes to, the limits it enforces, how a compatibility request names its
+// target and is recorded as a source, and Pipeline, which streams a
+// request's events into the log in pipelined, group-committed batches. Each
+// protocol lives in a package of its own below this one (a pure decoder and
+// a thin transport), and protocols never import each other.
 package ingest
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -26,3 +31,36 @@ type Limits struct {
 
 // DefaultLimits are the limits used when none are configured.
 var DefaultLimits = Limits{MaxBodyBytes: 32 << 20, MaxEventBytes: 1 << 20}
+
+// Config is what every protocol handler is configured with; a handler's own
+// Config embeds it.
+type Config struct {
+	Log     Log
+	Limits  Limits
+	Metrics *obs.Metrics // nil: not counted
+	Logger  *slog.Logger // nil: discarded
+	// DefaultChronicle and DefaultStory are the target of compatibility
+	// requests that name none (see Target).
+	DefaultChronicle, DefaultStory string
+}
+
+// WithDefaults returns c with every unset field given its default, so that
+// handlers built by tests and by the server behave alike.
+func (c Config) WithDefaults() Config {
+	if c.Limits.MaxBodyBytes <= 0 {
+		c.Limits.MaxBodyBytes = DefaultLimits.MaxBodyBytes
+	}
+	if c.Limits.MaxEventBytes <= 0 {
+		c.Limits.MaxEventBytes = DefaultLimits.MaxEventBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DefaultChronicle == "" {
+		c.DefaultChronicle = "default"
+	}
+	if c.DefaultStory == "" {
+		c.DefaultStory = "default"
+	}
+	return c
+}

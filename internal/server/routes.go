@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/chronostream/chronostream/internal/api"
+	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/ndjson"
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 )
@@ -11,23 +12,16 @@ import (
 // routes is the one HTTP mux: UI, our API and every HTTP protocol share the port.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	nd := ndjson.NewHandler(ndjson.Config{
+	ingestCfg := ingest.Config{
 		Log:              s.store,
 		Limits:           s.opts.Limits,
 		Metrics:          s.metrics,
 		Logger:           s.log,
 		DefaultChronicle: s.opts.DefaultChronicle,
 		DefaultStory:     s.opts.DefaultStory,
-	})
-	ws := wsingest.NewHandler(wsingest.Config{
-		Log:              s.store,
-		Limits:           s.opts.Limits,
-		Metrics:          s.metrics,
-		Logger:           s.log,
-		DefaultChronicle: s.opts.DefaultChronicle,
-		DefaultStory:     s.opts.DefaultStory,
-		Done:             s.done,
-	})
+	}
+	nd := ndjson.NewHandler(ndjson.Config{Config: ingestCfg})
+	ws := wsingest.NewHandler(wsingest.Config{Config: ingestCfg, Done: s.done})
 	s.ws = ws
 	a := api.New(api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done})
 	protect := s.tokens.Require

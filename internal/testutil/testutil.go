@@ -1,49 +1,24 @@
-// Package testutil starts real things for tests: the server in-process, the
-// built chronostream binary as a child process, and a separate nats-server.
+// Package testutil starts real things for tests: the log on an embedded NATS
+// server, the built chronostream binary as a child process, and a separate
+// nats-server. The in-process server is in servertest: testutil must not
+// import the server, so that the packages the server is built from can use
+// testutil in their own tests (internal/store excepted: testutil imports it).
 // Every helper picks random ports and temporary directories and cleans up
 // after the test, so tests can run in parallel next to a production server.
 package testutil
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chronostream/chronostream/internal/server"
 )
 
-// RunServer starts a server on a random loopback port with its data in a
-// temporary directory (unless opts set them), and shuts it down when the
-// test ends. Its logs go to the test log.
-func RunServer(t testing.TB, opts server.Options) *server.Server {
-	t.Helper()
-	if opts.HTTPAddr == "" {
-		opts.HTTPAddr = "127.0.0.1:0"
-	}
-	if opts.DataDir == "" {
-		opts.DataDir = t.TempDir()
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(tLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	s, err := server.New(opts)
-	if err != nil {
-		t.Fatalf("testutil.RunServer: %v", err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatalf("testutil.RunServer: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("testutil.RunServer: shutdown: %v", err)
-		}
-	})
-	return s
+// Logger returns a logger that writes records at level and above to the
+// test's log, so they show only for failing (or -v) tests.
+func Logger(t testing.TB, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tLogWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
 // tLogWriter sends a component's logs to the test's log, so they show only

@@ -1,26 +1,11 @@
 package testutil
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/chronostream/chronostream/internal/server"
 )
-
-func TestRunServerIsReady(t *testing.T) {
-	s := RunServer(t, server.Options{})
-	resp, err := http.Get("http://" + s.Addr() + "/ready")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/ready: %s", resp.Status)
-	}
-}
 
 func TestStartNATSServerHasJetStream(t *testing.T) {
 	url := StartNATSServer(t)

@@ -14,7 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/chronostream/chronostream/internal/ingest/jsonscan"
 )
+
+// MaxDepth bounds how deeply values may nest (see jsonscan.MaxDepth).
+const MaxDepth = jsonscan.MaxDepth
 
 // ErrTooLarge is wrapped by the error for a value over the size limit.
 var ErrTooLarge = errors.New("value too large")
@@ -72,7 +77,7 @@ const (
 type Decoder struct {
 	r    io.Reader
 	opts Options
-	sc   scanner
+	sc   jsonscan.Scanner
 
 	buf      []byte
 	pos, end int   // buf[pos:end] is read but not yet decoded
@@ -165,12 +170,12 @@ func (d *Decoder) next() ([]byte, error) {
 			case ']':
 				d.arr = arrClosed
 			default:
-				return nil, d.syntaxError(0, fmt.Sprintf("invalid character %s after an array element", quoteChar(c)))
+				return nil, d.syntaxError(0, fmt.Sprintf("invalid character %s after an array element", jsonscan.QuoteChar(c)))
 			}
 			d.pos++
 			continue
 		case arrClosed:
-			return nil, d.syntaxError(0, fmt.Sprintf("invalid character %s after the top-level array", quoteChar(c)))
+			return nil, d.syntaxError(0, fmt.Sprintf("invalid character %s after the top-level array", jsonscan.QuoteChar(c)))
 		}
 
 		if !d.eof && d.rerr == nil && d.end-d.pos < d.want {
@@ -179,8 +184,8 @@ func (d *Decoder) next() ([]byte, error) {
 			}
 			continue
 		}
-		n, err := d.sc.value(d.buf[d.pos:d.end], d.eof)
-		if err == errMore {
+		n, err := d.sc.Value(d.buf[d.pos:d.end], d.eof)
+		if err == jsonscan.ErrMore {
 			if d.end-d.pos > d.opts.MaxValueBytes {
 				d.valLine = d.line
 				return nil, &TooLargeError{Line: d.line, Limit: d.opts.MaxValueBytes}
@@ -192,8 +197,8 @@ func (d *Decoder) next() ([]byte, error) {
 			continue
 		}
 		d.want = 0
-		if se, ok := err.(*scanError); ok {
-			return nil, d.syntaxError(se.off, se.msg)
+		if se, ok := err.(*jsonscan.Error); ok {
+			return nil, d.syntaxError(se.Off, se.Msg)
 		}
 		v := d.buf[d.pos : d.pos+n]
 		if n > d.opts.MaxValueBytes {
@@ -204,14 +209,14 @@ func (d *Decoder) next() ([]byte, error) {
 			// Numbers and literals do not end themselves: "12" must not
 			// pass for 1 and 2, nor "truex" for true.
 			next := d.buf[d.pos+n]
-			ok := isSpace(next)
+			ok := jsonscan.IsSpace(next)
 			if d.arr != arrNone {
 				ok = ok || next == ',' || next == ']'
 			} else {
 				ok = ok || next == '{' || next == '[' || next == '"'
 			}
 			if !ok {
-				return nil, d.syntaxError(n, fmt.Sprintf("invalid character %s after a top-level value", quoteChar(next)))
+				return nil, d.syntaxError(n, fmt.Sprintf("invalid character %s after a top-level value", jsonscan.QuoteChar(next)))
 			}
 		}
 		d.valLine = d.line

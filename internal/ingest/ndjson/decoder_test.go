@@ -1,7 +1,6 @@
 package ndjson
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -127,22 +126,5 @@ func TestDecoderReadError(t *testing.T) {
 	got := decodeAll(io.MultiReader(strings.NewReader("{}\n{\"a\":"), iotest.ErrReader(boom)), Options{})
 	if len(got.values) != 1 || !errors.Is(got.err, boom) {
 		t.Fatalf("got %+v, want one value then an error wrapping boom", got)
-	}
-}
-
-func TestValid(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want bool
-	}{
-		{`{"a":1}`, true}, {" [1] \n", true}, {`"x"`, true}, {`12`, true}, {"", false}, {" ", false},
-		{`{"a":1}{}`, false}, {`1 2`, false}, {`{"a":1`, false}, {"hello", false}, {`nul`, false},
-	} {
-		if got := Valid([]byte(tt.in)); got != tt.want {
-			t.Errorf("Valid(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-		if tt.want != json.Valid([]byte(tt.in)) {
-			t.Errorf("test case %q disagrees with encoding/json", tt.in)
-		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
+
+	"github.com/chronostream/chronostream/internal/ingest/jsonscan"
 )
 
 // chunkReader splits its input into reads of sizes taken from a schedule,
@@ -51,7 +53,7 @@ func FuzzDecoder(f *testing.F) {
 			t.Fatalf("result depends on how the input is read:\nwhole:\n%s\nsplit:\n%s\nbytewise:\n%s", whole.describe(), split.describe(), bytewise.describe())
 		}
 		for _, v := range whole.values {
-			if !json.Valid([]byte(v)) || !utf8.ValidString(v) || !Valid([]byte(v)) {
+			if !json.Valid([]byte(v)) || !utf8.ValidString(v) || !jsonscan.Valid([]byte(v)) {
 				t.Fatalf("yielded invalid JSON %q", v)
 			}
 			if v != string(bytes.TrimSpace([]byte(v))) {

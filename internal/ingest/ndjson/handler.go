@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -21,58 +19,31 @@ import (
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/jsonev"
-	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
 // Protocol labels metrics and sources of this transport.
 const Protocol = "http-ndjson"
 
-// Batching: a batch goes to the log when it holds this many events or
-// bytes, and up to maxInFlight batches of one request are appended before
-// the oldest is waited for. Pipelining keeps the log's group commit fed
-// while the body is still being read; the window bounds a request's memory.
-const (
-	batchEvents = 4096
-	batchBytes  = 256 << 10
-	maxInFlight = 8
-)
-
 // Config configures the NDJSON ingest handler.
 type Config struct {
-	Log                            ingest.Log
-	Limits                         ingest.Limits
-	Metrics                        *obs.Metrics
-	Logger                         *slog.Logger
-	DefaultChronicle, DefaultStory string
+	ingest.Config
+	// Batch sizes the pipelined appends; zero fields take ingest.DefaultBatch.
+	Batch ingest.BatchOptions
 }
 
 // Handler takes NDJSON (and JSON array) bodies over HTTP POST.
 type Handler struct {
-	cfg     Config
-	batches sync.Pool // *batch
-	parsers fastjson.ParserPool
-	lastLog atomic.Int64 // unix ns of the last logged store error (throttle)
+	cfg      ingest.Config
+	appender *ingest.Appender
+	parsers  fastjson.ParserPool
+	warn     *ingest.ThrottledLogger
 }
 
 // NewHandler returns a handler.
 func NewHandler(cfg Config) *Handler {
-	if cfg.Limits.MaxBodyBytes <= 0 {
-		cfg.Limits.MaxBodyBytes = ingest.DefaultLimits.MaxBodyBytes
-	}
-	if cfg.Limits.MaxEventBytes <= 0 {
-		cfg.Limits.MaxEventBytes = ingest.DefaultLimits.MaxEventBytes
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.DefaultChronicle == "" {
-		cfg.DefaultChronicle = "default"
-	}
-	if cfg.DefaultStory == "" {
-		cfg.DefaultStory = "default"
-	}
-	return &Handler{cfg: cfg}
+	c := cfg.Config.WithDefaults()
+	return &Handler{cfg: c, appender: ingest.NewAppender(c.Log, cfg.Batch), warn: ingest.NewThrottledLogger(c.Logger, time.Second)}
 }
 
 // ServeRoot serves the anacrolix-style "POST /": the chronicle and story
@@ -80,7 +51,7 @@ func NewHandler(cfg Config) *Handler {
 // and X-Chronostream-Story headers, else the configured defaults. The reply
 // is the number of events stored, as a plain-text integer.
 func (h *Handler) ServeRoot(w http.ResponseWriter, r *http.Request) {
-	chronicle, story := Target(r, h.cfg.DefaultChronicle, h.cfg.DefaultStory)
+	chronicle, story := ingest.Target(r, h.cfg.DefaultChronicle, h.cfg.DefaultStory)
 	res := h.ingest(r, chronicle, story, false)
 	if res.fail == nil {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -111,40 +82,6 @@ func (h *Handler) ServeEvents(w http.ResponseWriter, r *http.Request) {
 	}{res.stored, res.first, res.last, res.source})
 }
 
-// Target returns the chronicle and story a compatibility request writes
-// to: query parameters first, then headers, then the defaults.
-func Target(r *http.Request, defChronicle, defStory string) (chronicle, story string) {
-	pick := func(param, header, def string) string {
-		if v := r.URL.Query().Get(param); v != "" {
-			return v
-		}
-		if v := r.Header.Get(header); v != "" {
-			return v
-		}
-		return def
-	}
-	return pick("chronicle", "X-Chronostream-Chronicle", defChronicle), pick("story", "X-Chronostream-Story", defStory)
-}
-
-// SourceHeaders returns a copy of h fit to be stored with a source:
-// credentials are redacted, since sources are readable through the API.
-func SourceHeaders(h http.Header) map[string][]string {
-	out := make(map[string][]string, len(h))
-	for k, vs := range h {
-		switch http.CanonicalHeaderKey(k) {
-		case "Authorization", "Proxy-Authorization", "Cookie":
-			red := make([]string, len(vs))
-			for i := range red {
-				red[i] = "[REDACTED]"
-			}
-			out[k] = red
-		default:
-			out[k] = append([]string(nil), vs...)
-		}
-	}
-	return out
-}
-
 // result is the outcome of one request.
 type result struct {
 	stored      int
@@ -160,84 +97,6 @@ type failure struct {
 	title  string
 	detail string
 	line   int
-}
-
-// batch is a unit of append: events whose bodies live in arena.
-type batch struct {
-	evs   []event.Event
-	arena []byte
-	p     *store.Pending
-}
-
-func (h *Handler) getBatch() *batch {
-	if b, ok := h.batches.Get().(*batch); ok {
-		return b
-	}
-	return &batch{evs: make([]event.Event, 0, batchEvents), arena: make([]byte, 0, batchBytes)}
-}
-
-// putBatch recycles a batch the log is done with.
-func (h *Handler) putBatch(b *batch) {
-	if cap(b.arena) != batchBytes {
-		return // a one-off arena sized for a huge value
-	}
-	clear(b.evs) // drop references to bodies
-	b.evs, b.arena, b.p = b.evs[:0], b.arena[:0], nil
-	h.batches.Put(b)
-}
-
-// run is the state of one request's appends.
-type run struct {
-	h                *Handler
-	ctx              context.Context
-	chronicle, story string
-	window           []*batch
-	stored           int
-	first, last      uint64
-	err              error // first store error; nothing is appended after it
-}
-
-func (ru *run) append(b *batch) {
-	if len(b.evs) == 0 {
-		ru.h.putBatch(b)
-		return
-	}
-	b.p = ru.h.cfg.Log.Append(ru.chronicle, ru.story, b.evs)
-	ru.window = append(ru.window, b)
-	if len(ru.window) > maxInFlight {
-		ru.waitOldest()
-	}
-}
-
-func (ru *run) waitOldest() {
-	b := ru.window[0]
-	ru.window = ru.window[1:]
-	if ru.err != nil {
-		// An ack covers a prefix only: what follows a failed batch is not
-		// counted even if it was stored. Still wait, so that no request
-		// returns while the log holds its memory.
-		if _, err := b.p.Wait(ru.ctx); err == nil {
-			ru.h.putBatch(b)
-		}
-		return
-	}
-	a, err := b.p.Wait(ru.ctx)
-	if err != nil {
-		ru.err = err
-		return
-	}
-	if ru.stored == 0 {
-		ru.first = a.First
-	}
-	ru.stored += a.N
-	ru.last = a.Last
-	ru.h.putBatch(b)
-}
-
-func (ru *run) waitAll() {
-	for len(ru.window) > 0 {
-		ru.waitOldest()
-	}
 }
 
 func (h *Handler) ingest(r *http.Request, chronicle, story string, api bool) result {
@@ -275,6 +134,16 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	counter := &limitReader{n: h.cfg.Limits.MaxBodyBytes}
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
+		// A declared length over the limit is refused before anything is
+		// stored. Bodies whose size is only known once read (chunked,
+		// gzip) store and acknowledge the values before the limit instead:
+		// refusing them whole would mean buffering up to the limit.
+		if r.ContentLength > h.cfg.Limits.MaxBodyBytes {
+			return result{fail: &failure{status: http.StatusRequestEntityTooLarge, reason: "body_too_large", title: "Request body too large",
+				detail: fmt.Sprintf("%s: Content-Length %d exceeds the limit of %d bytes; nothing was stored "+
+					"(a chunked or gzip-encoded body over the limit stores and acknowledges the events before the limit)",
+					errBodyTooLarge, r.ContentLength, h.cfg.Limits.MaxBodyBytes)}}
+		}
 		counter.r = r.Body
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(r.Body)
@@ -292,23 +161,33 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		ID:        store.NewSourceID(),
 		Protocol:  Protocol,
 		Remote:    r.RemoteAddr,
-		Headers:   SourceHeaders(r.Header),
+		Headers:   ingest.SourceHeaders(r.Header),
 		Chronicle: chronicle,
 		Story:     story,
 		Start:     start.UTC(),
 	}
-	// Recording the source overlaps with reading the body; it only has to
-	// be done before the reply acknowledges events that name it.
+	// Recording the source overlaps with reading and decoding the first
+	// batch; the pipeline awaits it before its first append, so no stored
+	// event names a source that is not recorded.
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- h.cfg.Log.PutSource(ctx, src) }()
+	srcErr := sync.OnceValue(func() error {
+		if err := <-srcDone; err != nil {
+			return fmt.Errorf("recording the source: %w", err)
+		}
+		return nil
+	})
 
-	dec := NewDecoder(counter, Options{MaxValueBytes: EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID), UnwrapArray: api && isJSON(r.Header.Get("Content-Type"))})
+	dec := NewDecoder(counter, Options{MaxValueBytes: ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID), UnwrapArray: api && isJSON(r.Header.Get("Content-Type"))})
 	p := h.parsers.Get()
 	defer h.parsers.Put(p)
-	ru := &run{h: h, ctx: ctx, chronicle: chronicle, story: story}
-	cur := h.getBatch()
+	pipe := h.appender.Begin(ctx, srcErr)
+	ref, err := pipe.Story(chronicle, story)
+	if err != nil {
+		return result{fail: mapError(err)}
+	}
 	var inErr error
-	for ru.err == nil {
+	for {
 		v, err := dec.Next()
 		if err == io.EOF {
 			break
@@ -327,63 +206,42 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		if override {
 			k = kind
 		}
-		if len(cur.evs) == batchEvents || len(cur.arena)+len(v) > cap(cur.arena) {
-			ru.append(cur)
-			cur = h.getBatch()
-			if len(v) > cap(cur.arena) {
-				cur.arena = make([]byte, 0, len(v))
-			}
+		ev := event.Event{Time: t, Kind: k, Format: event.FormatJSON, Source: src.ID}
+		if pipe.Add(ref, &ev, v) != nil {
+			break
 		}
-		// The decoder reuses its buffer; bodies must outlive it until Wait.
-		off := len(cur.arena)
-		cur.arena = append(cur.arena, v...)
-		cur.evs = append(cur.evs, event.Event{Time: t, Kind: k, Body: cur.arena[off:len(cur.arena):len(cur.arena)], Format: event.FormatJSON, Source: src.ID})
 	}
-	if ru.err == nil {
-		ru.append(cur)
-	} else {
-		h.putBatch(cur)
-	}
-	ru.waitAll()
+	storeErr := pipe.Close()
 	if m := h.cfg.Metrics; m != nil {
 		m.IngestBytes.WithLabelValues(Protocol).Add(float64(counter.read))
 	}
 
 	res := result{source: src.ID}
-	srcErr := <-srcDone
-	if srcErr == nil {
-		res.stored, res.first, res.last = ru.stored, ru.first, ru.last
+	if srcErr() == nil {
+		acked := pipe.Acked(ref)
+		res.stored, res.first, res.last = acked.N, acked.First, acked.Last
 		src.End = time.Now().UTC()
-		src.Count = uint64(ru.stored)
+		src.Count = uint64(acked.N)
 		// The count is bookkeeping: the events are durable either way, so
 		// finish it even when the client has gone.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		if err := h.cfg.Log.PutSource(uctx, src); err != nil {
-			h.logStoreError("recording the count of a source failed", err)
+			h.warn.Warn("recording the count of a source failed", "err", err)
 		}
 		cancel()
 	}
 	switch {
-	case ru.err != nil:
-		res.fail = mapError(ru.err)
-	case srcErr != nil:
-		res.fail = mapError(fmt.Errorf("recording the source: %w", srcErr))
+	case storeErr != nil:
+		res.fail = mapError(storeErr)
+	case srcErr() != nil:
+		res.fail = mapError(srcErr())
 	case inErr != nil:
 		res.fail = mapError(inErr)
 	}
 	if res.fail != nil && res.fail.status >= 500 {
-		h.logStoreError("ndjson ingest failed", res.fail.detail)
+		h.warn.Warn("ndjson ingest failed", "err", res.fail.detail)
 	}
 	return res
-}
-
-func (h *Handler) logStoreError(msg string, err any) {
-	now := time.Now().UnixNano()
-	last := h.lastLog.Load()
-	if now-last < int64(time.Second) || !h.lastLog.CompareAndSwap(last, now) {
-		return
-	}
-	h.cfg.Logger.Warn(msg, "err", err)
 }
 
 func isJSON(contentType string) bool {
@@ -473,16 +331,4 @@ func writeProblem(w http.ResponseWriter, res result) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(f.status)
 	_ = json.NewEncoder(w).Encode(p)
-}
-
-// EventLimit is the largest event body a transport should accept: limit,
-// lowered to what one log block can hold (when log tells) so that an
-// oversized event is refused on its own rather than failing the batch it
-// would be appended with.
-func EventLimit(log ingest.Log, limit int64, srcID string) int {
-	if bl, ok := log.(interface{ MaxBlockBytes() int }); ok {
-		// Leave room for the event's encoding around its body.
-		limit = min(limit, int64(bl.MaxBlockBytes()-64-len(srcID)))
-	}
-	return int(max(limit, 1))
 }

@@ -5,44 +5,26 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/ingest"
-	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/testutil"
 )
-
-// openStore starts an embedded NATS server and opens the log on it.
-func openStore(t testing.TB, autoCreate bool) *store.Store {
-	t.Helper()
-	ns, err := natsd.Start(natsd.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	s, err := store.Open(context.Background(), store.Options{Conn: nc, AutoCreate: autoCreate})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 type fixture struct {
 	srv     *httptest.Server
@@ -53,9 +35,25 @@ type fixture struct {
 
 func newFixture(t testing.TB, limits ingest.Limits, autoCreate bool) *fixture {
 	t.Helper()
-	s := openStore(t, autoCreate)
+	var mods []testutil.StoreOption
+	if !autoCreate {
+		mods = append(mods, testutil.ManualCreate)
+	}
+	return newFixtureOn(t, testutil.OpenStore(t, store.Options{}, mods...), limits)
+}
+
+// newFixtureOn serves a handler writing to log, which may wrap s.
+func newFixtureOn(t testing.TB, log ingest.Log, limits ingest.Limits) *fixture {
+	t.Helper()
+	var s *store.Store
+	switch l := log.(type) {
+	case *store.Store:
+		s = l
+	case interface{ Unwrap() *store.Store }:
+		s = l.Unwrap()
+	}
 	m := obs.New()
-	h := NewHandler(Config{Log: s, Limits: limits, Metrics: m, DefaultChronicle: "main", DefaultStory: "anacrolix"})
+	h := NewHandler(Config{Config: ingest.Config{Log: log, Limits: limits, Metrics: m, DefaultChronicle: "main", DefaultStory: "anacrolix"}})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{$}", h.ServeRoot)
 	mux.HandleFunc("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", h.ServeEvents)
@@ -300,7 +298,9 @@ func TestBodyTooLarge(t *testing.T) {
 		fmt.Fprintf(&body, "{\"i\":%d,\"pad\":%q}\n", i, strings.Repeat("p", 200))
 	}
 	lineLen := bytes.IndexByte(body.Bytes(), '\n') + 1
-	code, _, resp := f.post(t, "/", &body, nil)
+	// Streamed (chunked): the size is unknown until read, so the values
+	// before the limit are stored and acknowledged.
+	code, _, resp := f.post(t, "/", streamed{&body}, nil)
 	var stored int
 	if _, err := fmt.Sscanf(resp[strings.LastIndex(strings.TrimSpace(resp), "\n")+1:], "stored %d", &stored); err != nil || code != 413 {
 		t.Fatalf("POST = %d %q, want 413 with the stored count", code, resp)
@@ -315,7 +315,7 @@ func TestBodyTooLarge(t *testing.T) {
 	}
 
 	// Problem JSON on our API.
-	code, h, resp := f.post(t, "/api/v1/chronicles/main/stories/s/events", strings.NewReader(strings.Repeat("{}\n", 6<<10)), nil)
+	code, h, resp := f.post(t, "/api/v1/chronicles/main/stories/s/events", streamed{strings.NewReader(strings.Repeat("{}\n", 6<<10))}, nil)
 	p := problemOf(t, h, resp)
 	if code != 413 || p["stored"] != float64((10<<10)/3) {
 		t.Fatalf("POST = %d %v", code, p)
@@ -397,7 +397,7 @@ func TestStoreErrors(t *testing.T) {
 // pipelined appends are waited for in order and counted exactly.
 func TestManyBatches(t *testing.T) {
 	f := newFixture(t, ingest.Limits{}, true)
-	const n = 5*batchEvents*maxInFlight/2 + 17
+	const n = 5*4096*8/2 + 17 // ingest.DefaultBatch: 4096 events, 8 in flight
 	var body bytes.Buffer
 	for i := range n {
 		fmt.Fprintf(&body, "{\"i\":%d}\n", i)
@@ -414,5 +414,146 @@ func TestManyBatches(t *testing.T) {
 		if want := fmt.Sprintf("{\"i\":%d}", i); string(e.Body) != want {
 			t.Fatalf("event %d = %s, want %s", i, e.Body, want)
 		}
+	}
+}
+
+// streamed hides a body's length from the client, which then sends it
+// chunked, as a producer streaming a body of unknown size does.
+type streamed struct{ io.Reader }
+
+// TestDeclaredBodyTooLarge: a Content-Length over the limit is refused
+// before anything is stored.
+func TestDeclaredBodyTooLarge(t *testing.T) {
+	f := newFixture(t, ingest.Limits{MaxBodyBytes: 10 << 10}, true)
+	if code, _, resp := f.post(t, "/", strings.NewReader(`{"first":1}`), nil); code != 200 {
+		t.Fatalf("POST = %d %q", code, resp)
+	}
+	var body bytes.Buffer
+	for i := 0; body.Len() < 100<<10; i++ {
+		fmt.Fprintf(&body, "{\"i\":%d}\n", i)
+	}
+	code, _, resp := f.post(t, "/", bytes.NewReader(body.Bytes()), nil)
+	if code != 413 || !strings.Contains(resp, "nothing was stored") || !strings.Contains(resp, "chunked") || !strings.HasSuffix(resp, "\nstored 0\n") {
+		t.Fatalf("POST = %d %q, want 413 saying nothing was stored and what chunked bodies do", code, resp)
+	}
+	code, h, resp := f.post(t, "/api/v1/chronicles/main/stories/anacrolix/events", bytes.NewReader(body.Bytes()), nil)
+	if p := problemOf(t, h, resp); code != 413 || p["type"] != "urn:chronostream:problem:body-too-large" {
+		t.Fatalf("POST = %d %v", code, p)
+	}
+	if n := len(f.read(t, "main", "anacrolix")); n != 1 {
+		t.Fatalf("%d events stored, want only the first request's 1", n)
+	}
+	if got := counter(t, f.metrics.IngestErrors.WithLabelValues(Protocol, "body_too_large")); got != 2 {
+		t.Errorf("body_too_large errors = %v, want 2", got)
+	}
+}
+
+// sourceLog wraps the store to fail or delay recording sources, and checks
+// that nothing is appended before the request's source is recorded.
+type sourceLog struct {
+	*store.Store
+	fail  bool
+	delay time.Duration
+
+	mu       sync.Mutex
+	recorded map[string]bool
+	early    int // appends naming a source not yet recorded
+}
+
+func (l *sourceLog) Unwrap() *store.Store { return l.Store }
+
+func (l *sourceLog) PutSource(ctx context.Context, src store.Source) error {
+	time.Sleep(l.delay)
+	if l.fail {
+		return errors.New("sources unavailable")
+	}
+	if err := l.Store.PutSource(ctx, src); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.recorded[src.ID] = true
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *sourceLog) Append(chronicle, story string, evs []event.Event) *store.Pending {
+	l.mu.Lock()
+	for i := range evs {
+		if !l.recorded[evs[i].Source] {
+			l.early++
+		}
+	}
+	l.mu.Unlock()
+	return l.Store.Append(chronicle, story, evs)
+}
+
+// TestAckNamesRecordedSource: events are appended only once their source
+// is recorded, so a failed source record stores nothing and the reply's
+// "stored 0" is true.
+func TestAckNamesRecordedSource(t *testing.T) {
+	s := testutil.OpenStore(t, store.Options{})
+	if _, err := s.Append("main", "anacrolix", []event.Event{{Body: []byte("{}"), Format: event.FormatJSON}}).Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l := &sourceLog{Store: s, fail: true, recorded: map[string]bool{}}
+	f := newFixtureOn(t, l, ingest.Limits{})
+	code, _, resp := f.post(t, "/", strings.NewReader("{\"a\":1}\n{\"a\":2}\n"), nil)
+	if code != 503 || !strings.Contains(resp, "recording the source") || !strings.HasSuffix(resp, "\nstored 0\n") {
+		t.Fatalf("POST = %d %q, want 503 with stored 0", code, resp)
+	}
+	if n := len(f.read(t, "main", "anacrolix")); n != 1 {
+		t.Fatalf("%d events in the story, want 1: the failed request stored events it did not acknowledge", n)
+	}
+
+	// A slow source record delays the first append, not the reply's truth.
+	l.fail, l.delay = false, 100*time.Millisecond
+	code, _, resp = f.post(t, "/", strings.NewReader("{\"a\":3}\n{\"a\":4}\n"), nil)
+	if code != 200 || resp != "2\n" {
+		t.Fatalf("POST = %d %q", code, resp)
+	}
+	if l.early != 0 {
+		t.Fatalf("%d events were appended before their source was recorded", l.early)
+	}
+}
+
+// failingLog fails the append of one batch, as a log that times out would.
+type failingLog struct {
+	*store.Store
+	mu     sync.Mutex
+	calls  int
+	failAt int
+}
+
+func (l *failingLog) Unwrap() *store.Store { return l.Store }
+
+func (l *failingLog) Append(chronicle, story string, evs []event.Event) *store.Pending {
+	l.mu.Lock()
+	l.calls++
+	fail := l.calls == l.failAt
+	l.mu.Unlock()
+	if fail {
+		return l.Store.Append(chronicle, "", evs) // an invalid name fails it
+	}
+	return l.Store.Append(chronicle, story, evs)
+}
+
+// TestAckIsDurablePrefix: when a batch fails, the reply acknowledges the
+// batches before it, and nothing after it, even where the log took them.
+func TestAckIsDurablePrefix(t *testing.T) {
+	l := &failingLog{Store: testutil.OpenStore(t, store.Options{}), failAt: 3}
+	m := obs.New()
+	h := NewHandler(Config{Config: ingest.Config{Log: l, Metrics: m}, Batch: ingest.BatchOptions{Events: 10}})
+	var body strings.Builder
+	for i := range 55 {
+		fmt.Fprintf(&body, "{\"i\":%d}\n", i)
+	}
+	req := httptest.NewRequest("POST", "/?chronicle=c&story=s", strings.NewReader(body.String()))
+	rec := httptest.NewRecorder()
+	h.ServeRoot(rec, req)
+	if rec.Code != 400 || !strings.HasSuffix(rec.Body.String(), "\nstored 20\n") {
+		t.Fatalf("POST = %d %q, want the 20 events of the two batches before the failed one", rec.Code, rec.Body)
+	}
+	if got := counter(t, m.IngestEvents.WithLabelValues(Protocol)); got != 20 {
+		t.Errorf("ingest events metric = %v, want 20", got)
 	}
 }

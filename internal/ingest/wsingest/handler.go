@@ -10,12 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -23,9 +21,8 @@ import (
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/ingest"
-	"github.com/chronostream/chronostream/internal/ingest/ndjson"
+	"github.com/chronostream/chronostream/internal/ingest/jsonscan"
 	"github.com/chronostream/chronostream/internal/jsonev"
-	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -45,11 +42,7 @@ const (
 
 // Config configures the WebSocket ingest handler.
 type Config struct {
-	Log                            ingest.Log
-	Limits                         ingest.Limits
-	Metrics                        *obs.Metrics
-	Logger                         *slog.Logger
-	DefaultChronicle, DefaultStory string
+	ingest.Config
 	// Done closes when the server shuts down.
 	Done <-chan struct{}
 }
@@ -58,25 +51,19 @@ type Config struct {
 type Handler struct {
 	cfg     Config
 	parsers fastjson.ParserPool
+	warn    *ingest.ThrottledLogger
+
+	// A WaitGroup's Add must not race its Wait while the count is zero:
+	// connections are counted under mu, and none after Wait began.
+	mu      sync.Mutex
+	waiting bool
 	conns   sync.WaitGroup
-	lastLog atomic.Int64
 }
 
 // NewHandler returns a handler.
 func NewHandler(cfg Config) *Handler {
-	if cfg.Limits.MaxEventBytes <= 0 {
-		cfg.Limits.MaxEventBytes = ingest.DefaultLimits.MaxEventBytes
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.DefaultChronicle == "" {
-		cfg.DefaultChronicle = "default"
-	}
-	if cfg.DefaultStory == "" {
-		cfg.DefaultStory = "default"
-	}
-	return &Handler{cfg: cfg}
+	cfg.Config = cfg.Config.WithDefaults()
+	return &Handler{cfg: cfg, warn: ingest.NewThrottledLogger(cfg.Logger, time.Second)}
 }
 
 // IsUpgrade reports whether r asks for a WebSocket upgrade.
@@ -89,6 +76,9 @@ func IsUpgrade(r *http.Request) bool {
 // must call Wait after closing Done and before closing the log, or the
 // last runs of open connections fail instead of being acknowledged.
 func (h *Handler) Wait(ctx context.Context) error {
+	h.mu.Lock()
+	h.waiting = true
+	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() { h.conns.Wait(); close(done) }()
 	select {
@@ -104,15 +94,12 @@ func (h *Handler) Wait(ctx context.Context) error {
 // X-Chronostream-Chronicle and X-Chronostream-Story headers, else the
 // configured defaults; kind= overrides every event's kind.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.conns.Add(1)
-	defer h.conns.Done()
-	select {
-	case <-h.cfg.Done:
+	if !h.enter() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
-	default:
 	}
-	chronicle, story := ndjson.Target(r, h.cfg.DefaultChronicle, h.cfg.DefaultStory)
+	defer h.conns.Done()
+	chronicle, story := ingest.Target(r, h.cfg.DefaultChronicle, h.cfg.DefaultStory)
 	if err := errors.Join(event.ValidateChronicle(chronicle), event.ValidateStory(story)); err != nil {
 		h.countError("invalid_name")
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -151,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ID:        store.NewSourceID(),
 			Protocol:  Protocol,
 			Remote:    r.RemoteAddr,
-			Headers:   ndjson.SourceHeaders(r.Header),
+			Headers:   ingest.SourceHeaders(r.Header),
 			Chronicle: chronicle,
 			Story:     story,
 			Start:     start.UTC(),
@@ -161,19 +148,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.run()
 }
 
+// enter counts a connection unless the server is shutting down.
+func (h *Handler) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.waiting {
+		return false
+	}
+	select {
+	case <-h.cfg.Done:
+		return false
+	default:
+	}
+	h.conns.Add(1)
+	return true
+}
+
 func (h *Handler) countError(reason string) {
 	if h.cfg.Metrics != nil {
 		h.cfg.Metrics.IngestErrors.WithLabelValues(Protocol, reason).Inc()
 	}
-}
-
-func (h *Handler) logWarn(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := h.lastLog.Load()
-	if now-last < int64(time.Second) || !h.lastLog.CompareAndSwap(last, now) {
-		return
-	}
-	h.cfg.Logger.Warn(msg, args...)
 }
 
 // Why reading stopped.
@@ -254,18 +248,22 @@ type session struct {
 	src              store.Source
 	q                *queue
 	stored           uint64
+	// The count sent last: a count is sent only when it changed, since a
+	// run may end right before the end message, whose reply would repeat it.
+	sent      uint64
+	sentCount bool
 }
 
 func (s *session) run() {
 	h := s.h
 	if err := h.cfg.Log.PutSource(s.ctx, s.src); err != nil {
 		h.countError("store_unavailable")
-		h.logWarn("websocket ingest: recording the source failed", "err", err)
+		h.warn.Warn("websocket ingest: recording the source failed", "err", err)
 		s.c.Close(websocket.StatusTryAgainLater, "the log is unavailable")
 		return
 	}
 	defer s.recordEnd()
-	limit := ndjson.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, s.src.ID)
+	limit := ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, s.src.ID)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -301,10 +299,10 @@ func (s *session) run() {
 			s.c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		case end == endFinal:
-			if len(msgs) == 0 { // the count was not sent for this run yet
-				if s.sendCount() != nil {
-					return
-				}
+			// The final count precedes the close, unless it is the one
+			// the client already has.
+			if s.sendCount() != nil {
+				return
 			}
 			s.c.Close(websocket.StatusNormalClosure, "")
 			return
@@ -389,10 +387,10 @@ func (s *session) store(msgs [][]byte) error {
 		size += len(m)
 		e := &evs[i]
 		e.Source = s.src.ID
-		if ndjson.Valid(m) {
+		if jsonscan.Valid(m) {
 			// JSON is kept without the whitespace around it (slog's JSON
 			// handler ends each record with a newline), as over NDJSON.
-			m = trimSpace(m)
+			m = jsonscan.TrimSpace(m)
 			if v, err := p.ParseBytes(m); err == nil {
 				e.Time, e.Kind = jsonev.MetaOf(v)
 				e.Format = event.FormatJSON
@@ -417,23 +415,18 @@ func (s *session) store(msgs [][]byte) error {
 	return nil
 }
 
-func trimSpace(b []byte) []byte {
-	i, j := 0, len(b)
-	for i < j && isSpace(b[i]) {
-		i++
-	}
-	for j > i && isSpace(b[j-1]) {
-		j--
-	}
-	return b[i:j:j]
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
-
+// sendCount sends the count stored so far, unless it was sent already.
 func (s *session) sendCount() error {
+	if s.sentCount && s.sent == s.stored {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
 	defer cancel()
-	return s.c.Write(ctx, websocket.MessageText, strconv.AppendUint(nil, s.stored, 10))
+	if err := s.c.Write(ctx, websocket.MessageText, strconv.AppendUint(nil, s.stored, 10)); err != nil {
+		return err
+	}
+	s.sent, s.sentCount = s.stored, true
+	return nil
 }
 
 // closeForStoreError ends the stream when the log refuses a run. The count
@@ -450,7 +443,7 @@ func (s *session) closeForStoreError(err error) {
 	}
 	s.h.countError(reason)
 	if code == websocket.StatusTryAgainLater {
-		s.h.logWarn("websocket ingest: appending failed", "chronicle", s.chronicle, "story", s.story, "err", err)
+		s.h.warn.Warn("websocket ingest: appending failed", "chronicle", s.chronicle, "story", s.story, "err", err)
 	}
 	s.c.Close(code, msg)
 }
@@ -462,6 +455,6 @@ func (s *session) recordEnd() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.h.cfg.Log.PutSource(ctx, s.src); err != nil {
-		s.h.logWarn("websocket ingest: recording the count of a source failed", "err", err)
+		s.h.warn.Warn("websocket ingest: recording the count of a source failed", "err", err)
 	}
 }

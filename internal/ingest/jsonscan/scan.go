@@ -1,4 +1,9 @@
-package ndjson
+// Package jsonscan validates JSON strictly (RFC 8259, UTF-8 included) and
+// finds where a value ends in a stream, without building it. It is shared by
+// the protocols that carry JSON (NDJSON, WebSocket messages, and later
+// OTLP/JSON) so that every body marked as JSON in the log was judged by the
+// same rules.
+package jsonscan
 
 import (
 	"errors"
@@ -12,22 +17,22 @@ import (
 // for its time and kind.
 const MaxDepth = 256
 
-// errMore says that the input ends inside a value and more is needed.
-var errMore = errors.New("ndjson: need more input")
+// ErrMore says that the input ends inside a value and more is needed.
+var ErrMore = errors.New("jsonscan: need more input")
 
-// scanError is a syntax error at a byte offset of the scanned slice.
-type scanError struct {
-	off int
-	msg string
+// Error is a syntax error at a byte offset of the scanned slice.
+type Error struct {
+	Off int
+	Msg string
 }
 
-func (e *scanError) Error() string { return e.msg }
+func (e *Error) Error() string { return e.Msg }
 
-// scanner finds where one JSON value ends, validating it strictly (RFC 8259,
+// Scanner finds where one JSON value ends, validating it strictly (RFC 8259,
 // UTF-8 included). fastjson alone is not enough here: it accepts NaN, Inf,
 // invalid escapes and control characters in strings, and the log must only
 // ever hold bodies marked as JSON that every reader can parse.
-type scanner struct {
+type Scanner struct {
 	stack []byte // '{' or '[' for each open container
 }
 
@@ -40,18 +45,18 @@ const (
 	stAfter             // after a value inside a container: ',' or the closer
 )
 
-// value returns the length of the JSON value at the start of b, which must
+// Value returns the length of the JSON value at the start of b, which must
 // not start with whitespace. Unless atEOF, a value that reaches the end of b
-// is incomplete (errMore): a number or literal could go on, or be followed
+// is incomplete (ErrMore): a number or literal could go on, or be followed
 // by a byte that makes it invalid, so the answer must not depend on where
 // the input happened to be split.
-func (s *scanner) value(b []byte, atEOF bool) (int, error) {
+func (s *Scanner) Value(b []byte, atEOF bool) (int, error) {
 	s.stack = s.stack[:0]
 	more := func(i int) error {
 		if atEOF {
-			return &scanError{off: i, msg: "unexpected end of input"}
+			return &Error{Off: i, Msg: "unexpected end of input"}
 		}
-		return errMore
+		return ErrMore
 	}
 	i, state := 0, stValue
 	for {
@@ -69,7 +74,7 @@ func (s *scanner) value(b []byte, atEOF bool) (int, error) {
 				break
 			}
 			if c != '"' {
-				return 0, &scanError{off: i, msg: fmt.Sprintf("invalid character %s looking for an object key", quoteChar(c))}
+				return 0, &Error{Off: i, Msg: fmt.Sprintf("invalid character %s looking for an object key", QuoteChar(c))}
 			}
 			j, err := scanString(b, i, atEOF)
 			if err != nil {
@@ -80,7 +85,7 @@ func (s *scanner) value(b []byte, atEOF bool) (int, error) {
 				return 0, more(i)
 			}
 			if b[i] != ':' {
-				return 0, &scanError{off: i, msg: fmt.Sprintf("invalid character %s after an object key", quoteChar(b[i]))}
+				return 0, &Error{Off: i, Msg: fmt.Sprintf("invalid character %s after an object key", QuoteChar(b[i]))}
 			}
 			i++
 			state = stValue
@@ -102,7 +107,7 @@ func (s *scanner) value(b []byte, atEOF bool) (int, error) {
 				if top == '{' {
 					what = "object member"
 				}
-				return 0, &scanError{off: i, msg: fmt.Sprintf("invalid character %s after an %s", quoteChar(c), what)}
+				return 0, &Error{Off: i, Msg: fmt.Sprintf("invalid character %s after an %s", QuoteChar(c), what)}
 			}
 		case stValue, stValueOrEnd:
 			if c == ']' && state == stValueOrEnd {
@@ -117,7 +122,7 @@ func (s *scanner) value(b []byte, atEOF bool) (int, error) {
 			switch {
 			case c == '{' || c == '[':
 				if len(s.stack) >= MaxDepth {
-					return 0, &scanError{off: i, msg: fmt.Sprintf("values nest deeper than %d levels", MaxDepth)}
+					return 0, &Error{Off: i, Msg: fmt.Sprintf("values nest deeper than %d levels", MaxDepth)}
 				}
 				s.stack = append(s.stack, c)
 				if c == '{' {
@@ -142,14 +147,14 @@ func (s *scanner) value(b []byte, atEOF bool) (int, error) {
 				j, err = scanLiteral(b, i, "null", atEOF)
 				scalar = true
 			default:
-				return 0, &scanError{off: i, msg: fmt.Sprintf("invalid character %s looking for the beginning of a value", quoteChar(c))}
+				return 0, &Error{Off: i, Msg: fmt.Sprintf("invalid character %s looking for the beginning of a value", QuoteChar(c))}
 			}
 			if err != nil {
 				return 0, err
 			}
 			i = j
 			if len(s.stack) == 0 && scalar && i == len(b) && !atEOF {
-				return 0, errMore
+				return 0, ErrMore
 			}
 			state = stAfter
 		}
@@ -160,13 +165,13 @@ func (s *scanner) value(b []byte, atEOF bool) (int, error) {
 }
 
 func skipWS(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
+	for i < len(b) && IsSpace(b[i]) {
 		i++
 	}
 	return i
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+func IsSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
 
 // strPlain marks the bytes a string may hold without a closer look.
 var strPlain = func() (t [256]bool) {
@@ -202,22 +207,22 @@ func scanString(b []byte, i int, atEOF bool) (int, error) {
 						return 0, moreAt(j+k, atEOF, "unterminated string")
 					}
 					if !isHex(b[j+k]) {
-						return 0, &scanError{off: j + k, msg: fmt.Sprintf("invalid character %s in \\u escape", quoteChar(b[j+k]))}
+						return 0, &Error{Off: j + k, Msg: fmt.Sprintf("invalid character %s in \\u escape", QuoteChar(b[j+k]))}
 					}
 				}
 				j += 6
 			default:
-				return 0, &scanError{off: j + 1, msg: fmt.Sprintf("invalid escape %s in string", quoteChar(b[j+1]))}
+				return 0, &Error{Off: j + 1, Msg: fmt.Sprintf("invalid escape %s in string", QuoteChar(b[j+1]))}
 			}
 		case c < 0x20:
-			return 0, &scanError{off: j, msg: fmt.Sprintf("invalid control character %s in string (newlines in strings must be escaped)", quoteChar(c))}
+			return 0, &Error{Off: j, Msg: fmt.Sprintf("invalid control character %s in string (newlines in strings must be escaped)", QuoteChar(c))}
 		default: // c >= 0x80
 			r, size := utf8.DecodeRune(b[j:])
 			if r == utf8.RuneError && size <= 1 {
 				if !atEOF && !utf8.FullRune(b[j:]) {
-					return 0, errMore
+					return 0, ErrMore
 				}
-				return 0, &scanError{off: j, msg: "invalid UTF-8 in string"}
+				return 0, &Error{Off: j, Msg: "invalid UTF-8 in string"}
 			}
 			j += size
 		}
@@ -227,9 +232,9 @@ func scanString(b []byte, i int, atEOF bool) (int, error) {
 
 func moreAt(off int, atEOF bool, msg string) error {
 	if atEOF {
-		return &scanError{off: off, msg: "unexpected end of input: " + msg}
+		return &Error{Off: off, Msg: "unexpected end of input: " + msg}
 	}
-	return errMore
+	return ErrMore
 }
 
 func isHex(c byte) bool {
@@ -249,7 +254,7 @@ func scanNumber(b []byte, i int, atEOF bool) (int, error) {
 			return moreAt(j, atEOF, "number ends before its "+what)
 		}
 		if !isDigit(b[j]) {
-			return &scanError{off: j, msg: fmt.Sprintf("invalid character %s in number: a digit must start its %s", quoteChar(b[j]), what)}
+			return &Error{Off: j, Msg: fmt.Sprintf("invalid character %s in number: a digit must start its %s", QuoteChar(b[j]), what)}
 		}
 		for j < len(b) && isDigit(b[j]) {
 			j++
@@ -285,13 +290,14 @@ func scanLiteral(b []byte, i int, lit string, atEOF bool) (int, error) {
 			return 0, moreAt(i+k, atEOF, "incomplete "+lit)
 		}
 		if b[i+k] != lit[k] {
-			return 0, &scanError{off: i + k, msg: fmt.Sprintf("invalid character %s in literal %s", quoteChar(b[i+k]), lit)}
+			return 0, &Error{Off: i + k, Msg: fmt.Sprintf("invalid character %s in literal %s", QuoteChar(b[i+k]), lit)}
 		}
 	}
 	return i + len(lit), nil
 }
 
-func quoteChar(c byte) string {
+// QuoteChar shows a byte in an error message: quoted if ASCII, else in hex.
+func QuoteChar(c byte) string {
 	if c < utf8.RuneSelf {
 		return strconv.QuoteRune(rune(c))
 	}
@@ -299,17 +305,30 @@ func quoteChar(c byte) string {
 }
 
 // Valid reports whether b is exactly one JSON value, optionally surrounded
-// by whitespace, by the same strict rules as the decoder.
+// by whitespace, by the same strict rules as Scanner.
 func Valid(b []byte) bool {
 	start := skipWS(b, 0)
 	end := len(b)
-	for end > start && isSpace(b[end-1]) {
+	for end > start && IsSpace(b[end-1]) {
 		end--
 	}
 	if start == end {
 		return false
 	}
-	var s scanner
-	n, err := s.value(b[start:end], true)
+	var s Scanner
+	n, err := s.Value(b[start:end], true)
 	return err == nil && n == end-start
+}
+
+// TrimSpace returns b without the JSON whitespace around it, capped so that
+// appending to the result cannot overwrite what followed it.
+func TrimSpace(b []byte) []byte {
+	i, j := 0, len(b)
+	for i < j && IsSpace(b[i]) {
+		i++
+	}
+	for j > i && IsSpace(b[j-1]) {
+		j--
+	}
+	return b[i:j:j]
 }
