@@ -50,7 +50,7 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 5000, "lines per request")
 	flag.IntVar(&c.writers, "workers", 4, "concurrent writers, one connection each")
 	flag.IntVar(&c.warmupLines, "warmup-lines", 500_000, "lines written to each system before timing (the first of the stream)")
-	flag.Float64Var(&c.headroom, "headroom", 1.5, "batches generated for a -duration run: warm-up rate × duration × this")
+	flag.Float64Var(&c.headroom, "headroom", 3, "batches generated for a -duration run: warm-up rate × duration × this")
 	maxGen := flag.String("max-gen-mem", "", "most memory for generated batches, e.g. 6GiB (default 40% of MemAvailable)")
 	seed := flag.Uint64("seed", 123, "seed of the generated data")
 	flag.StringVar(&c.dir, "dir", "", "directory for the servers' data, on local disk (default: a new one under $TMPDIR)")

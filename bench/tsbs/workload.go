@@ -127,7 +127,7 @@ func (w *Workload) segment(seg int, sizeHint int) (buf []byte, ends []int) {
 				}
 				buf = append(buf, fieldNames[f]...)
 				buf = append(buf, '=')
-				buf = strconv.AppendFloat(buf, math.Round(*v*100)/100, 'f', -1, 64)
+				buf = appendCenti(buf, int(math.Round(*v*100)))
 			}
 			buf = append(buf, ' ')
 			buf = strconv.AppendInt(buf, ts, 10)
@@ -136,6 +136,12 @@ func (w *Workload) segment(seg int, sizeHint int) (buf []byte, ends []int) {
 		}
 	}
 	return buf, ends
+}
+
+// appendCenti appends c/100 with two decimals (5810 → "58.10"), for 0 ≤ c.
+func appendCenti(b []byte, c int) []byte {
+	b = strconv.AppendInt(b, int64(c/100), 10)
+	return append(b, '.', byte('0'+c%100/10), byte('0'+c%10))
 }
 
 // Pool holds pre-generated batches, the first ones first: batch i always
@@ -237,8 +243,9 @@ func (p *Pool) cut(buf []byte, ends []int) {
 	}
 	for ; i+p.w.BatchSize <= len(ends); i += p.w.BatchSize {
 		end := ends[i+p.w.BatchSize-1]
-		// Copy out, so the segment's big buffer can be freed as a whole.
-		p.add(Batch{Body: append([]byte(nil), buf[from:end]...), Lines: p.w.BatchSize})
+		// A batch shares the segment's buffer (and keeps it alive, as the
+		// segment's other batches do anyway).
+		p.add(Batch{Body: buf[from:end:end], Lines: p.w.BatchSize})
 		from = end
 	}
 	if i < len(ends) {
