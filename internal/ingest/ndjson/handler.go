@@ -166,12 +166,30 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		Story:     story,
 		Start:     start.UTC(),
 	}
-	// Recording the source overlaps with reading and decoding the first
-	// batch; the pipeline awaits it before its first append, so no stored
-	// event names a source that is not recorded.
-	srcDone := make(chan error, 1)
-	go func() { srcDone <- h.cfg.Log.PutSource(ctx, src) }()
+	// The pipeline awaits the source record before its first append, so no
+	// stored event names a source that is not recorded. Each record is an
+	// fsynced write, so a body that fits in one batch — most requests — is
+	// recorded once, complete with its count, when that batch is ready. A
+	// body that may span batches is recorded as it starts, overlapping with
+	// reading it, and completed at the end.
+	var (
+		n        int  // events handed to the pipeline
+		bodyRead bool // the body was read to its end (or its first error)
+		complete bool // the record put holds the final count
+		srcDone  = make(chan error, 1)
+	)
+	putSource := func() { srcDone <- h.cfg.Log.PutSource(ctx, src) }
+	eager := r.ContentLength < 0 || r.ContentLength > int64(ingest.DefaultBatch.Bytes)
+	if eager {
+		go putSource()
+	}
 	srcErr := sync.OnceValue(func() error {
+		if !eager {
+			if bodyRead {
+				src.Count, src.End, complete = uint64(n), time.Now().UTC(), true
+			}
+			putSource()
+		}
 		if err := <-srcDone; err != nil {
 			return fmt.Errorf("recording the source: %w", err)
 		}
@@ -210,7 +228,9 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		if pipe.Add(ref, &ev, v) != nil {
 			break
 		}
+		n++
 	}
+	bodyRead = true
 	storeErr := pipe.Close()
 	if m := h.cfg.Metrics; m != nil {
 		m.IngestBytes.WithLabelValues(Protocol).Add(float64(counter.read))
@@ -220,15 +240,17 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	if srcErr() == nil {
 		acked := pipe.Acked(ref)
 		res.stored, res.first, res.last = acked.N, acked.First, acked.Last
-		src.End = time.Now().UTC()
-		src.Count = uint64(acked.N)
-		// The count is bookkeeping: the events are durable either way, so
-		// finish it even when the client has gone.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := h.cfg.Log.PutSource(uctx, src); err != nil {
-			h.warn.Warn("recording the count of a source failed", "err", err)
+		if !complete || src.Count != uint64(acked.N) {
+			src.End = time.Now().UTC()
+			src.Count = uint64(acked.N)
+			// The count is bookkeeping: the events are durable either way,
+			// so finish it even when the client has gone.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if err := h.cfg.Log.PutSource(uctx, src); err != nil {
+				h.warn.Warn("recording the count of a source failed", "err", err)
+			}
+			cancel()
 		}
-		cancel()
 	}
 	switch {
 	case storeErr != nil:

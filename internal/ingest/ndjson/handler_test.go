@@ -415,6 +415,22 @@ func TestManyBatches(t *testing.T) {
 			t.Fatalf("event %d = %s, want %s", i, e.Body, want)
 		}
 	}
+	// A body spanning batches is recorded as it starts and completed at
+	// its end, whether its length is declared or not.
+	if src, err := f.store.GetSource(context.Background(), evs[0].Source); err != nil || src.Count != n || src.End.IsZero() {
+		t.Fatalf("source of a many-batch body = %+v, %v", src, err)
+	}
+	body.Reset()
+	for i := range 5000 {
+		fmt.Fprintf(&body, "{\"j\":%d}\n", i)
+	}
+	if code, _, resp := f.post(t, "/?story=chunked", streamed{&body}, nil); code != 200 || resp != "5000\n" {
+		t.Fatalf("chunked POST = %d %q", code, resp)
+	}
+	chunked := f.read(t, "main", "chunked")
+	if src, err := f.store.GetSource(context.Background(), chunked[0].Source); err != nil || src.Count != 5000 || src.End.IsZero() {
+		t.Fatalf("source of a chunked body = %+v, %v", src, err)
+	}
 }
 
 // streamed hides a body's length from the client, which then sends it
