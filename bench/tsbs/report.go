@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +73,10 @@ func report(out io.Writer, results []*result, c config, lineBytes int) {
 		if r.run.ranOut {
 			notes = append(notes, fmt.Sprintf("%s: the generated batches ran out after %v, before %v: its rate is over that time (raise -max-gen-mem or -headroom)",
 				r.sys.label, r.run.elapsed.Round(100*time.Millisecond), c.duration))
+		}
+		if s := r.run.elapsed.Seconds(); s > 0 && r.otherCPU.Seconds()/s > 0.25 {
+			notes = append(notes, fmt.Sprintf("%s: other processes used %.2f of the machine's %d cores while it was timed: "+
+				"its numbers are depressed and not comparable with the others'", r.sys.label, r.otherCPU.Seconds()/s, runtime.NumCPU()))
 		}
 		if r.countErr != nil {
 			notes = append(notes, fmt.Sprintf("%s: counting what it stored failed: %s", r.sys.label, oneLine(r.countErr.Error())))
