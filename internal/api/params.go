@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/ingest/lineproto"
 	"github.com/chronostream/chronostream/internal/jsonev"
 	"github.com/chronostream/chronostream/internal/store"
 )
@@ -71,15 +72,20 @@ func contains[T comparable](s []T, v T) bool {
 	return false
 }
 
-// expander derives tags and fields of JSON bodies once per event: matching
-// needs them before output does.
+// expander derives tags and fields of JSON and line protocol bodies once
+// per event: matching needs them before output does.
 type expander struct {
 	p fastjson.Parser
 }
 
 func (x *expander) expand(e *event.Event) {
-	if e.Format == event.FormatJSON {
+	switch e.Format {
+	case event.FormatJSON:
 		jsonev.Expand(&x.p, e)
+	case event.FormatLine:
+		// Ingest validated the line; a body that fails here was not
+		// written by it and keeps whatever tags and fields it has.
+		_ = lineproto.Expand(e)
 	}
 }
 

@@ -30,7 +30,8 @@ func (t *Tokens) Enabled() bool { return len(t.list) > 0 }
 
 // Allowed reports whether the request carries an accepted token, in any of
 // the ways clients send one: "Authorization: Token T" (InfluxDB),
-// "Authorization: Bearer T", or basic auth with T as the password.
+// "Authorization: Bearer T", basic auth with T as the password, or
+// InfluxDB 1.x's u and p query parameters with T as p.
 func (t *Tokens) Allowed(r *http.Request) bool {
 	if !t.Enabled() {
 		return true
@@ -49,6 +50,12 @@ func Credential(r *http.Request) string {
 	}
 	if _, p, ok := r.BasicAuth(); ok {
 		return p
+	}
+	// InfluxDB 1.x clients (the influx CLI, Telegraf's v1 output) send
+	// credentials as ?u=USER&p=PASSWORD. Only the password is the token.
+	// The query holding it must never be logged or recorded.
+	if r.URL != nil && strings.Contains(r.URL.RawQuery, "p=") {
+		return r.URL.Query().Get("p")
 	}
 	return ""
 }

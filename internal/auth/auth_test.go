@@ -21,6 +21,11 @@ func TestRequire(t *testing.T) {
 		{"wrong", func(r *http.Request) { r.Header.Set("Authorization", "Bearer secreT") }, http.StatusUnauthorized},
 		{"prefix", func(r *http.Request) { r.Header.Set("Authorization", "Bearer secre") }, http.StatusUnauthorized},
 		{"empty", func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }, http.StatusUnauthorized},
+		{"v1 u and p", func(r *http.Request) { r.URL.RawQuery = "db=x&u=anyone&p=secret" }, http.StatusNoContent},
+		{"v1 p alone", func(r *http.Request) { r.URL.RawQuery = "p=secret" }, http.StatusNoContent},
+		{"v1 wrong p", func(r *http.Request) { r.URL.RawQuery = "u=secret&p=nope" }, http.StatusUnauthorized},
+		{"v1 u is not the token", func(r *http.Request) { r.URL.RawQuery = "u=secret" }, http.StatusUnauthorized},
+		{"v1 escaped p", func(r *http.Request) { r.URL.RawQuery = "u=a&p=s%65cret" }, http.StatusNoContent},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "/", nil)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/chronostream/chronostream/internal/api"
 	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/ingest/lineproto"
 	"github.com/chronostream/chronostream/internal/ingest/ndjson"
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 )
@@ -21,6 +22,7 @@ func (s *Server) routes() http.Handler {
 		DefaultStory:     s.opts.DefaultStory,
 	}
 	nd := ndjson.NewHandler(ndjson.Config{Config: ingestCfg})
+	lp := lineproto.NewHandler(lineproto.Config{Config: ingestCfg, Version: s.opts.Version})
 	ws := wsingest.NewHandler(wsingest.Config{Config: ingestCfg, Done: s.done})
 	s.ws = ws
 	a := api.New(api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done})
@@ -37,6 +39,13 @@ func (s *Server) routes() http.Handler {
 	}))
 	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protect(http.HandlerFunc(nd.ServeEvents)))
 	a.Register(mux, protect)
+
+	// InfluxDB 1.x and 2.x writes. /ping answers without a token, as
+	// InfluxDB's does: clients probe it before sending credentials.
+	mux.Handle("POST /write", protect(http.HandlerFunc(lp.ServeWriteV1)))
+	mux.Handle("POST /api/v2/write", protect(http.HandlerFunc(lp.ServeWriteV2)))
+	mux.HandleFunc("GET /ping", lp.ServePing)
+	mux.HandleFunc("HEAD /ping", lp.ServePing)
 
 	mux.HandleFunc("GET /health", s.healthHandler)
 	mux.HandleFunc("GET /ready", s.readyHandler)
