@@ -85,7 +85,10 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 
 	c.server.DataDir = "./data"
 	c.server.HTTPAddr = "127.0.0.1:4318"
-	c.graphite = ":2003"
+	// Loopback, not DESIGN's ":2003": Graphite plaintext has no
+	// authentication, so reaching beyond this host is an explicit choice
+	// (--graphite-allow-remote).
+	c.graphite = "127.0.0.1:2003"
 	c.forward = ":24224"
 	c.autoCreate = true
 	c.maxBody = byteSize(ingest.DefaultLimits.MaxBodyBytes)
@@ -105,7 +108,7 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 		usage: "HTTP listener for the UI, the API and every HTTP protocol. Port 0 picks a free port;\nthe \"chronostream ready\" log line reports the address (http=...)."})
 	fs.StringVar(&c.graphite, "graphite", c.graphite, "")
 	add(option{name: "graphite", metavar: "ADDR", group: groupListen,
-		usage: "Graphite plaintext listener (TCP and UDP). Reserved: NOT ACTIVE YET, the address is\naccepted and ignored until the Graphite listener lands. Empty disables it."})
+		usage: "Graphite plaintext listener, TCP and UDP on the same port (carbon's 2003). Graphite has\nno authentication: an address beyond loopback needs --graphite-allow-remote. Port 0\npicks a free port (the ready log line reports graphite=...). Empty disables it."})
 	fs.StringVar(&c.forward, "forward", c.forward, "")
 	add(option{name: "forward", metavar: "ADDR", group: groupListen,
 		usage: "Fluent Forward listener. Reserved: NOT ACTIVE YET, the address is accepted and\nignored until the Forward listener lands. Empty disables it."})
@@ -150,6 +153,10 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.StringVar(&c.server.DefaultChronicle, "default-chronicle", c.server.DefaultChronicle, "")
 	add(option{name: "default-chronicle", metavar: "NAME", group: groupChron,
 		usage: "Chronicle that POST / and GET / (WebSocket) write to when the request names none\n(?chronicle=NAME)."})
+	c.server.MetricsChronicle = "metrics"
+	fs.StringVar(&c.server.MetricsChronicle, "metrics-chronicle", c.server.MetricsChronicle, "")
+	add(option{name: "metrics-chronicle", metavar: "NAME", group: groupChron,
+		usage: "Chronicle that Graphite and Trendlines metrics go to; each metric name is a story of it."})
 	fs.StringVar(&c.server.DefaultStory, "default-story", c.server.DefaultStory, "")
 	add(option{name: "default-story", metavar: "NAME", group: groupChron,
 		usage: "Story that POST / and GET / (WebSocket) write to when the request names none (?story=NAME)."})
@@ -167,6 +174,10 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.BoolVar(&c.server.InsecureNoAuth, "insecure-no-auth", false, "")
 	add(option{name: "insecure-no-auth", metavar: "BOOL", group: groupSecurity,
 		usage: "Allow listening beyond loopback with no tokens: anyone who can reach the port can read\nand write everything. Logged loudly."})
+
+	fs.BoolVar(&c.server.GraphiteAllowRemote, "graphite-allow-remote", false, "")
+	add(option{name: "graphite-allow-remote", metavar: "BOOL", group: groupSecurity,
+		usage: "Allow --graphite to listen beyond loopback. Graphite plaintext has no authentication, so\ntokens do not protect it: anyone who can reach the port can write metrics. Logged loudly.\n(--insecure-no-auth allows it too.)"})
 
 	fs.StringVar(&c.configFile, "config", "", "")
 	add(option{name: "config", metavar: "FILE", group: groupOps,
@@ -392,6 +403,13 @@ func (c *serveConfig) finish() error {
 	if c.server.NATSPassword != "" && c.server.NATSUser == "" {
 		return errors.New("--nats-password needs --nats-user")
 	}
+	if c.server.MetricsChronicle == "" {
+		return errors.New("--metrics-chronicle cannot be empty")
+	}
+	if err := event.ValidateChronicle(c.server.MetricsChronicle); err != nil {
+		return fmt.Errorf("--metrics-chronicle: %w", err)
+	}
+	c.server.GraphiteAddr = c.graphite
 	c.server.Tokens = slices.Clone(c.tokens)
 	c.server.AutoCreate = c.autoCreate
 	c.server.RelaxedSync = c.sync.value == "relaxed"

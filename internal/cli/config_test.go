@@ -35,7 +35,7 @@ func TestParseServeDefaults(t *testing.T) {
 	}{
 		{"data", o.DataDir, "./data"},
 		{"http", o.HTTPAddr, "127.0.0.1:4318"},
-		{"graphite", c.graphite, ":2003"},
+		{"graphite", c.graphite, "127.0.0.1:2003"},
 		{"forward", c.forward, ":24224"},
 		{"nats", o.NATSURL, ""},
 		{"auto-create", o.AutoCreate, true},
@@ -103,7 +103,7 @@ token = ["t1"]
 		tokens                     string // comma-joined
 		logFormat                  string
 	}
-	def := want{data: "./data", http: "127.0.0.1:4318", graphite: ":2003", replicas: 1, autoCreate: true,
+	def := want{data: "./data", http: "127.0.0.1:4318", graphite: "127.0.0.1:2003", replicas: 1, autoCreate: true,
 		maxBody: 32 << 20, logFormat: "text"}
 	tests := []struct {
 		name string
@@ -287,6 +287,8 @@ func TestRunCommands(t *testing.T) {
 		{[]string{"serve", "--config", "/nonexistent.yaml"}, exitUsage, "", "nonexistent.yaml"},
 		// Beyond loopback without tokens is refused before anything starts.
 		{[]string{"serve", "--http", "0.0.0.0:0", "--data", "unused"}, exitUsage, "", "beyond loopback"},
+		// Graphite has no auth: tokens do not let it listen beyond loopback.
+		{[]string{"serve", "--token", "t", "--graphite", ":0", "--data", "unused"}, exitUsage, "", "--graphite-allow-remote"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -32,9 +32,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	for _, w := range c.warnings {
 		log.Warn(w)
 	}
-	if c.graphite != "" || c.forward != "" {
-		log.Info("the Graphite and Fluent Forward listeners are not implemented yet; their addresses are accepted and ignored",
-			"graphite", c.graphite, "forward", c.forward)
+	if c.forward != "" {
+		log.Info("the Fluent Forward listener is not implemented yet; its address is accepted and ignored",
+			"forward", c.forward)
 	}
 	if c.server.RelaxedSync {
 		if c.server.NATSURL != "" {

@@ -7,6 +7,7 @@ import (
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/lineproto"
 	"github.com/chronostream/chronostream/internal/ingest/ndjson"
+	"github.com/chronostream/chronostream/internal/ingest/trendlines"
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 )
 
@@ -39,6 +40,8 @@ func (s *Server) routes() http.Handler {
 	}))
 	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protect(http.HandlerFunc(nd.ServeEvents)))
 	a.Register(mux, protect)
+	// Trendlines: its metrics are stories of the metrics chronicle, as Graphite's.
+	trendlines.NewHandler(trendlines.Config{Config: ingestCfg, Store: s.store, Chronicle: s.opts.MetricsChronicle}).Register(mux, protect)
 
 	// InfluxDB 1.x and 2.x writes. /ping answers without a token, as
 	// InfluxDB's does: clients probe it before sending credentials.

@@ -19,8 +19,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/ingest/graphite"
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/obs"
@@ -58,6 +60,15 @@ type Options struct {
 	DefaultChronicle string
 	DefaultStory     string
 
+	// GraphiteAddr is the Graphite plaintext listener, TCP and UDP on one
+	// port; empty disables it. GraphiteAllowRemote lets it listen beyond
+	// loopback: Graphite has no authentication, so tokens do not cover it.
+	GraphiteAddr        string
+	GraphiteAllowRemote bool
+	// MetricsChronicle is where Graphite and Trendlines metrics go
+	// (default "metrics").
+	MetricsChronicle string
+
 	Tokens         []string
 	InsecureNoAuth bool // allow listening beyond loopback without tokens
 
@@ -86,6 +97,9 @@ func (o Options) Defaults() Options {
 	if o.DefaultStory == "" {
 		o.DefaultStory = "default"
 	}
+	if o.MetricsChronicle == "" {
+		o.MetricsChronicle = "metrics"
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +126,8 @@ type Server struct {
 	// upgraded connections, whose last runs must be acknowledged before
 	// the log closes.
 	ws *wsingest.Handler
+	// graphite is stopped first at shutdown: it appends what it received.
+	graphite *graphite.Server
 	// done closes when shutdown begins: long-lived streams (tails,
 	// WebSocket ingest) end themselves, so in-flight requests can drain.
 	done     chan struct{}
@@ -137,7 +153,32 @@ func New(o Options) (*Server, error) {
 	if err := s.checkExposure(o.HTTPAddr); err != nil {
 		return nil, err
 	}
+	if err := event.ValidateChronicle(o.MetricsChronicle); err != nil {
+		return nil, fmt.Errorf("server: metrics chronicle: %w", err)
+	}
+	if err := s.checkGraphiteExposure(o.GraphiteAddr); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkGraphiteExposure keeps the Graphite listener on loopback unless the
+// operator opted in: the plaintext protocol has no authentication at all,
+// so configured tokens do not protect it the way they protect HTTP.
+func (s *Server) checkGraphiteExposure(addr string) error {
+	if addr == "" || isLoopback(addr) {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("server: Graphite address %q: %w", addr, err)
+	}
+	if !s.opts.GraphiteAllowRemote && !s.opts.InsecureNoAuth {
+		return fmt.Errorf("server: refusing to listen for Graphite on %s beyond loopback: Graphite plaintext has no authentication, "+
+			"so anyone who can reach the port can write metrics; pass --graphite-allow-remote to accept that, or listen on 127.0.0.1", addr)
+	}
+	s.log.Warn("Graphite plaintext listens beyond loopback with no authentication: anyone who can reach it can write metrics",
+		"graphite", addr)
+	return nil
 }
 
 // checkExposure refuses to listen beyond loopback without tokens, unless the
@@ -183,14 +224,50 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if err := s.startGraphite(); err != nil {
+		ln.Close()
+		s.closeLog()
+		return err
+	}
 	go func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
 		}
 	}()
 	s.ready.Store(true)
-	s.log.Info("chronostream ready", "http", s.Addr(), "data", s.opts.DataDir, "nats", s.natsDescription())
+	tcp, _ := s.GraphiteAddr()
+	s.log.Info("chronostream ready", "http", s.Addr(), "graphite", tcp, "data", s.opts.DataDir, "nats", s.natsDescription())
 	return nil
+}
+
+func (s *Server) startGraphite() error {
+	if s.opts.GraphiteAddr == "" {
+		return nil
+	}
+	g, err := graphite.New(graphite.Config{Config: ingest.Config{
+		Log:              s.store,
+		Limits:           s.opts.Limits,
+		Metrics:          s.metrics,
+		Logger:           s.log,
+		DefaultChronicle: s.opts.MetricsChronicle,
+	}})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if err := g.Start(s.opts.GraphiteAddr); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.graphite = g
+	return nil
+}
+
+// GraphiteAddr returns the Graphite listeners' addresses (one port for
+// both), or empty strings when Graphite is disabled.
+func (s *Server) GraphiteAddr() (tcp, udp string) {
+	if s.graphite == nil {
+		return "", ""
+	}
+	return s.graphite.TCPAddr(), s.graphite.UDPAddr()
 }
 
 func (s *Server) natsDescription() string {
@@ -281,8 +358,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	s.doneOnce.Do(func() { close(s.done) })
 	var err error
+	if s.graphite != nil {
+		err = s.graphite.Shutdown(ctx)
+	}
 	if s.httpSrv != nil {
-		err = s.httpSrv.Shutdown(ctx)
+		err = errors.Join(err, s.httpSrv.Shutdown(ctx))
 	}
 	if s.ws != nil {
 		err = errors.Join(err, s.ws.Wait(ctx))

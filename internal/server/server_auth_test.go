@@ -53,6 +53,10 @@ func TestTokensProtectEveryRoute(t *testing.T) {
 		{"GET", "/api/v1/sources", "", 200, false},
 		{"GET", "/api/v1/chronicles/c/stories/s/tail", "", 200, true},
 		{"GET", "/api/v1/chronicles/c/tail", "", 200, true},
+		{"POST", "/api/v1/data", `{"metric":"tl.m","value":1}`, 201, false},
+		{"GET", "/api/v1/data/tl.m", "", 200, false},
+		{"GET", "/api/v1/metric", "", 200, false},
+		{"GET", "/api/v1/metric/tl.m", "", 200, false},
 	}
 	for _, rt := range routes {
 		for name, auth := range auths {

@@ -151,9 +151,12 @@ func StartProc(t testing.TB, bin string, o ProcOptions) *Proc {
 	return p
 }
 
-// hermeticEnv is the test's environment without CHRONOSTREAM_* variables.
+// hermeticEnv is the test's environment without CHRONOSTREAM_* variables,
+// and with the Graphite listener off: its default port (2003) would collide
+// between tests running in parallel. Tests that want it pass --graphite
+// 127.0.0.1:0 (a flag beats the environment) and read GraphiteAddr.
 func hermeticEnv() []string {
-	var env []string
+	env := []string{"CHRONOSTREAM_GRAPHITE="}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CHRONOSTREAM_") {
 			env = append(env, kv)
@@ -195,6 +198,23 @@ func readyAddr(line string) string {
 		return ""
 	}
 	if m := textHTTPAttr.FindStringSubmatch(line); m != nil {
+		return strings.Trim(m[1], `"`)
+	}
+	return ""
+}
+
+var textGraphiteAttr = regexp.MustCompile(`(?:^|\s)graphite=(\S+)`)
+
+// GraphiteAddr is the Graphite listener's address (TCP and UDP) from the
+// ready line, empty when it is disabled.
+func (p *Proc) GraphiteAddr() string {
+	if strings.HasPrefix(p.ReadyLine, "{") {
+		var m map[string]any
+		_ = json.Unmarshal([]byte(p.ReadyLine), &m)
+		s, _ := m["graphite"].(string)
+		return s
+	}
+	if m := textGraphiteAttr.FindStringSubmatch(p.ReadyLine); m != nil {
 		return strings.Trim(m[1], `"`)
 	}
 	return ""
