@@ -190,11 +190,14 @@ func (w *storyWriter) drain() {
 // blockBufs recycles block encoding buffers across writers: a story's
 // writer goroutine exits when its queue is empty, so a buffer per writer
 // would be thrown away after every burst.
-var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
+var blockBufs = sync.Pool{New: func() any { return new(blockBuf) }}
+
+// blockBuf holds a block as encoded and as compressed.
+type blockBuf struct{ raw, out []byte }
 
 func (w *storyWriter) run() {
-	bp := blockBufs.Get().(*[]byte)
-	defer blockBufs.Put(bp)
+	bb := blockBufs.Get().(*blockBuf)
+	defer blockBufs.Put(bb)
 	for {
 		w.mu.Lock()
 		if len(w.queue) == 0 {
@@ -230,11 +233,12 @@ func (w *storyWriter) run() {
 				evs = append(evs, pt.evs...)
 			}
 		}
-		if cap(*bp) < size+64 {
-			*bp = make([]byte, 0, size+64)
+		if cap(bb.raw) < size+64 {
+			bb.raw = make([]byte, 0, size+64)
 		}
-		*bp = encodeBlock((*bp)[:0], evs)
-		block, err := w.store(*bp, evs)
+		bb.raw = encodeBlock(bb.raw[:0], evs)
+		bb.out = compressBlock(bb.out[:0], bb.raw)
+		block, err := w.store(bb.out, evs)
 		if err != nil {
 			// Fail what queued up behind the failed block too: an append's
 			// acknowledged events must be a prefix of it, so none of its

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/chronostream/chronostream/event"
 )
@@ -26,7 +29,16 @@ import (
 //	  string  body
 //
 // A string is a uvarint length followed by its bytes.
-const blockVersion = 1
+//
+// Format version 2 is version 1's bytes after the version byte, compressed
+// with S2 (block format). Blocks are compressed once, in memory, by the
+// writer: JSON and line protocol shrink about threefold, and so does
+// everything that copies the block (NATS, the file store, readers).
+const (
+	blockVersion    = 1
+	blockVersionS2  = 2
+	maxDecodedBlock = 64 << 20 // far above any block; bounds a corrupt length
+)
 
 var errCorrupt = errors.New("store: corrupt block")
 
@@ -103,9 +115,36 @@ func encodedSize(e *event.Event) int {
 	return n
 }
 
+// compressBlock appends to dst the version 2 form of raw, a version 1
+// block, or raw itself when compression does not make it smaller.
+func compressBlock(dst, raw []byte) []byte {
+	if need := 1 + s2.MaxEncodedLen(len(raw)-1); cap(dst)-len(dst) < need {
+		dst = slices.Grow(dst, need)
+	}
+	enc := s2.Encode(dst[len(dst)+1:cap(dst)], raw[1:])
+	if 1+len(enc) >= len(raw) {
+		return append(dst, raw...)
+	}
+	dst = append(dst, blockVersionS2)
+	return dst[:len(dst)+len(enc)]
+}
+
 // decodeBlock decodes a block. Events get Story, and Seq numbered from
 // event.MakeSeq(block, 1). Strings share no memory with b.
 func decodeBlock(b []byte, block uint64, story string) ([]event.Event, error) {
+	if len(b) > 0 && b[0] == blockVersionS2 {
+		n, err := s2.DecodedLen(b[1:])
+		if err != nil || n > maxDecodedBlock {
+			return nil, fmt.Errorf("%w: compressed block claims %d bytes (%v)", errCorrupt, n, err)
+		}
+		raw := make([]byte, 1, 1+n)
+		raw[0] = blockVersion
+		dec, err := s2.Decode(raw[1:1+n], b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errCorrupt, err)
+		}
+		b = raw[:1+len(dec)]
+	}
 	d := decoder{b: b}
 	if v := d.byte(); v != blockVersion {
 		if d.err != nil {

@@ -68,8 +68,47 @@ func TestBlockCorrupt(t *testing.T) {
 	}
 }
 
+// TestCompressedBlock: a compressible block is stored in version 2 form,
+// decodes to the same events, and a corrupt one is an error, never a panic
+// or an allocation of whatever size it claims.
+func TestCompressedBlock(t *testing.T) {
+	var evs []event.Event
+	for i := 0; i < 200; i++ {
+		evs = append(evs, event.Event{Time: int64(i), Format: event.FormatJSON, Source: "s",
+			Body: []byte(`{"level":"info","msg":"request served","path":"/api/v1/orders","status":200}`)})
+	}
+	raw := encodeBlock(nil, evs)
+	c := compressBlock(nil, raw)
+	if c[0] != blockVersionS2 || len(c) > len(raw)/3 {
+		t.Fatalf("compressed %d bytes to %d (version %d)", len(raw), len(c), c[0])
+	}
+	got, err := decodeBlock(c, 7, "st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := decodeBlock(raw, 7, "st")
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("the compressed block decodes differently")
+	}
+	// Incompressible blocks stay in version 1 form.
+	small := encodeBlock(nil, []event.Event{{Body: []byte{1, 2, 3}}})
+	if c := compressBlock(nil, small); !bytes.Equal(c, small) {
+		t.Errorf("an incompressible block was changed: %v -> %v", small, c)
+	}
+	for i := 1; i < len(c); i += max(1, len(c)/50) {
+		if _, err := decodeBlock(c[:i], 1, "s"); err == nil {
+			t.Fatalf("compressed block cut at %d decoded", i)
+		}
+	}
+	huge := append([]byte{blockVersionS2}, 0xff, 0xff, 0xff, 0xff, 0x7f) // claims ~34 GB
+	if _, err := decodeBlock(huge, 1, "s"); err == nil {
+		t.Error("a block claiming a huge decoded size was accepted")
+	}
+}
+
 func FuzzDecodeBlock(f *testing.F) {
 	f.Add(encodeBlock(nil, sampleEvents()))
+	f.Add(compressBlock(nil, encodeBlock(nil, append(sampleEvents(), sampleEvents()...))))
 	f.Add(encodeBlock(nil, nil))
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
