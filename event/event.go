@@ -69,8 +69,14 @@ type Event struct {
 	Body   []byte
 	Format Format
 	// Source is the id of the source (request or connection) the event came
-	// from; empty when unknown.
+	// from; empty when unknown. For a client that names its stream
+	// (X-Chronostream-Stream), it is the client's stream id.
 	Source string
+	// Index numbers the event within its client stream when Indexed is
+	// set: the client's numbering, stored with the event so that the
+	// server can drop events it already holds when a client resends them.
+	Index   uint64
+	Indexed bool
 }
 
 // Format says how an event's Body is encoded.

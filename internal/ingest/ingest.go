@@ -42,6 +42,10 @@ type Config struct {
 	// DefaultChronicle and DefaultStory are the target of compatibility
 	// requests that name none (see Target).
 	DefaultChronicle, DefaultStory string
+	// Streams removes duplicates from client streams. Handlers that take
+	// them must share one, so that a stream's requests serialize across
+	// transports; nil: one of the handler's own when Log can be read.
+	Streams *Streams
 }
 
 // WithDefaults returns c with every unset field given its default, so that
@@ -61,6 +65,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DefaultStory == "" {
 		c.DefaultStory = "default"
+	}
+	if sl, ok := c.Log.(StreamLog); ok && c.Streams == nil {
+		c.Streams = NewStreams(sl, 0, c.Logger)
 	}
 	return c
 }

@@ -21,6 +21,7 @@ func (s *Server) routes() http.Handler {
 		Logger:           s.log,
 		DefaultChronicle: s.opts.DefaultChronicle,
 		DefaultStory:     s.opts.DefaultStory,
+		Streams:          ingest.NewStreams(s.store, 0, s.log),
 	}
 	nd := ndjson.NewHandler(ndjson.Config{Config: ingestCfg})
 	lp := lineproto.NewHandler(lineproto.Config{Config: ingestCfg, Version: s.opts.Version})

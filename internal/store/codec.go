@@ -34,17 +34,33 @@ import (
 // with S2 (block format). Blocks are compressed once, in memory, by the
 // writer: JSON and line protocol shrink about threefold, and so does
 // everything that copies the block (NATS, the file store, readers).
+//
+// Format version 3 carries client stream indexes (event.Event.Index): it is
+// version 1 except that an event's source index is written as
+// uvarint(index<<1 | indexed), followed by uvarint(Index) when indexed is 1,
+// so events without one cost no byte more. Version 4 is version 3
+// compressed as version 2 is. A block none of whose events is indexed is
+// still written as version 1 (or 2), so that older binaries read it.
 const (
-	blockVersion    = 1
-	blockVersionS2  = 2
-	maxDecodedBlock = 64 << 20 // far above any block; bounds a corrupt length
+	blockVersion      = 1
+	blockVersionS2    = 2
+	blockVersionIdx   = 3
+	blockVersionIdxS2 = 4
+	maxDecodedBlock   = 64 << 20 // far above any block; bounds a corrupt length
 )
 
 var errCorrupt = errors.New("store: corrupt block")
 
 // encodeBlock appends the block encoding of evs to dst.
 func encodeBlock(dst []byte, evs []event.Event) []byte {
-	dst = append(dst, blockVersion)
+	version := byte(blockVersion)
+	for i := range evs {
+		if evs[i].Indexed {
+			version = blockVersionIdx
+			break
+		}
+	}
+	dst = append(dst, version)
 	// Source table: most blocks carry one or a few sources.
 	var srcs []string
 	srcIndex := func(s string) int {
@@ -69,7 +85,15 @@ func encodeBlock(dst []byte, evs []event.Event) []byte {
 		e := &evs[i]
 		dst = binary.AppendVarint(dst, e.Time)
 		dst = append(dst, byte(e.Kind), byte(e.Format))
-		dst = binary.AppendUvarint(dst, uint64(idx[i]))
+		switch {
+		case version == blockVersion:
+			dst = binary.AppendUvarint(dst, uint64(idx[i]))
+		case e.Indexed:
+			dst = binary.AppendUvarint(dst, uint64(idx[i])<<1|1)
+			dst = binary.AppendUvarint(dst, e.Index)
+		default:
+			dst = binary.AppendUvarint(dst, uint64(idx[i])<<1)
+		}
 		dst = binary.AppendUvarint(dst, uint64(len(e.Tags)))
 		for _, k := range sortedKeys(e.Tags) {
 			dst = appendString(dst, k)
@@ -105,7 +129,7 @@ func encodeBlock(dst []byte, evs []event.Event) []byte {
 
 // encodedSize returns an upper bound of the bytes one event adds to a block.
 func encodedSize(e *event.Event) int {
-	n := 2*binary.MaxVarintLen64 + 2 + len(e.Body) + len(e.Source)
+	n := 3*binary.MaxVarintLen64 + 2 + len(e.Body) + len(e.Source)
 	for k, v := range e.Tags {
 		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
 	}
@@ -115,8 +139,9 @@ func encodedSize(e *event.Event) int {
 	return n
 }
 
-// compressBlock appends to dst the version 2 form of raw, a version 1
-// block, or raw itself when compression does not make it smaller.
+// compressBlock appends to dst the compressed form of raw (version 2 of a
+// version 1 block, 4 of a 3), or raw itself when compression does not make
+// it smaller.
 func compressBlock(dst, raw []byte) []byte {
 	if need := 1 + s2.MaxEncodedLen(len(raw)-1); cap(dst)-len(dst) < need {
 		dst = slices.Grow(dst, need)
@@ -125,20 +150,20 @@ func compressBlock(dst, raw []byte) []byte {
 	if 1+len(enc) >= len(raw) {
 		return append(dst, raw...)
 	}
-	dst = append(dst, blockVersionS2)
+	dst = append(dst, raw[0]+1) // blockVersionS2 or blockVersionIdxS2
 	return dst[:len(dst)+len(enc)]
 }
 
 // decodeBlock decodes a block. Events get Story, and Seq numbered from
 // event.MakeSeq(block, 1). Strings share no memory with b.
 func decodeBlock(b []byte, block uint64, story string) ([]event.Event, error) {
-	if len(b) > 0 && b[0] == blockVersionS2 {
+	if len(b) > 0 && (b[0] == blockVersionS2 || b[0] == blockVersionIdxS2) {
 		n, err := s2.DecodedLen(b[1:])
 		if err != nil || n > maxDecodedBlock {
 			return nil, fmt.Errorf("%w: compressed block claims %d bytes (%v)", errCorrupt, n, err)
 		}
 		raw := make([]byte, 1, 1+n)
-		raw[0] = blockVersion
+		raw[0] = b[0] - 1
 		dec, err := s2.Decode(raw[1:1+n], b[1:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errCorrupt, err)
@@ -146,11 +171,12 @@ func decodeBlock(b []byte, block uint64, story string) ([]event.Event, error) {
 		b = raw[:1+len(dec)]
 	}
 	d := decoder{b: b}
-	if v := d.byte(); v != blockVersion {
+	version := d.byte()
+	if version != blockVersion && version != blockVersionIdx {
 		if d.err != nil {
 			return nil, d.err
 		}
-		return nil, fmt.Errorf("%w: unknown format version %d", errCorrupt, v)
+		return nil, fmt.Errorf("%w: unknown format version %d", errCorrupt, version)
 	}
 	nsrc := d.count()
 	srcs := make([]string, 0, min(nsrc, 16))
@@ -169,7 +195,16 @@ func decodeBlock(b []byte, block uint64, story string) ([]event.Event, error) {
 		if e.Format = event.Format(d.byte()); e.Format > event.MaxFormat && d.err == nil {
 			d.err = fmt.Errorf("%w: body format %d", errCorrupt, e.Format)
 		}
-		si := d.count()
+		var si int
+		if version == blockVersion {
+			si = d.count()
+		} else {
+			v := d.uvarint()
+			si = int(min(v>>1, uint64(len(srcs))))
+			if v&1 != 0 {
+				e.Index, e.Indexed = d.uvarint(), true
+			}
+		}
 		if si < len(srcs) {
 			e.Source = srcs[si]
 		} else if d.err == nil {

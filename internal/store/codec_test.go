@@ -106,8 +106,75 @@ func TestCompressedBlock(t *testing.T) {
 	}
 }
 
+// indexedEvents mixes events of client streams (indexed) with others.
+func indexedEvents() []event.Event {
+	evs := sampleEvents()
+	evs[0].Index, evs[0].Indexed = 0, true
+	evs[1].Index, evs[1].Indexed = math.MaxUint64, true
+	evs = append(evs, event.Event{Time: 8, Source: "stream-1", Index: 300, Indexed: true, Body: []byte(`{}`)})
+	return evs
+}
+
+// TestIndexedBlock: client stream indexes survive the round trip, raw and
+// compressed, and blocks without them keep the version 1 bytes that older
+// binaries read.
+func TestIndexedBlock(t *testing.T) {
+	in := indexedEvents()
+	raw := encodeBlock(nil, in)
+	if raw[0] != blockVersionIdx {
+		t.Fatalf("a block with indexed events has version %d", raw[0])
+	}
+	if plain := encodeBlock(nil, sampleEvents()); plain[0] != blockVersion {
+		t.Fatalf("a block without indexed events has version %d", plain[0])
+	}
+	var many []event.Event
+	for i := 0; i < 200; i++ {
+		many = append(many, event.Event{Time: int64(i), Format: event.FormatJSON, Source: "cli", Index: uint64(i), Indexed: true,
+			Body: []byte(`{"level":"info","msg":"request served","path":"/api/v1/orders","status":200}`)})
+	}
+	comp := compressBlock(nil, encodeBlock(nil, many))
+	if comp[0] != blockVersionIdxS2 {
+		t.Fatalf("compressed indexed block has version %d", comp[0])
+	}
+	for _, tc := range []struct {
+		b    []byte
+		want []event.Event
+	}{{raw, in}, {comp, many}} {
+		out, err := decodeBlock(tc.b, 3, "st")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != len(tc.want) {
+			t.Fatalf("decoded %d events, want %d", len(out), len(tc.want))
+		}
+		for i := range out {
+			w := tc.want[i]
+			if out[i].Indexed != w.Indexed || out[i].Index != w.Index || out[i].Source != w.Source || !bytes.Equal(out[i].Body, w.Body) {
+				t.Errorf("event %d: got source %q index %d/%v, want %q %d/%v", i, out[i].Source, out[i].Index, out[i].Indexed, w.Source, w.Index, w.Indexed)
+			}
+		}
+	}
+	for i := 0; i < len(raw); i++ {
+		if _, err := decodeBlock(raw[:i], 1, "s"); err == nil {
+			t.Fatalf("truncation at %d of %d decoded without error", i, len(raw))
+		}
+	}
+	// A source index out of range is corrupt in version 3 too.
+	bad := encodeBlock(nil, []event.Event{{Source: "a", Index: 1, Indexed: true}})
+	// version, 1 source "a" (3 bytes), 1 event, time, kind, format, then the source index.
+	if bad[8] != 1 {
+		t.Fatalf("layout changed: % x", bad)
+	}
+	bad[8] = 2<<1 | 1
+	if _, err := decodeBlock(bad, 1, "s"); err == nil {
+		t.Error("an out-of-range source index decoded without error")
+	}
+}
+
 func FuzzDecodeBlock(f *testing.F) {
 	f.Add(encodeBlock(nil, sampleEvents()))
+	f.Add(encodeBlock(nil, indexedEvents()))
+	f.Add(compressBlock(nil, encodeBlock(nil, append(indexedEvents(), indexedEvents()...))))
 	f.Add(compressBlock(nil, encodeBlock(nil, append(sampleEvents(), sampleEvents()...))))
 	f.Add(encodeBlock(nil, nil))
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
@@ -123,6 +190,11 @@ func FuzzDecodeBlock(f *testing.F) {
 		}
 		if len(again) != len(evs) {
 			t.Fatalf("round trip changed the event count: %d != %d", len(again), len(evs))
+		}
+		for i := range evs {
+			if again[i].Index != evs[i].Index || again[i].Indexed != evs[i].Indexed || again[i].Source != evs[i].Source {
+				t.Fatalf("event %d: round trip changed its stream index", i)
+			}
 		}
 	})
 }

@@ -131,6 +131,10 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	if err := event.ValidateStory(story); err != nil {
 		return result{fail: mapError(fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
 	}
+	streamID, index, isStream, err := ingest.StreamOf(r)
+	if err != nil {
+		return result{fail: mapError(err)}
+	}
 	counter := &limitReader{n: h.cfg.Limits.MaxBodyBytes}
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -166,6 +170,30 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		Story:     story,
 		Start:     start.UTC(),
 	}
+	// A client stream is one source across its requests. Its requests
+	// serialize from the check of its next index to the durability of what
+	// was appended, and their appends are waited for even when the client
+	// goes: a later request must see them in the log, not race them.
+	var (
+		guard   *ingest.StreamGuard
+		next    uint64 // values indexed below it are stored already
+		dropped int    // ... and were dropped, a prefix of the body
+	)
+	pipeCtx := ctx
+	if isStream {
+		if h.cfg.Streams == nil {
+			return result{fail: &failure{status: http.StatusNotImplemented, reason: "no_streams", title: "Client streams unsupported",
+				detail: "this server cannot remove duplicates of client streams"}}
+		}
+		guard, err = h.cfg.Streams.Acquire(ctx, chronicle, story, streamID)
+		if err != nil {
+			return result{fail: mapError(err)}
+		}
+		defer guard.Release()
+		next = guard.Next()
+		src.ID = streamID
+		pipeCtx = context.WithoutCancel(ctx)
+	}
 	// The pipeline awaits the source record before its first append, so no
 	// stored event names a source that is not recorded. Each record is an
 	// fsynced write, so a body that fits in one batch — most requests — is
@@ -199,7 +227,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	dec := NewDecoder(counter, Options{MaxValueBytes: ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID), UnwrapArray: api && isJSON(r.Header.Get("Content-Type"))})
 	p := h.parsers.Get()
 	defer h.parsers.Put(p)
-	pipe := h.appender.Begin(ctx, srcErr)
+	pipe := h.appender.Begin(pipeCtx, srcErr)
 	ref, err := pipe.Story(chronicle, story)
 	if err != nil {
 		return result{fail: mapError(err)}
@@ -225,6 +253,13 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 			k = kind
 		}
 		ev := event.Event{Time: t, Kind: k, Format: event.FormatJSON, Source: src.ID}
+		if isStream {
+			ev.Index, ev.Indexed = index+uint64(dropped+n), true
+			if ev.Index < next {
+				dropped++
+				continue
+			}
+		}
 		if pipe.Add(ref, &ev, v) != nil {
 			break
 		}
@@ -236,10 +271,22 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		m.IngestBytes.WithLabelValues(Protocol).Add(float64(counter.read))
 	}
 
+	if m := h.cfg.Metrics; m != nil && dropped > 0 {
+		m.IngestErrors.WithLabelValues(Protocol, "duplicate").Add(float64(dropped))
+	}
 	res := result{source: src.ID}
+	if guard != nil {
+		if storeErr != nil || (n > 0 && srcErr() != nil) {
+			guard.Invalidate()
+		} else {
+			guard.Stored(index + uint64(dropped+pipe.Acked(ref).N))
+		}
+	}
 	if srcErr() == nil {
 		acked := pipe.Acked(ref)
-		res.stored, res.first, res.last = acked.N, acked.First, acked.Last
+		// Duplicates count as acknowledged: they are in the log, and a
+		// client counts what it sent.
+		res.stored, res.first, res.last = dropped+acked.N, acked.First, acked.Last
 		if !complete || src.Count != uint64(acked.N) {
 			src.End = time.Now().UTC()
 			src.Count = uint64(acked.N)
@@ -316,6 +363,8 @@ func mapError(err error) *failure {
 		return &failure{status: http.StatusRequestEntityTooLarge, reason: "body_too_large", title: "Request body too large", detail: err.Error()}
 	case errors.Is(err, errBadGzip), errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.As(err, &ce):
 		return &failure{status: http.StatusBadRequest, reason: "invalid_gzip", title: "Invalid gzip body", detail: err.Error()}
+	case errors.Is(err, ingest.ErrInvalidStream):
+		return &failure{status: http.StatusBadRequest, reason: "invalid_stream", title: "Invalid client stream", detail: err.Error()}
 	case errors.Is(err, store.ErrInvalidName):
 		return &failure{status: http.StatusBadRequest, reason: "invalid_name", title: "Invalid name", detail: err.Error()}
 	case errors.Is(err, store.ErrNoChronicle):

@@ -115,6 +115,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		kind = &kv
 	}
+	streamID, first, isStream, err := ingest.StreamOf(r)
+	if err != nil {
+		h.countError("invalid_stream")
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if isStream && h.cfg.Streams == nil {
+		h.countError("no_streams")
+		http.Error(w, "this server cannot remove duplicates of client streams", http.StatusNotImplemented)
+		return
+	}
 	start := time.Now()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// SECURITY: any Origin is accepted for now, so any web page a
@@ -144,6 +155,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Start:     start.UTC(),
 		},
 		q: newQueue(),
+	}
+	if isStream {
+		s.src.ID, s.stream, s.index = streamID, true, first
 	}
 	s.run()
 }
@@ -247,6 +261,8 @@ type session struct {
 	kind             *event.Kind
 	src              store.Source
 	q                *queue
+	stream           bool   // a client stream: src.ID is its id
+	index            uint64 // the stream index of the next message read
 	stored           uint64
 	// The count sent last: a count is sent only when it changed, since a
 	// run may end right before the end message, whose reply would repeat it.
@@ -256,6 +272,18 @@ type session struct {
 
 func (s *session) run() {
 	h := s.h
+	if s.stream {
+		// Learn where the stream stands before recording its source:
+		// without a record, the log is known to hold none of it.
+		g, err := h.cfg.Streams.Acquire(s.ctx, s.chronicle, s.story, s.src.ID)
+		if err != nil {
+			h.countError("store_unavailable")
+			h.warn.Warn("websocket ingest: looking up a client stream failed", "err", err)
+			s.c.Close(websocket.StatusTryAgainLater, "the log is unavailable")
+			return
+		}
+		g.Release()
+	}
 	if err := h.cfg.Log.PutSource(s.ctx, s.src); err != nil {
 		h.countError("store_unavailable")
 		h.warn.Warn("websocket ingest: recording the source failed", "err", err)
@@ -376,17 +404,37 @@ func readMessage(r io.Reader, arena []byte, limit int) (msg, _ []byte, _ error) 
 	}
 }
 
-// store appends one run as one batch and waits until it is durable.
+// store appends one run as one batch and waits until it is durable. Of a
+// client stream, it drops the messages the log holds already, and counts
+// them as stored.
 func (s *session) store(msgs [][]byte) error {
 	h := s.h
 	p := h.parsers.Get()
 	defer h.parsers.Put(p)
-	evs := make([]event.Event, len(msgs))
 	size := 0
-	for i, m := range msgs {
+	for _, m := range msgs {
 		size += len(m)
+	}
+	first, dropped := s.index, 0
+	var g *ingest.StreamGuard
+	if s.stream {
+		var err error
+		if g, err = h.cfg.Streams.Acquire(s.ctx, s.chronicle, s.story, s.src.ID); err != nil {
+			return err
+		}
+		defer g.Release()
+		if next := g.Next(); next > first {
+			dropped = int(min(next-first, uint64(len(msgs))))
+			msgs = msgs[dropped:]
+		}
+	}
+	evs := make([]event.Event, len(msgs))
+	for i, m := range msgs {
 		e := &evs[i]
 		e.Source = s.src.ID
+		if s.stream {
+			e.Index, e.Indexed = first+uint64(dropped+i), true
+		}
 		if jsonscan.Valid(m) {
 			// JSON is kept without the whitespace around it (slog's JSON
 			// handler ends each record with a newline), as over NDJSON.
@@ -401,17 +449,31 @@ func (s *session) store(msgs [][]byte) error {
 			e.Kind = *s.kind
 		}
 	}
+	// s.ctx ends only when the handler returns, after this wait: an
+	// append of a client stream is never left in flight by a release.
 	a, err := h.cfg.Log.Append(s.chronicle, s.story, evs).Wait(s.ctx)
 	if m := h.cfg.Metrics; m != nil {
 		m.IngestBytes.WithLabelValues(Protocol).Add(float64(size))
 		if err == nil {
-			m.IngestEvents.WithLabelValues(Protocol).Add(float64(a.N))
+			m.IngestEvents.WithLabelValues(Protocol).Add(float64(dropped + a.N))
+		}
+		if dropped > 0 {
+			m.IngestErrors.WithLabelValues(Protocol, "duplicate").Add(float64(dropped))
 		}
 	}
 	if err != nil {
+		if g != nil {
+			g.Invalidate()
+		}
 		return err
 	}
-	s.stored += uint64(a.N)
+	if g != nil {
+		g.Stored(first + uint64(dropped+a.N))
+	}
+	// Duplicates count as stored: they are in the log, and the client's
+	// cumulative count is of what it sent.
+	s.stored += uint64(dropped + a.N)
+	s.index += uint64(dropped + a.N)
 	return nil
 }
 
