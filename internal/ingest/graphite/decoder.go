@@ -38,6 +38,8 @@ const (
 	ReasonInvalidUTF8      = "invalid_utf8"      // carbon decodes lines as UTF-8
 	ReasonLineTooLong      = "line_too_long"     // over the line limit (transport)
 	ReasonIncompleteLine   = "incomplete_line"   // cut off by shutdown or a reset (transport)
+	ReasonShutdownUnread   = "shutdown_unread"   // left in the socket when shutdown gave up draining (transport)
+	ReasonUDPOverflow      = "udp_overflow"      // datagrams the kernel dropped, its buffer full (transport, Linux)
 )
 
 // LineError says why a line was not taken.

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/chronostream/chronostream/event"
@@ -18,74 +18,200 @@ import (
 // reader turns the lines of one TCP connection, or of the UDP listener,
 // into appends: lines go into a window (one ingest.Pipeline) that is closed
 // — appended and waited for — FlushInterval after its first line, after
-// FlushLines lines, or when the sender goes away. Waiting for the window
-// before reading on is the back-pressure: TCP senders slow down, rather
-// than the server buffering without bound.
+// FlushLines lines, or when the sender goes away.
+//
+// On TCP the connection's goroutine closes its windows itself: waiting for
+// one before reading on is the back-pressure, so that TCP senders slow down
+// rather than the server buffering without bound. UDP has no back-pressure
+// (the kernel drops what its buffer cannot hold), so its reader hands
+// windows to an appending goroutine and reads on (udp.go).
+//
+// Shutdown (stop) turns reading into draining: every read then waits at
+// most drainGrace, a window whose time is up is still closed and reading
+// goes on, and the reader is done once a read waited drainGrace for
+// nothing with no window open. If the drain is given up (Shutdown's
+// context ended, or maxDrain passed), what can still be read is counted as
+// shutdown_unread rather than dropped silently.
 type reader struct {
 	s    *Server
 	conn net.Conn // nil for UDP
 	src  store.Source
+	// setDeadline is the socket's SetReadDeadline.
+	setDeadline func(time.Time) error
 
-	// stopAt (Unix ns) is when shutdown wants the reader gone; stopping
-	// is set after it, so a reader that sees stopping sees stopAt.
-	stopAt   atomic.Int64
-	stopping atomic.Bool
+	// mu orders stop and abort with arm, so that a read armed before the
+	// stop is never taken for a drained, quiet one.
+	mu        sync.Mutex
+	stopping  bool
+	stoppedAt time.Time
+	counting  bool // counting what is left: abort leaves the deadline alone
+	// draining says that the last read was armed for the drain (reader's
+	// goroutine only).
+	draining bool
 
+	// The window and what it is appended to: the TCP reader's goroutine,
+	// or the UDP listener's appending goroutine, and finish after either.
 	recorded    bool // the source is in the log
 	pipe        *ingest.Pipeline
 	lines       int // lines added to pipe
 	windowStart time.Time
 	stored      uint64
+	drops       uint64 // UDP: the socket's drop count last seen
+	dropsPolled time.Time
 
-	sample Sample
-	names  map[string]string // interned metric names: no allocation per line
+	sample     Sample
+	names      map[string]string // interned metric names: no allocation per line
+	namesBytes int               // what names holds, roughly
 }
 
-// maxInterned bounds the interned names of one reader; past it the table
-// starts over, so a sender of ever-new names cannot grow it without bound.
-const maxInterned = 1 << 16
+// maxInternedBytes bounds the interned names of one reader (a name is up to
+// 1 KiB); past it the table starts over, so a sender of ever-new names
+// cannot grow it without bound. internOverhead is what a map entry costs
+// beyond the name's bytes, roughly.
+const (
+	maxInternedBytes = 4 << 20
+	internOverhead   = 64
+)
+
+// maxDrain bounds how long shutdown drains one sender that never pauses
+// for drainGrace; what it has sent by then is counted, not stored.
+const maxDrain = 5 * time.Second
 
 func (s *Server) newReader(src store.Source, conn net.Conn) *reader {
-	return &reader{s: s, conn: conn, src: src, names: map[string]string{}}
+	r := &reader{s: s, conn: conn, src: src, names: map[string]string{}}
+	if conn != nil {
+		r.setDeadline = conn.SetReadDeadline
+	} else if s.udp != nil {
+		r.setDeadline = s.udp.SetReadDeadline
+	}
+	return r
 }
 
-// stop asks the reader to finish by at: it reads until then, appends what
-// it has and returns.
-func (r *reader) stop(at time.Time) {
-	r.stopAt.Store(at.UnixNano())
-	r.stopping.Store(true)
-	if r.conn != nil {
-		_ = r.conn.SetReadDeadline(at)
-	} else {
-		_ = r.s.udp.SetReadDeadline(at)
+// stop turns the reader's reading into draining (see reader). It wakes a
+// read that is waiting; the reader then arms its reads for the drain.
+func (r *reader) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return
+	}
+	r.stopping, r.stoppedAt = true, time.Now()
+	_ = r.setDeadline(r.stoppedAt)
+}
+
+// abort wakes a read once the server gave up waiting (s.ctx ended): the
+// reader then counts what is left and returns.
+func (r *reader) abort() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.counting {
+		_ = r.setDeadline(time.Now())
 	}
 }
 
-// deadline is when the current read must return: the end of the window,
-// or shutdown's, whichever is first (zero: none).
-func (r *reader) deadline() time.Time {
+// givingUp reports whether the drain is over without having read all:
+// shutdown's context ended, or maxDrain passed.
+func (r *reader) givingUp() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopping && (r.s.ctx.Err() != nil || time.Since(r.stoppedAt) >= maxDrain)
+}
+
+// arm sets the deadline of the next read: the end of the open window
+// (windowOpen, opened at start), and while draining drainGrace from now.
+func (r *reader) arm(windowOpen bool, start time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var dl time.Time
-	if r.pipe != nil {
-		dl = r.windowStart.Add(r.s.cfg.FlushInterval)
+	if windowOpen {
+		dl = start.Add(r.s.cfg.FlushInterval)
 	}
-	if r.stopping.Load() {
-		at := time.Unix(0, r.stopAt.Load())
-		if dl.IsZero() || at.Before(dl) {
-			dl = at
+	r.draining = r.stopping
+	if r.stopping {
+		now := time.Now()
+		d := now.Add(drainGrace)
+		if end := r.stoppedAt.Add(maxDrain); end.Before(d) {
+			d = end
+		}
+		if r.s.ctx.Err() != nil {
+			d = now
+		}
+		if dl.IsZero() || d.Before(dl) {
+			dl = d
 		}
 	}
-	return dl
+	_ = r.setDeadline(dl)
 }
 
-// arm sets the read deadline. stop may run concurrently: if it did so
-// between our reading of stopping and our setting of the deadline, ours
-// would overwrite its deadline, so look again after setting it.
-func (r *reader) arm(set func(time.Time) error) {
-	before := r.stopping.Load()
-	_ = set(r.deadline())
-	if !before && r.stopping.Load() {
-		_ = set(r.deadline())
+// countUnread is the end of a drain given up: it reads what the socket
+// still holds, for at most drainGrace, and counts its lines as
+// shutdown_unread. pending is what was read of a line not yet complete;
+// skip says the rest of the current line was already counted. pending may
+// lie in buf: it is counted before buf is read into.
+func (r *reader) countUnread(read func([]byte) (int, error), buf, pending []byte, skip, datagrams bool) {
+	r.mu.Lock()
+	r.counting = true
+	r.mu.Unlock()
+	c := lineCounter{skip: skip}
+	c.feed(pending)
+	end := time.Now().Add(drainGrace)
+	for time.Now().Before(end) {
+		dl := time.Now().Add(5 * time.Millisecond)
+		if dl.After(end) {
+			dl = end
+		}
+		_ = r.setDeadline(dl)
+		n, err := read(buf)
+		c.feed(buf[:n])
+		if datagrams {
+			c.end()
+		}
+		if err != nil && (!isTimeout(err) || n == 0) {
+			break
+		}
 	}
+	c.end()
+	if c.n == 0 {
+		return
+	}
+	if m := r.s.cfg.Metrics; m != nil {
+		m.IngestErrors.WithLabelValues(MetricProtocol, ReasonShutdownUnread).Add(float64(c.n))
+	}
+	r.s.warn.Warn("graphite: shutdown gave up draining; lines received but not stored", "protocol", r.src.Protocol,
+		"remote", r.src.Remote, "lines", c.n, "reason", ReasonShutdownUnread)
+}
+
+// lineCounter counts the non-blank lines of a stream fed in pieces.
+type lineCounter struct {
+	n      int
+	inLine bool // the current line has a non-space byte
+	skip   bool // the current line is not to be counted
+}
+
+func (c *lineCounter) feed(p []byte) {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i]
+		}
+		if !c.skip && !c.inLine && len(bytes.TrimSpace(seg)) > 0 {
+			c.inLine = true
+		}
+		if i < 0 {
+			return
+		}
+		c.end()
+		p = p[i+1:]
+	}
+}
+
+// end ends the current line (a datagram's last line needs no newline).
+func (c *lineCounter) end() {
+	if c.inLine {
+		c.n++
+	}
+	c.inLine, c.skip = false, false
 }
 
 func isTimeout(err error) bool {
@@ -93,8 +219,9 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// serveTCP reads one connection until EOF, an error or shutdown. A bad
-// line is counted and skipped; the connection stays open.
+// serveTCP reads one connection until EOF, an error or the end of
+// shutdown's drain. A bad line is counted and skipped; the connection
+// stays open.
 func (s *Server) serveTCP(r *reader) {
 	defer r.finish()
 	defer r.conn.Close()
@@ -103,6 +230,11 @@ func (s *Server) serveTCP(r *reader) {
 	start, end := 0, 0                        // unconsumed bytes
 	discarding := false                       // skipping the rest of an overlong line
 	for {
+		if r.givingUp() {
+			r.countUnread(r.readTCP, buf, buf[start:end], discarding, false)
+			return
+		}
+		r.arm(r.pipe != nil, r.windowStart)
 		n, err := r.readTCP(buf[end:])
 		now := time.Now().UnixNano()
 		end += n
@@ -138,8 +270,19 @@ func (s *Server) serveTCP(r *reader) {
 		}
 		switch {
 		case err == nil:
-		case isTimeout(err) && !r.stopping.Load():
-			r.flush() // the window's time is up
+		case isTimeout(err) && r.pipe != nil:
+			// The window's time is up, or a drain found a pause: append
+			// the window and read on.
+			r.flush()
+		case isTimeout(err) && r.draining && !r.givingUp():
+			// A drain's read waited drainGrace for nothing, and all read
+			// is appended: what is left is a line cut short by shutdown.
+			if start < end && !discarding {
+				r.reject(ReasonIncompleteLine, "connection ended inside a line", buf[start:end])
+			}
+			return
+		case isTimeout(err):
+			// Woken by stop or abort: the loop arms the drain or gives up.
 		case errors.Is(err, io.EOF):
 			// A last line without a terminator is a line: senders such as
 			// `echo -n ... | nc` end that way.
@@ -148,8 +291,8 @@ func (s *Server) serveTCP(r *reader) {
 			}
 			return
 		default:
-			// Shutdown's deadline, a reset, or the server closing: what
-			// is left is a line cut short, not one to store.
+			// A reset, or the server closing: what is left is a line cut
+			// short, not one to store.
 			if start < end && !discarding {
 				r.reject(ReasonIncompleteLine, "connection ended inside a line", buf[start:end])
 			}
@@ -159,50 +302,11 @@ func (s *Server) serveTCP(r *reader) {
 }
 
 func (r *reader) readTCP(p []byte) (int, error) {
-	r.arm(r.conn.SetReadDeadline)
 	n, err := r.conn.Read(p)
 	if m := r.s.cfg.Metrics; m != nil && n > 0 {
 		m.IngestBytes.WithLabelValues(MetricProtocol).Add(float64(n))
 	}
 	return n, err
-}
-
-// serveUDP reads datagrams until shutdown. Each datagram holds whole
-// lines; its last line needs no terminator.
-func (s *Server) serveUDP(r *reader) {
-	defer r.finish()
-	defer s.udp.Close()
-	buf := make([]byte, 64<<10) // the largest UDP payload fits
-	for {
-		r.arm(s.udp.SetReadDeadline)
-		n, _, err := s.udp.ReadFromUDPAddrPort(buf)
-		now := time.Now().UnixNano()
-		if n > 0 {
-			if m := s.cfg.Metrics; m != nil {
-				m.IngestBytes.WithLabelValues(MetricProtocol).Add(float64(n))
-			}
-			Lines(buf[:n], func(line []byte) {
-				if len(line) > s.cfg.MaxLineBytes {
-					r.reject(ReasonLineTooLong, "line longer than "+strconv.Itoa(s.cfg.MaxLineBytes)+" bytes", line)
-					return
-				}
-				r.add(line, now)
-			})
-			if r.lines >= s.cfg.FlushLines {
-				r.flush()
-			}
-		}
-		switch {
-		case err == nil:
-		case isTimeout(err) && !r.stopping.Load():
-			r.flush()
-		case isTimeout(err) || errors.Is(err, net.ErrClosed):
-			return
-		default:
-			// ICMP errors and the like concern one datagram, not the socket.
-			s.warn.Warn("graphite: UDP read failed", "err", err)
-		}
-	}
 }
 
 // add decodes one line into the current window.
@@ -222,14 +326,7 @@ func (r *reader) add(line []byte, now int64) {
 		r.windowStart = time.Now()
 		r.lines = 0
 	}
-	name, ok := r.names[string(s.Name)]
-	if !ok {
-		if len(r.names) >= maxInterned {
-			clear(r.names)
-		}
-		name = string(s.Name)
-		r.names[name] = name
-	}
+	name := r.intern(s.Name)
 	ref, err := r.pipe.Story(r.s.cfg.DefaultChronicle, name)
 	if err != nil {
 		r.reject(ReasonInvalidName, err.Error(), line)
@@ -248,6 +345,24 @@ func (r *reader) add(line []byte, now int64) {
 	}
 	r.lines++
 	_ = r.pipe.Add(ref, &ev, line) // a failure is counted when the window closes
+}
+
+// intern returns name as a string, the same string for the same name as
+// long as the table holds it: a repeated name costs no allocation. The
+// table is bounded by bytes (maxInternedBytes) and starts over when full.
+func (r *reader) intern(name []byte) string {
+	if s, ok := r.names[string(name)]; ok {
+		return s
+	}
+	cost := len(name) + internOverhead
+	if r.namesBytes+cost > maxInternedBytes {
+		clear(r.names)
+		r.namesBytes = 0
+	}
+	s := string(name)
+	r.names[s] = s
+	r.namesBytes += cost
+	return s
 }
 
 // gate records the source before the first append of the connection.

@@ -27,8 +27,9 @@ const (
 const (
 	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultFlushLines    = 16384
-	// drainGrace is how long shutdown keeps reading what senders already
-	// sent (kernel buffers included) before the last flush.
+	// drainGrace is the pause in what senders send that ends shutdown's
+	// drain of a connection (or of the UDP listener): each read of the
+	// drain waits at most this long.
 	drainGrace = 100 * time.Millisecond
 )
 
@@ -68,6 +69,10 @@ type Server struct {
 	tcp       net.Listener
 	udp       *net.UDPConn
 	udpReader *reader
+	udpInode  uint64 // names the socket in /proc/net/udp; 0: drops not counted
+
+	// UDP windows and receive buffer (defaults in udp.go).
+	udpWindows, udpWindowBytes, udpReadBuffer int
 
 	ctx    context.Context // bounds durability waits; canceled when Shutdown gives up
 	cancel context.CancelFunc
@@ -114,6 +119,10 @@ func New(cfg Config) (*Server, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		conns:    map[*reader]struct{}{},
+
+		udpWindows:     defaultUDPWindows,
+		udpWindowBytes: defaultUDPWindowBytes,
+		udpReadBuffer:  defaultUDPReadBuffer,
 	}, nil
 }
 
@@ -123,9 +132,14 @@ func (s *Server) Start(addr string) error {
 	if err := s.listen(addr); err != nil {
 		return err
 	}
-	_ = s.udp.SetReadBuffer(4 << 20) // ride out bursts while a window is appended
+	_ = s.udp.SetReadBuffer(s.udpReadBuffer) // ride out bursts while windows are appended
 	udpSrc := store.Source{ID: store.NewSourceID(), Protocol: ProtocolUDP, Remote: "", Chronicle: s.cfg.DefaultChronicle, Start: time.Now().UTC()}
 	s.udpReader = s.newReader(udpSrc, nil)
+	if ino := udpSocketInode(s.udp); ino != 0 {
+		if d, ok := udpDrops(ino); ok {
+			s.udpInode, s.udpReader.drops = ino, d
+		}
+	}
 	s.wg.Add(2)
 	go s.accept()
 	go func() {
@@ -181,7 +195,12 @@ func (s *Server) accept() {
 	for {
 		c, err := s.tcp.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if errors.Is(err, net.ErrClosed) || closing && isTimeout(err) {
+				// Shutdown's deadline: the backlog is taken.
+				s.tcp.Close()
 				return
 			}
 			// Out of file descriptors and the like: wait rather than spin.
@@ -195,14 +214,21 @@ func (s *Server) accept() {
 			Chronicle: s.cfg.DefaultChronicle, Start: time.Now().UTC()}
 		r := s.newReader(src, c)
 		s.mu.Lock()
-		if s.closing {
+		if s.ctx.Err() != nil {
 			s.mu.Unlock()
-			c.Close()
-			return
+			c.Close() // Shutdown gave up; nothing was read of it
+			continue
 		}
+		// Accepted during shutdown (it was in the backlog, or came within
+		// the drain): its lines were acknowledged by TCP, so it is drained
+		// like any connection.
+		closing := s.closing
 		s.conns[r] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		if closing {
+			r.stop()
+		}
 		go func() {
 			defer s.wg.Done()
 			s.serveTCP(r)
@@ -213,26 +239,40 @@ func (s *Server) accept() {
 	}
 }
 
-// Shutdown stops accepting, reads what senders have already sent for a
-// moment, appends everything received and waits until it is durable (or
-// ctx ends), then closes every connection.
+// Shutdown stops accepting (after taking the connections already in the
+// listener's backlog), drains every connection and the UDP listener —
+// reads until a sender has paused for drainGrace, appending every window
+// as it goes — and waits until all is durable. If ctx ends first it stops
+// waiting: what was received but not stored is counted (canceled,
+// shutdown_unread), and it returns ctx's error. It closes every
+// connection.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
 	s.closing = true
-	closeAt := time.Now().Add(drainGrace)
 	readers := make([]*reader, 0, len(s.conns))
 	for r := range s.conns {
 		readers = append(readers, r)
 	}
 	s.mu.Unlock()
-	if s.tcp != nil {
+	if tl, ok := s.tcp.(*net.TCPListener); ok {
+		// Accept what is in the backlog and what arrives within the
+		// grace; accept closes the listener at the deadline.
+		if tl.SetDeadline(time.Now().Add(drainGrace)) != nil {
+			tl.Close()
+		}
+	} else if s.tcp != nil {
 		s.tcp.Close()
 	}
 	for _, r := range readers {
-		r.stop(closeAt)
+		r.stop()
 	}
 	if s.udpReader != nil {
-		s.udpReader.stop(closeAt)
+		s.udpReader.stop()
 	}
 	done := make(chan struct{})
 	go func() {
@@ -244,8 +284,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		s.cancel() // give up waiting for durability; readers then exit
-		<-done
-		return fmt.Errorf("graphite: shutdown: %w", ctx.Err())
 	}
+	// Give up: durability waits end (s.ctx), and readers count what is
+	// left rather than read on.
+	s.mu.Lock()
+	s.cancel()
+	readers = readers[:0]
+	for r := range s.conns {
+		readers = append(readers, r)
+	}
+	s.mu.Unlock()
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+	for _, r := range readers {
+		r.abort()
+	}
+	if s.udpReader != nil {
+		s.udpReader.abort()
+	}
+	<-done
+	return fmt.Errorf("graphite: shutdown: %w", ctx.Err())
 }
