@@ -67,6 +67,7 @@ func (a *API) Register(mux *http.ServeMux, protect func(http.Handler) http.Handl
 	handle("GET "+c+"/stories/{story}/events", a.readEvents)
 	handle("GET "+c+"/tail", a.tail)
 	handle("GET "+c+"/stories/{story}/tail", a.tail)
+	handle("GET "+c+"/traces/{traceId}", a.getTrace)
 	handle("GET /api/v1/sources", a.listSources)
 	handle("GET /api/v1/sources/{id}", a.getSource)
 }

@@ -157,6 +157,14 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.StringVar(&c.server.MetricsChronicle, "metrics-chronicle", c.server.MetricsChronicle, "")
 	add(option{name: "metrics-chronicle", metavar: "NAME", group: groupChron,
 		usage: "Chronicle that Graphite and Trendlines metrics go to; each metric name is a story of it."})
+	c.server.OTLPChronicle = "otel"
+	fs.StringVar(&c.server.OTLPChronicle, "otlp-chronicle", c.server.OTLPChronicle, "")
+	add(option{name: "otlp-chronicle", metavar: "NAME", group: groupChron,
+		usage: "Chronicle that OTLP/HTTP logs, metrics and traces (/v1/logs, /v1/metrics, /v1/traces) go to."})
+	c.server.OTLPStoryAttribute = "service.name"
+	fs.StringVar(&c.server.OTLPStoryAttribute, "otlp-story-attribute", c.server.OTLPStoryAttribute, "")
+	add(option{name: "otlp-story-attribute", metavar: "KEY", group: groupChron,
+		usage: "Resource attribute whose value names an OTLP item's story (\"unknown_service\" when absent)."})
 	fs.StringVar(&c.server.DefaultStory, "default-story", c.server.DefaultStory, "")
 	add(option{name: "default-story", metavar: "NAME", group: groupChron,
 		usage: "Story that POST / and GET / (WebSocket) write to when the request names none (?story=NAME)."})
@@ -408,6 +416,12 @@ func (c *serveConfig) finish() error {
 	}
 	if err := event.ValidateChronicle(c.server.MetricsChronicle); err != nil {
 		return fmt.Errorf("--metrics-chronicle: %w", err)
+	}
+	if err := event.ValidateChronicle(c.server.OTLPChronicle); err != nil {
+		return fmt.Errorf("--otlp-chronicle: %w", err)
+	}
+	if c.server.OTLPStoryAttribute == "" {
+		return errors.New("--otlp-story-attribute cannot be empty")
 	}
 	c.server.GraphiteAddr = c.graphite
 	c.server.Tokens = slices.Clone(c.tokens)

@@ -7,6 +7,7 @@ import (
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/lineproto"
 	"github.com/chronostream/chronostream/internal/ingest/ndjson"
+	"github.com/chronostream/chronostream/internal/ingest/otlp"
 	"github.com/chronostream/chronostream/internal/ingest/trendlines"
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 )
@@ -50,6 +51,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /api/v2/write", protect(http.HandlerFunc(lp.ServeWriteV2)))
 	mux.HandleFunc("GET /ping", lp.ServePing)
 	mux.HandleFunc("HEAD /ping", lp.ServePing)
+
+	// OTLP/HTTP: logs, metrics and traces of OpenTelemetry SDKs and collectors.
+	otlp.NewHandler(otlp.Config{Config: ingestCfg, Chronicle: s.opts.OTLPChronicle, StoryAttribute: s.opts.OTLPStoryAttribute}).Register(mux, protect)
 
 	mux.HandleFunc("GET /health", s.healthHandler)
 	mux.HandleFunc("GET /ready", s.readyHandler)

@@ -69,6 +69,12 @@ type Options struct {
 	// (default "metrics").
 	MetricsChronicle string
 
+	// OTLPChronicle is where OTLP/HTTP logs, metrics and traces go
+	// (default "otel"); OTLPStoryAttribute is the resource attribute whose
+	// value names an item's story (default "service.name").
+	OTLPChronicle      string
+	OTLPStoryAttribute string
+
 	Tokens         []string
 	InsecureNoAuth bool // allow listening beyond loopback without tokens
 
@@ -99,6 +105,12 @@ func (o Options) Defaults() Options {
 	}
 	if o.MetricsChronicle == "" {
 		o.MetricsChronicle = "metrics"
+	}
+	if o.OTLPChronicle == "" {
+		o.OTLPChronicle = "otel"
+	}
+	if o.OTLPStoryAttribute == "" {
+		o.OTLPStoryAttribute = "service.name"
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -155,6 +167,9 @@ func New(o Options) (*Server, error) {
 	}
 	if err := event.ValidateChronicle(o.MetricsChronicle); err != nil {
 		return nil, fmt.Errorf("server: metrics chronicle: %w", err)
+	}
+	if err := event.ValidateChronicle(o.OTLPChronicle); err != nil {
+		return nil, fmt.Errorf("server: OTLP chronicle: %w", err)
 	}
 	if err := s.checkGraphiteExposure(o.GraphiteAddr); err != nil {
 		return nil, err
