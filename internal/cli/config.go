@@ -89,7 +89,9 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	// authentication, so reaching beyond this host is an explicit choice
 	// (--graphite-allow-remote).
 	c.graphite = "127.0.0.1:2003"
-	c.forward = ":24224"
+	// Loopback too: beyond it, Forward clients must authenticate with a
+	// shared key (or --insecure-no-auth).
+	c.forward = "127.0.0.1:24224"
 	c.autoCreate = true
 	c.maxBody = byteSize(ingest.DefaultLimits.MaxBodyBytes)
 	c.maxEvent = byteSize(ingest.DefaultLimits.MaxEventBytes)
@@ -111,7 +113,7 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 		usage: "Graphite plaintext listener, TCP and UDP on the same port (carbon's 2003). Graphite has\nno authentication: an address beyond loopback needs --graphite-allow-remote. Port 0\npicks a free port (the ready log line reports graphite=...). Empty disables it."})
 	fs.StringVar(&c.forward, "forward", c.forward, "")
 	add(option{name: "forward", metavar: "ADDR", group: groupListen,
-		usage: "Fluent Forward listener. Reserved: NOT ACTIVE YET, the address is accepted and\nignored until the Forward listener lands. Empty disables it."})
+		usage: "Fluent Forward listener (TCP; Fluent Bit, Fluentd, fluent-logger libraries). Beyond loopback\nit needs --forward-shared-key (or --insecure-no-auth). Port 0 picks a free port (the\nready log line reports forward=...). Empty disables it."})
 
 	fs.StringVar(&c.server.NATSURL, "nats", "", "")
 	add(option{name: "nats", metavar: "URL", group: groupNATS,
@@ -165,6 +167,13 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.StringVar(&c.server.OTLPStoryAttribute, "otlp-story-attribute", c.server.OTLPStoryAttribute, "")
 	add(option{name: "otlp-story-attribute", metavar: "KEY", group: groupChron,
 		usage: "Resource attribute whose value names an OTLP item's story (\"unknown_service\" when absent)."})
+	c.server.ForwardChronicle = "logs"
+	fs.StringVar(&c.server.ForwardChronicle, "forward-chronicle", c.server.ForwardChronicle, "")
+	add(option{name: "forward-chronicle", metavar: "NAME", group: groupChron,
+		usage: "Chronicle that Fluent Forward records go to; each tag is a story of it."})
+	fs.BoolVar(&c.server.ForwardTagChronicle, "forward-tag-chronicle", false, "")
+	add(option{name: "forward-tag-chronicle", metavar: "BOOL", group: groupChron,
+		usage: "Map a Fluent tag's first dot-separated segment to the chronicle and the rest to the story\n(app.web.access: chronicle app, story web.access). Tags without a dot stay stories of\n--forward-chronicle."})
 	fs.StringVar(&c.server.DefaultStory, "default-story", c.server.DefaultStory, "")
 	add(option{name: "default-story", metavar: "NAME", group: groupChron,
 		usage: "Story that POST / and GET / (WebSocket) write to when the request names none (?story=NAME)."})
@@ -186,6 +195,16 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.BoolVar(&c.server.GraphiteAllowRemote, "graphite-allow-remote", false, "")
 	add(option{name: "graphite-allow-remote", metavar: "BOOL", group: groupSecurity,
 		usage: "Allow --graphite to listen beyond loopback. Graphite plaintext has no authentication, so\ntokens do not protect it: anyone who can reach the port can write metrics. Logged loudly.\n(--insecure-no-auth allows it too.)"})
+
+	fs.StringVar(&c.server.ForwardSharedKey, "forward-shared-key", "", "")
+	add(option{name: "forward-shared-key", metavar: "KEY", group: groupSecurity, secret: true,
+		usage: "Fluent Forward shared key: clients must authenticate with the handshake (HELO/PING/PONG,\nFluent Bit's Shared_Key, Fluentd's <security>); others are refused. Allows --forward\nbeyond loopback."})
+	fs.StringVar(&c.server.ForwardUsername, "forward-username", "", "")
+	add(option{name: "forward-username", metavar: "USER", group: groupSecurity,
+		usage: "User name the Forward handshake also requires (with --forward-password)."})
+	fs.StringVar(&c.server.ForwardPassword, "forward-password", "", "")
+	add(option{name: "forward-password", metavar: "PASSWORD", group: groupSecurity, secret: true,
+		usage: "Password of --forward-username."})
 
 	fs.StringVar(&c.configFile, "config", "", "")
 	add(option{name: "config", metavar: "FILE", group: groupOps,
@@ -423,7 +442,17 @@ func (c *serveConfig) finish() error {
 	if c.server.OTLPStoryAttribute == "" {
 		return errors.New("--otlp-story-attribute cannot be empty")
 	}
+	if (c.server.ForwardUsername != "" || c.server.ForwardPassword != "") && c.server.ForwardSharedKey == "" {
+		return errors.New("--forward-username and --forward-password need --forward-shared-key")
+	}
+	if (c.server.ForwardUsername == "") != (c.server.ForwardPassword == "") {
+		return errors.New("--forward-username and --forward-password go together")
+	}
+	if err := event.ValidateChronicle(c.server.ForwardChronicle); err != nil {
+		return fmt.Errorf("--forward-chronicle: %w", err)
+	}
 	c.server.GraphiteAddr = c.graphite
+	c.server.ForwardAddr = c.forward
 	c.server.Tokens = slices.Clone(c.tokens)
 	c.server.AutoCreate = c.autoCreate
 	c.server.RelaxedSync = c.sync.value == "relaxed"

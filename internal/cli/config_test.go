@@ -36,7 +36,7 @@ func TestParseServeDefaults(t *testing.T) {
 		{"data", o.DataDir, "./data"},
 		{"http", o.HTTPAddr, "127.0.0.1:4318"},
 		{"graphite", c.graphite, "127.0.0.1:2003"},
-		{"forward", c.forward, ":24224"},
+		{"forward", c.forward, "127.0.0.1:24224"},
 		{"nats", o.NATSURL, ""},
 		{"auto-create", o.AutoCreate, true},
 		{"relaxed", o.RelaxedSync, false},

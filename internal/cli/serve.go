@@ -32,10 +32,6 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	for _, w := range c.warnings {
 		log.Warn(w)
 	}
-	if c.forward != "" {
-		log.Info("the Fluent Forward listener is not implemented yet; its address is accepted and ignored",
-			"forward", c.forward)
-	}
 	if c.server.RelaxedSync {
 		if c.server.NATSURL != "" {
 			log.Warn("--sync relaxed has no effect with --nats: the NATS server's own sync_interval decides when writes are fsynced")

@@ -22,6 +22,7 @@ import (
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/ingest/forward"
 	"github.com/chronostream/chronostream/internal/ingest/graphite"
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 	"github.com/chronostream/chronostream/internal/natsd"
@@ -75,6 +76,20 @@ type Options struct {
 	OTLPChronicle      string
 	OTLPStoryAttribute string
 
+	// ForwardAddr is the Fluent Forward listener (TCP); empty disables
+	// it. Beyond loopback it needs ForwardSharedKey (or InsecureNoAuth):
+	// tokens do not cover it. Records go to ForwardChronicle (default
+	// "logs"), one story per tag, or with ForwardTagChronicle to the
+	// chronicle named by the tag's first segment (see forward.Server.Target).
+	ForwardAddr         string
+	ForwardChronicle    string
+	ForwardTagChronicle bool
+	// ForwardSharedKey makes clients authenticate with the handshake;
+	// ForwardUsername and ForwardPassword add user credentials to it.
+	ForwardSharedKey string
+	ForwardUsername  string
+	ForwardPassword  string
+
 	Tokens         []string
 	InsecureNoAuth bool // allow listening beyond loopback without tokens
 
@@ -112,6 +127,9 @@ func (o Options) Defaults() Options {
 	if o.OTLPStoryAttribute == "" {
 		o.OTLPStoryAttribute = "service.name"
 	}
+	if o.ForwardChronicle == "" {
+		o.ForwardChronicle = forward.DefaultChronicle
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -140,6 +158,9 @@ type Server struct {
 	ws *wsingest.Handler
 	// graphite is stopped first at shutdown: it appends what it received.
 	graphite *graphite.Server
+	// forward is stopped first at shutdown too: it stores (and acks) the
+	// whole messages it received.
+	forward *forward.Server
 	// done closes when shutdown begins: long-lived streams (tails,
 	// WebSocket ingest) end themselves, so in-flight requests can drain.
 	done     chan struct{}
@@ -174,7 +195,35 @@ func New(o Options) (*Server, error) {
 	if err := s.checkGraphiteExposure(o.GraphiteAddr); err != nil {
 		return nil, err
 	}
+	if err := s.checkForwardExposure(o.ForwardAddr); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkForwardExposure keeps the Forward listener on loopback unless
+// clients must authenticate (a shared key) or the operator opted out:
+// tokens do not apply to the Forward protocol.
+func (s *Server) checkForwardExposure(addr string) error {
+	if err := event.ValidateChronicle(s.opts.ForwardChronicle); err != nil {
+		return fmt.Errorf("server: Forward chronicle: %w", err)
+	}
+	if (s.opts.ForwardUsername != "" || s.opts.ForwardPassword != "") && s.opts.ForwardSharedKey == "" {
+		return errors.New("server: a Forward username and password need a Forward shared key (the handshake carries them)")
+	}
+	if addr == "" || isLoopback(addr) || s.opts.ForwardSharedKey != "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("server: Forward address %q: %w", addr, err)
+	}
+	if !s.opts.InsecureNoAuth {
+		return fmt.Errorf("server: refusing to listen for Fluent Forward on %s beyond loopback without a shared key: "+
+			"configure --forward-shared-key (clients then authenticate with the handshake), or pass --insecure-no-auth, or listen on 127.0.0.1", addr)
+	}
+	s.log.Warn("INSECURE: Fluent Forward listens beyond loopback with no shared key: anyone who can reach it can write logs",
+		"forward", addr)
+	return nil
 }
 
 // checkGraphiteExposure keeps the Graphite listener on loopback unless the
@@ -244,6 +293,14 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeLog()
 		return err
 	}
+	if err := s.startForward(); err != nil {
+		if s.graphite != nil {
+			_ = s.graphite.Shutdown(ctx)
+		}
+		ln.Close()
+		s.closeLog()
+		return err
+	}
 	go func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
@@ -251,7 +308,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.ready.Store(true)
 	tcp, _ := s.GraphiteAddr()
-	s.log.Info("chronostream ready", "http", s.Addr(), "graphite", tcp, "data", s.opts.DataDir, "nats", s.natsDescription())
+	s.log.Info("chronostream ready", "http", s.Addr(), "graphite", tcp, "forward", s.ForwardAddr(), "data", s.opts.DataDir, "nats", s.natsDescription())
 	return nil
 }
 
@@ -274,6 +331,42 @@ func (s *Server) startGraphite() error {
 	}
 	s.graphite = g
 	return nil
+}
+
+func (s *Server) startForward() error {
+	if s.opts.ForwardAddr == "" {
+		return nil
+	}
+	f, err := forward.New(forward.Config{
+		Config: ingest.Config{
+			Log:              s.store,
+			Limits:           s.opts.Limits,
+			Metrics:          s.metrics,
+			Logger:           s.log,
+			DefaultChronicle: s.opts.ForwardChronicle,
+		},
+		TagChronicle: s.opts.ForwardTagChronicle,
+		SharedKey:    s.opts.ForwardSharedKey,
+		Username:     s.opts.ForwardUsername,
+		Password:     s.opts.ForwardPassword,
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if err := f.Start(s.opts.ForwardAddr); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.forward = f
+	return nil
+}
+
+// ForwardAddr returns the Fluent Forward listener's address, or an empty
+// string when it is disabled.
+func (s *Server) ForwardAddr() string {
+	if s.forward == nil {
+		return ""
+	}
+	return s.forward.Addr()
 }
 
 // GraphiteAddr returns the Graphite listeners' addresses (one port for
@@ -375,6 +468,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.graphite != nil {
 		err = s.graphite.Shutdown(ctx)
+	}
+	if s.forward != nil {
+		err = errors.Join(err, s.forward.Shutdown(ctx))
 	}
 	if s.httpSrv != nil {
 		err = errors.Join(err, s.httpSrv.Shutdown(ctx))

@@ -152,11 +152,12 @@ func StartProc(t testing.TB, bin string, o ProcOptions) *Proc {
 }
 
 // hermeticEnv is the test's environment without CHRONOSTREAM_* variables,
-// and with the Graphite listener off: its default port (2003) would collide
-// between tests running in parallel. Tests that want it pass --graphite
-// 127.0.0.1:0 (a flag beats the environment) and read GraphiteAddr.
+// and with the Graphite and Forward listeners off: their default ports
+// (2003, 24224) would collide between tests running in parallel. Tests that
+// want one pass --graphite 127.0.0.1:0 or --forward 127.0.0.1:0 (a flag
+// beats the environment) and read GraphiteAddr or ForwardAddr.
 func hermeticEnv() []string {
-	env := []string{"CHRONOSTREAM_GRAPHITE="}
+	env := []string{"CHRONOSTREAM_GRAPHITE=", "CHRONOSTREAM_FORWARD="}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CHRONOSTREAM_") {
 			env = append(env, kv)
@@ -215,6 +216,23 @@ func (p *Proc) GraphiteAddr() string {
 		return s
 	}
 	if m := textGraphiteAttr.FindStringSubmatch(p.ReadyLine); m != nil {
+		return strings.Trim(m[1], `"`)
+	}
+	return ""
+}
+
+var textForwardAttr = regexp.MustCompile(`(?:^|\s)forward=(\S+)`)
+
+// ForwardAddr is the Fluent Forward listener's address from the ready
+// line, empty when it is disabled.
+func (p *Proc) ForwardAddr() string {
+	if strings.HasPrefix(p.ReadyLine, "{") {
+		var m map[string]any
+		_ = json.Unmarshal([]byte(p.ReadyLine), &m)
+		s, _ := m["forward"].(string)
+		return s
+	}
+	if m := textForwardAttr.FindStringSubmatch(p.ReadyLine); m != nil {
 		return strings.Trim(m[1], `"`)
 	}
 	return ""
