@@ -119,17 +119,12 @@ func New(cfg Config) (*Server, error) {
 	}, nil
 }
 
-// Target returns the chronicle and story of a tag. By default every tag is
-// a story of the configured chronicle. With TagChronicle, "app.web.access"
-// is story "web.access" of chronicle "app"; a tag without a dot, or with an
-// empty first or last part, stays a story of the configured chronicle.
+// Target returns the chronicle and story of a tag: the rule shared by
+// every protocol whose records carry a Fluent tag (ingest.TagTarget). By
+// default every tag is a story of the configured chronicle; with
+// TagChronicle, "app.web.access" is story "web.access" of chronicle "app".
 func (s *Server) Target(tag string) (chronicle, story string) {
-	if s.cfg.TagChronicle {
-		if i := strings.IndexByte(tag, '.'); i > 0 && i < len(tag)-1 {
-			return tag[:i], tag[i+1:]
-		}
-	}
-	return s.cfg.DefaultChronicle, tag
+	return ingest.TagTarget(tag, s.cfg.DefaultChronicle, s.cfg.TagChronicle)
 }
 
 // Start listens on addr and serves until Shutdown.
