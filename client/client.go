@@ -168,7 +168,9 @@ func Backoff(min, max time.Duration) Option {
 
 // HTTPClient sets the client used for HTTP requests and WebSocket
 // handshakes (default: a client of its own).
-func HTTPClient(hc *http.Client) Option { return func(c *config) error { c.httpClient = hc; return nil } }
+func HTTPClient(hc *http.Client) Option {
+	return func(c *config) error { c.httpClient = hc; return nil }
+}
 
 // item is one buffered event.
 type item struct {
