@@ -35,6 +35,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return serve(ctx, rest, environ, stdout, stderr)
+	case "agent":
+		return runAgent(ctx, rest, environ, stdout, stderr)
+	case "send":
+		return runSend(ctx, rest, environ, os.Stdin, stdout, stderr)
+	case "tail":
+		return runTail(ctx, rest, environ, stdout, stderr)
 	case "version", "--version", "-version":
 		return version(stdout)
 	case "help", "-h", "-help", "--help":
@@ -54,6 +60,12 @@ func help(args, environ []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(context.Background(), []string{"--help"}, environ, stdout, stderr)
+	case "agent":
+		return runAgent(context.Background(), []string{"--help"}, environ, stdout, stderr)
+	case "send":
+		return runSend(context.Background(), []string{"--help"}, environ, nil, stdout, stderr)
+	case "tail":
+		return runTail(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "Usage: chronostream version\n\nPrints the version, the VCS revision it was built from and the Go version.")
 		return exitOK
@@ -69,6 +81,9 @@ func usage(w io.Writer) {
 
 Usage:
   chronostream serve [flags]    run the server (see: chronostream serve --help)
+  chronostream agent [flags]    send this host's metrics to a server
+  chronostream send [FILE...]   send events from stdin or files (NDJSON, or --lines)
+  chronostream tail [CHRONICLE [STORY]]  follow a story or a chronicle live
   chronostream version          print the version
   chronostream help [command]   show help for a command
 `)

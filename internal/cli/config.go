@@ -57,8 +57,9 @@ type option struct {
 	metavar string
 	usage   string
 	group   string
-	list    bool // repeatable flag; a list in config files
-	secret  bool // never echoed back in logs or errors
+	list    bool   // repeatable flag; a list in config files
+	secret  bool   // never echoed back in logs or errors
+	short   string // a one-letter alias flag (-r for --chronicle), for parity with the tools it replaces
 }
 
 func envName(flagName string) string {
@@ -228,13 +229,49 @@ func parseServe(args, environ []string) (*serveConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (serve takes only flags)", fs.Arg(0))
 	}
+	file, warnings, err := mergeOptions("serve", fs, opts, environ, &c.configFile, "chronicles")
+	c.warnings = append(c.warnings, warnings...)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := file["chronicles"]; ok {
+		if c.server.Chronicles, err = parseChronicles(v); err != nil {
+			return nil, fmt.Errorf("config file %s: key \"chronicles\": %w", c.configFile, err)
+		}
+	}
+	if err := c.finish(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// mergeOptions sets every option of a command that its command line left
+// unset, from its environment variable, else from its key in the config
+// file (named by the "config" option, whose value configFile points to).
+// Precedence, per option: flag, environment, config file, default. The
+// config file may also hold the given sections, returned for the caller
+// to read. Unknown CHRONOSTREAM_* variables are reported as warnings
+// (those of other commands are not unknown).
+func mergeOptions(cmd string, fs *flag.FlagSet, opts []option, environ []string, configFile *string, sections ...string) (file map[string]any, warnings []string, err error) {
 	fromFlag := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { fromFlag[f.Name] = true })
+	long := map[string]string{}
+	for _, o := range opts {
+		if o.short != "" {
+			long[o.short] = o.name
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if n, ok := long[f.Name]; ok {
+			fromFlag[n] = true
+		}
+		fromFlag[f.Name] = true
+	})
 
 	known := map[string]option{}
 	for _, o := range opts {
 		known[o.name] = o
 	}
+	anyCommand := allOptionNames()
 	env := map[string]string{}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
@@ -243,25 +280,17 @@ func parseServe(args, environ []string) (*serveConfig, error) {
 		}
 		env[k] = v
 		name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, envPrefix), "_", "-"))
-		if _, ok := known[name]; !ok {
-			c.warnings = append(c.warnings, fmt.Sprintf("ignoring unknown environment variable %s", k))
+		if _, ok := known[name]; !ok && !anyCommand[name] {
+			warnings = append(warnings, fmt.Sprintf("ignoring unknown environment variable %s", k))
 		}
 	}
 
 	if v, ok := env[envName("config")]; ok && !fromFlag["config"] {
-		c.configFile = v
+		*configFile = v
 	}
-	var file map[string]any
-	var err error
-	if c.configFile != "" {
-		if file, err = loadConfigFile(c.configFile, known); err != nil {
-			return nil, err
-		}
-	}
-
-	if v, ok := file["chronicles"]; ok {
-		if c.server.Chronicles, err = parseChronicles(v); err != nil {
-			return nil, fmt.Errorf("config file %s: key \"chronicles\": %w", c.configFile, err)
+	if *configFile != "" {
+		if file, err = loadConfigFile(*configFile, known, cmd, sections...); err != nil {
+			return nil, warnings, err
 		}
 	}
 	for _, o := range opts {
@@ -270,20 +299,17 @@ func parseServe(args, environ []string) (*serveConfig, error) {
 		}
 		if v, ok := env[envName(o.name)]; ok {
 			if err := setFromEnv(fs, o, v); err != nil {
-				return nil, fmt.Errorf("environment variable %s: %w", envName(o.name), err)
+				return nil, warnings, fmt.Errorf("environment variable %s: %w", envName(o.name), err)
 			}
 			continue
 		}
 		if v, ok := file[o.name]; ok {
 			if err := setFromFile(fs, o, v); err != nil {
-				return nil, fmt.Errorf("config file %s: key %q: %w", c.configFile, o.name, err)
+				return nil, warnings, fmt.Errorf("config file %s: key %q: %w", *configFile, o.name, err)
 			}
 		}
 	}
-	if err := c.finish(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return file, warnings, nil
 }
 
 func setFromEnv(fs *flag.FlagSet, o option, v string) error {
@@ -352,7 +378,7 @@ func scalarString(v any) (string, error) {
 // loadConfigFile reads a YAML or TOML file into a map keyed by flag names.
 // Keys may also be written with underscores (max_body_bytes), as TOML
 // users tend to.
-func loadConfigFile(path string, known map[string]option) (map[string]any, error) {
+func loadConfigFile(path string, known map[string]option, cmd string, sections ...string) (map[string]any, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
@@ -383,7 +409,7 @@ func loadConfigFile(path string, known map[string]option) (map[string]any, error
 	slices.Sort(keys) // report the same key first every time
 	for _, k := range keys {
 		name := strings.ReplaceAll(k, "_", "-")
-		if name == "chronicles" {
+		if slices.Contains(sections, name) {
 			out[name] = raw[k]
 			continue
 		}
@@ -391,7 +417,7 @@ func loadConfigFile(path string, known map[string]option) (map[string]any, error
 			return nil, fmt.Errorf("config file %s: key %q cannot be set in a config file (use --config or %s)", path, k, envName("config"))
 		}
 		if _, ok := known[name]; !ok {
-			return nil, fmt.Errorf("config file %s: unknown key %q (keys are the serve flag names; see chronostream serve --help)", path, k)
+			return nil, fmt.Errorf("config file %s: unknown key %q (keys are the %s flag names; see chronostream %s --help)", path, k, cmd, cmd)
 		}
 		if _, dup := out[name]; dup {
 			return nil, fmt.Errorf("config file %s: key %q is set twice", path, name)

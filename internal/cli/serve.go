@@ -98,13 +98,23 @@ of the same name in the --config file, e.g. in YAML:
 Precedence: flag, then environment variable, then config file, then default.
 Sizes take units (32MiB, 1GB); durations take Go units or days (90m, 30d).
 `)
-	for _, g := range groupOrder {
+	printOptions(w, fs, opts, groupOrder)
+}
+
+// printOptions documents a command's options, group by group, with each
+// one's default and environment variable.
+func printOptions(w io.Writer, fs *flag.FlagSet, opts []option, groups []string) {
+	for _, g := range groups {
 		fmt.Fprintf(w, "\n%s:\n", g)
 		for _, o := range opts {
 			if o.group != g {
 				continue
 			}
-			fmt.Fprintf(w, "  --%s %s\n", o.name, o.metavar)
+			if o.short != "" {
+				fmt.Fprintf(w, "  -%s, --%s %s\n", o.short, o.name, o.metavar)
+			} else {
+				fmt.Fprintf(w, "  --%s %s\n", o.name, o.metavar)
+			}
 			for _, line := range strings.Split(o.usage, "\n") {
 				fmt.Fprintf(w, "        %s\n", line)
 			}

@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The options of the commands that talk to a server (agent, send, tail)
+// share one table pattern with serve: a flag, its CHRONOSTREAM_* variable
+// and its config-file key per option (see mergeOptions).
+
+const (
+	groupServer = "Server"
+	groupAgent  = "Sampling"
+	groupSelect = "What to sample"
+	groupHost   = "Host (containers)"
+	groupSpool  = "Spool"
+	groupSend   = "Input"
+	groupTail   = "What to follow"
+)
+
+const defaultServerURL = "http://127.0.0.1:4318"
+
+// remoteConfig is what every command that talks to a server takes.
+type remoteConfig struct {
+	servers    stringList
+	token      string
+	configFile string
+	logLevel   choice
+	logFormat  choice
+}
+
+// addRemoteFlags binds the server options of a client command.
+func addRemoteFlags(fs *flag.FlagSet, add func(option), c *remoteConfig, cmd string) {
+	fs.Var(&c.servers, "server", "")
+	add(option{name: "server", metavar: "URL", group: groupServer, list: true,
+		usage: "chronostream server (http, https, ws or wss URL; repeatable: the others are tried in turn\nwhen one fails; comma-separated in the environment). Default " + defaultServerURL + "."})
+	fs.StringVar(&c.token, "token", "", "")
+	add(option{name: "token", metavar: "TOKEN", group: groupServer, secret: true,
+		usage: "API token, sent as \"Authorization: Bearer TOKEN\" (prefer the environment variable or the\nconfig file: flags show in ps)."})
+	fs.StringVar(&c.configFile, "config", "", "")
+	fs.StringVar(&c.configFile, "c", "", "")
+	add(option{name: "config", short: "c", metavar: "FILE", group: groupOps,
+		usage: "Config file, YAML (.yaml, .yml), TOML (.toml) or JSON (.json); its keys are these flag\nnames (long form). Set by flag or environment only."})
+	c.logLevel = choice{value: "info", choices: []string{"debug", "info", "warn", "error"}}
+	c.logFormat = choice{value: "text", choices: []string{"text", "json"}}
+	if cmd == "agent" {
+		fs.Var(&c.logLevel, "log-level", "")
+		add(option{name: "log-level", metavar: "debug|info|warn|error", group: groupOps, usage: "Least severe level logged."})
+		fs.Var(&c.logFormat, "log-format", "")
+		add(option{name: "log-format", metavar: "text|json", group: groupOps, usage: "Log format on stderr: text (logfmt) or json."})
+	}
+}
+
+func (c *remoteConfig) finish() error {
+	if len(c.servers) == 0 {
+		c.servers = stringList{defaultServerURL}
+	}
+	for _, s := range c.servers {
+		if !strings.Contains(s, "://") {
+			return fmt.Errorf("--server %q: want a URL such as %s", s, defaultServerURL)
+		}
+	}
+	return nil
+}
+
+func (c *remoteConfig) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.logLevel.value))
+	ho := &slog.HandlerOptions{Level: level}
+	if c.logFormat.value == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// parseCommand parses a client command's arguments, flags and positional
+// arguments in any order (send a.ndjson -r app), then merges its
+// environment and config file. It returns the positional arguments.
+func parseCommand(cmd string, fs *flag.FlagSet, opts []option, rc *remoteConfig, args, environ []string) (pos, warnings []string, err error) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	_, warnings, err = mergeOptions(cmd, fs, opts, environ, &rc.configFile)
+	if err != nil {
+		return pos, warnings, err
+	}
+	return pos, warnings, rc.finish()
+}
+
+// allOptionNames are the option names of every command, so that a
+// CHRONOSTREAM_* variable meant for one command is not reported as unknown
+// by another.
+func allOptionNames() map[string]bool {
+	names := map[string]bool{}
+	var tables [][]option
+	_, o := newServeFlags(&serveConfig{})
+	tables = append(tables, o)
+	_, o = newAgentFlags(&agentConfig{})
+	tables = append(tables, o)
+	_, o = newSendFlags(&sendConfig{})
+	tables = append(tables, o)
+	_, o = newTailFlags(&tailConfig{})
+	tables = append(tables, o)
+	for _, t := range tables {
+		for _, o := range t {
+			names[o.name] = true
+		}
+	}
+	return names
+}
+
+// seconds is a flag.Value for ChronoStream's -d and -i: a number of
+// seconds (fractions allowed: 0.5), or a Go duration (500ms, 2m).
+type seconds time.Duration
+
+func (s *seconds) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if f < 0 {
+			return errors.New("cannot be negative")
+		}
+		*s = seconds(time.Duration(f * float64(time.Second)))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want seconds, e.g. 5 or 0.5, or a Go duration such as 500ms)", v)
+	}
+	if d < 0 {
+		return errors.New("cannot be negative")
+	}
+	*s = seconds(d)
+	return nil
+}
+
+func (s *seconds) String() string {
+	if s == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(time.Duration(*s).Seconds(), 'f', -1, 64)
+}
+
+// keyValues is a repeatable K=V flag (tags).
+type keyValues map[string]string
+
+func (kv *keyValues) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, not %q", v)
+	}
+	if *kv == nil {
+		*kv = keyValues{}
+	}
+	(*kv)[k] = val
+	return nil
+}
+
+func (kv *keyValues) String() string {
+	if kv == nil {
+		return ""
+	}
+	var parts []string
+	for k, v := range *kv {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+// printCommandHelp prints a client command's usage and options.
+func printCommandHelp(w io.Writer, head string, fs *flag.FlagSet, opts []option, groups []string) {
+	fmt.Fprint(w, head)
+	fmt.Fprint(w, `
+Every option can also be set by its environment variable (shown below) or by a
+key of the same name in the --config file. Precedence: flag, then environment
+variable, then config file, then default.
+`)
+	printOptions(w, fs, opts, groups)
+}
