@@ -10,6 +10,7 @@ import (
 	"github.com/chronostream/chronostream/internal/ingest/otlp"
 	"github.com/chronostream/chronostream/internal/ingest/trendlines"
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
+	"github.com/chronostream/chronostream/internal/vivo"
 )
 
 // routes is the one HTTP mux: UI, our API and every HTTP protocol share the port.
@@ -54,6 +55,15 @@ func (s *Server) routes() http.Handler {
 
 	// OTLP/HTTP: logs, metrics and traces of OpenTelemetry SDKs and collectors.
 	otlp.NewHandler(otlp.Config{Config: ingestCfg, Chronicle: s.opts.OTLPChronicle, StoryAttribute: s.opts.OTLPStoryAttribute}).Register(mux, protect)
+
+	// Vivo: Fluent Bit's http input and the Vivo exporter under /vivo/
+	// (here /vivo/metrics is Vivo's; /metrics stays the server's own).
+	// New validated the configuration, so this cannot fail.
+	if v, err := vivo.New(s.vivoConfig(s.store)); err == nil {
+		s.vivo = v
+		v.RegisterInput(mux, "/vivo", protect)
+		v.RegisterExporter(mux, "/vivo", protect)
+	}
 
 	mux.HandleFunc("GET /health", s.healthHandler)
 	mux.HandleFunc("GET /ready", s.readyHandler)

@@ -28,6 +28,7 @@ import (
 	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/vivo"
 )
 
 // Options configure a server. The zero value of each field means its default.
@@ -89,6 +90,17 @@ type Options struct {
 	ForwardSharedKey string
 	ForwardUsername  string
 	ForwardPassword  string
+
+	// VivoAddr is the Vivo exporter's own listener (/logs, /metrics,
+	// /traces at Vivo's paths); empty disables it (the exporter is still
+	// served under /vivo/ on the HTTP port). VivoChronicles maps a signal
+	// to the chronicle its path reads (vivo.DefaultChronicles for those
+	// missing); VivoCORSOrigins are the browser origins allowed to read.
+	// The Vivo HTTP input maps tags as Forward does (ForwardChronicle,
+	// ForwardTagChronicle).
+	VivoAddr        string
+	VivoChronicles  map[vivo.Signal]string
+	VivoCORSOrigins []string
 
 	Tokens         []string
 	InsecureNoAuth bool // allow listening beyond loopback without tokens
@@ -158,6 +170,11 @@ type Server struct {
 	ws *wsingest.Handler
 	// graphite is stopped first at shutdown: it appends what it received.
 	graphite *graphite.Server
+	// vivo serves the Vivo exporter on /vivo/ and, when VivoAddr is set,
+	// on its own listener.
+	vivo    *vivo.Handler
+	vivoLn  net.Listener
+	vivoSrv *http.Server
 	// forward is stopped first at shutdown too: it stores (and acks) the
 	// whole messages it received.
 	forward *forward.Server
@@ -194,6 +211,14 @@ func New(o Options) (*Server, error) {
 	}
 	if err := s.checkGraphiteExposure(o.GraphiteAddr); err != nil {
 		return nil, err
+	}
+	if o.VivoAddr != "" {
+		if err := s.checkExposure(o.VivoAddr); err != nil {
+			return nil, fmt.Errorf("%w (Vivo listener)", err)
+		}
+	}
+	if _, err := vivo.New(s.vivoConfig(nil)); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if err := s.checkForwardExposure(o.ForwardAddr); err != nil {
 		return nil, err
@@ -301,6 +326,17 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeLog()
 		return err
 	}
+	if err := s.startVivo(); err != nil {
+		if s.graphite != nil {
+			_ = s.graphite.Shutdown(ctx)
+		}
+		if s.forward != nil {
+			_ = s.forward.Shutdown(ctx)
+		}
+		ln.Close()
+		s.closeLog()
+		return err
+	}
 	go func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
@@ -308,7 +344,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.ready.Store(true)
 	tcp, _ := s.GraphiteAddr()
-	s.log.Info("chronostream ready", "http", s.Addr(), "graphite", tcp, "forward", s.ForwardAddr(), "data", s.opts.DataDir, "nats", s.natsDescription())
+	s.log.Info("chronostream ready", "http", s.Addr(), "graphite", tcp, "forward", s.ForwardAddr(), "vivo", s.VivoAddr(), "data", s.opts.DataDir, "nats", s.natsDescription())
 	return nil
 }
 
@@ -367,6 +403,60 @@ func (s *Server) ForwardAddr() string {
 		return ""
 	}
 	return s.forward.Addr()
+}
+
+// vivoConfig is the Vivo handlers' configuration; log is nil when only
+// validating it.
+func (s *Server) vivoConfig(log *store.Store) vivo.Config {
+	c := vivo.Config{
+		Chronicles:     s.opts.VivoChronicles,
+		CORSOrigins:    s.opts.VivoCORSOrigins,
+		InputChronicle: s.opts.ForwardChronicle,
+		TagChronicle:   s.opts.ForwardTagChronicle,
+	}
+	c.Metrics, c.Logger, c.Limits = s.metrics, s.log, s.opts.Limits
+	if log != nil {
+		c.Log, c.Reader = log, log
+	}
+	return c
+}
+
+// startVivo starts the Vivo exporter's own listener, serving the handler
+// that routes() built for /vivo/ at Vivo's own paths.
+func (s *Server) startVivo() error {
+	if s.opts.VivoAddr == "" || s.vivo == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.opts.VivoAddr)
+	if err != nil {
+		return fmt.Errorf("server: listen Vivo: %w", err)
+	}
+	mux := http.NewServeMux()
+	s.vivo.RegisterExporter(mux, "", s.tokens.Require)
+	s.vivoLn = ln
+	s.vivoSrv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.vivoSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case s.serveErr <- err:
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// VivoAddr returns the Vivo listener's address, or "" when it is disabled.
+func (s *Server) VivoAddr() string {
+	if s.vivoLn == nil {
+		return ""
+	}
+	return s.vivoLn.Addr().String()
 }
 
 // GraphiteAddr returns the Graphite listeners' addresses (one port for
@@ -474,6 +564,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.httpSrv != nil {
 		err = errors.Join(err, s.httpSrv.Shutdown(ctx))
+	}
+	if s.vivoSrv != nil {
+		err = errors.Join(err, s.vivoSrv.Shutdown(ctx))
 	}
 	if s.ws != nil {
 		err = errors.Join(err, s.ws.Wait(ctx))

@@ -157,7 +157,10 @@ func StartProc(t testing.TB, bin string, o ProcOptions) *Proc {
 // want one pass --graphite 127.0.0.1:0 or --forward 127.0.0.1:0 (a flag
 // beats the environment) and read GraphiteAddr or ForwardAddr.
 func hermeticEnv() []string {
-	env := []string{"CHRONOSTREAM_GRAPHITE=", "CHRONOSTREAM_FORWARD="}
+	env := []string{"CHRONOSTREAM_GRAPHITE=", "CHRONOSTREAM_FORWARD=",
+		// The Vivo exporter's default port (2025) too: pass --vivo-listen
+		// 127.0.0.1:0 and read VivoAddr to use it.
+		"CHRONOSTREAM_VIVO_LISTEN="}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CHRONOSTREAM_") {
 			env = append(env, kv)
@@ -206,6 +209,23 @@ func readyAddr(line string) string {
 
 var textGraphiteAttr = regexp.MustCompile(`(?:^|\s)graphite=(\S+)`)
 
+var textForwardAttr = regexp.MustCompile(`(?:^|\s)forward=(\S+)`)
+
+// ForwardAddr is the Fluent Forward listener's address from the ready
+// line, empty when it is disabled.
+func (p *Proc) ForwardAddr() string {
+	if strings.HasPrefix(p.ReadyLine, "{") {
+		var m map[string]any
+		_ = json.Unmarshal([]byte(p.ReadyLine), &m)
+		s, _ := m["forward"].(string)
+		return s
+	}
+	if m := textForwardAttr.FindStringSubmatch(p.ReadyLine); m != nil {
+		return strings.Trim(m[1], `"`)
+	}
+	return ""
+}
+
 // GraphiteAddr is the Graphite listener's address (TCP and UDP) from the
 // ready line, empty when it is disabled.
 func (p *Proc) GraphiteAddr() string {
@@ -221,18 +241,18 @@ func (p *Proc) GraphiteAddr() string {
 	return ""
 }
 
-var textForwardAttr = regexp.MustCompile(`(?:^|\s)forward=(\S+)`)
+var textVivoAttr = regexp.MustCompile(`(?:^|\s)vivo=(\S+)`)
 
-// ForwardAddr is the Fluent Forward listener's address from the ready
-// line, empty when it is disabled.
-func (p *Proc) ForwardAddr() string {
+// VivoAddr is the Vivo exporter listener's address from the ready line,
+// empty when it is disabled.
+func (p *Proc) VivoAddr() string {
 	if strings.HasPrefix(p.ReadyLine, "{") {
 		var m map[string]any
 		_ = json.Unmarshal([]byte(p.ReadyLine), &m)
-		s, _ := m["forward"].(string)
+		s, _ := m["vivo"].(string)
 		return s
 	}
-	if m := textForwardAttr.FindStringSubmatch(p.ReadyLine); m != nil {
+	if m := textVivoAttr.FindStringSubmatch(p.ReadyLine); m != nil {
 		return strings.Trim(m[1], `"`)
 	}
 	return ""
