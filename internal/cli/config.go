@@ -21,6 +21,7 @@ import (
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/server"
 	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/vivo"
 )
 
 const envPrefix = "CHRONOSTREAM_"
@@ -32,6 +33,10 @@ type serveConfig struct {
 	graphite   string
 	forward    string
 	configFile string
+
+	vivo            string
+	vivoChronicles  stringList
+	vivoCORSOrigins stringList
 
 	tokens     stringList
 	sync       choice
@@ -115,6 +120,10 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.StringVar(&c.forward, "forward", c.forward, "")
 	add(option{name: "forward", metavar: "ADDR", group: groupListen,
 		usage: "Fluent Forward listener (TCP; Fluent Bit, Fluentd, fluent-logger libraries). Beyond loopback\nit needs --forward-shared-key (or --insecure-no-auth). Port 0 picks a free port (the\nready log line reports forward=...). Empty disables it."})
+	c.vivo = "127.0.0.1:2025"
+	fs.StringVar(&c.vivo, "vivo-listen", c.vivo, "")
+	add(option{name: "vivo-listen", metavar: "ADDR", group: groupListen,
+		usage: "Vivo exporter listener: /logs, /metrics and /traces at Vivo's paths (2025 is Vivo's\nexporter port), for a Vivo UI pointed at it unchanged. Same token rules as --http. Port 0\npicks a free port (the ready log line reports vivo=...). Empty disables it; the exporter\nstays under /vivo/ on --http."})
 
 	fs.StringVar(&c.server.NATSURL, "nats", "", "")
 	add(option{name: "nats", metavar: "URL", group: groupNATS,
@@ -172,6 +181,9 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.StringVar(&c.server.ForwardChronicle, "forward-chronicle", c.server.ForwardChronicle, "")
 	add(option{name: "forward-chronicle", metavar: "NAME", group: groupChron,
 		usage: "Chronicle that Fluent Forward records go to; each tag is a story of it."})
+	fs.Var(&c.vivoChronicles, "vivo-chronicle", "")
+	add(option{name: "vivo-chronicle", metavar: "[SIGNAL=]NAME", group: groupChron, list: true,
+		usage: "Chronicle the Vivo exporter's /logs, /metrics or /traces reads (repeatable): NAME alone sets\nall three, logs=NAME, metrics=NAME or traces=NAME one. Default logs=logs, metrics=metrics,\ntraces=otel. Any chronicle is also served at /chronicles/NAME/logs (and metrics, traces)."})
 	fs.BoolVar(&c.server.ForwardTagChronicle, "forward-tag-chronicle", false, "")
 	add(option{name: "forward-tag-chronicle", metavar: "BOOL", group: groupChron,
 		usage: "Map a Fluent tag's first dot-separated segment to the chronicle and the rest to the story\n(app.web.access: chronicle app, story web.access). Tags without a dot stay stories of\n--forward-chronicle."})
@@ -197,6 +209,9 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	add(option{name: "graphite-allow-remote", metavar: "BOOL", group: groupSecurity,
 		usage: "Allow --graphite to listen beyond loopback. Graphite plaintext has no authentication, so\ntokens do not protect it: anyone who can reach the port can write metrics. Logged loudly.\n(--insecure-no-auth allows it too.)"})
 
+	fs.Var(&c.vivoCORSOrigins, "vivo-cors-origin", "")
+	add(option{name: "vivo-cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
+		usage: "Browser origin (scheme://host[:port]) allowed to read the Vivo exporter, e.g. a Vivo UI's\n(repeatable; \"*\" allows any). None by default: no CORS headers are sent."})
 	fs.StringVar(&c.server.ForwardSharedKey, "forward-shared-key", "", "")
 	add(option{name: "forward-shared-key", metavar: "KEY", group: groupSecurity, secret: true,
 		usage: "Fluent Forward shared key: clients must authenticate with the handshake (HELO/PING/PONG,\nFluent Bit's Shared_Key, Fluentd's <security>); others are refused. Allows --forward\nbeyond loopback."})
@@ -479,6 +494,16 @@ func (c *serveConfig) finish() error {
 	}
 	c.server.GraphiteAddr = c.graphite
 	c.server.ForwardAddr = c.forward
+	c.server.VivoAddr = c.vivo
+	c.server.VivoCORSOrigins = slices.Clone(c.vivoCORSOrigins)
+	if len(c.vivoChronicles) > 0 {
+		c.server.VivoChronicles = map[vivo.Signal]string{}
+		for _, v := range c.vivoChronicles {
+			if err := vivo.ParseChronicle(c.server.VivoChronicles, v); err != nil {
+				return fmt.Errorf("--vivo-chronicle: %w", err)
+			}
+		}
+	}
 	c.server.Tokens = slices.Clone(c.tokens)
 	c.server.AutoCreate = c.autoCreate
 	c.server.RelaxedSync = c.sync.value == "relaxed"
