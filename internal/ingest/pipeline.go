@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/store"
@@ -18,7 +19,11 @@ type BatchOptions struct {
 	Events, Bytes int
 	// InFlight is how many appended batches of one request may be
 	// outstanding (across all its stories) before the oldest is waited for:
-	// the log stores them while the transport reads and decodes more.
+	// the log stores them while the transport reads and decodes more. It
+	// also bounds the open batches: together they may hold as much as
+	// InFlight full batches, and past that the largest is appended early,
+	// so that a body naming thousands of stories holds a window's worth of
+	// memory, not a full batch per story.
 	InFlight int
 }
 
@@ -33,7 +38,8 @@ var DefaultBatch = BatchOptions{Events: 4096, Bytes: 256 << 10, InFlight: 8}
 type Appender struct {
 	log  Log
 	opts BatchOptions
-	pool sync.Pool // *batch with arena capacity opts.Bytes
+	full sync.Pool // *batch grown to opts.Events and opts.Bytes
+	part sync.Pool // *batch smaller than that, as the stories of many-story requests use
 }
 
 // NewAppender returns an Appender writing to log. Zero fields of opts take
@@ -51,31 +57,90 @@ func NewAppender(log Log, opts BatchOptions) *Appender {
 	return &Appender{log: log, opts: opts}
 }
 
-// batch is a unit of append: events of one story whose bodies live in arena.
+// batch is a unit of append: events of one story whose bodies live in
+// arena, in order and back to back (so a grown arena re-slices them).
+// Batches start small and grow up to the options' sizes as their story
+// fills them.
 type batch struct {
 	story StoryRef
 	evs   []event.Event
 	arena []byte
+	size  int // bytes held: the capacities of evs and arena
 	p     *store.Pending
 }
 
-func (a *Appender) get(s StoryRef) *batch {
-	b, ok := a.pool.Get().(*batch)
-	if !ok {
-		b = &batch{evs: make([]event.Event, 0, a.opts.Events), arena: make([]byte, 0, a.opts.Bytes)}
+const eventSize = int(unsafe.Sizeof(event.Event{}))
+
+// First sizes of a batch that starts small.
+const (
+	minBatchEvents = 16
+	minBatchBytes  = 2 << 10
+)
+
+func (b *batch) resize() { b.size = cap(b.evs)*eventSize + cap(b.arena) }
+
+// get returns a batch for story s. A pipeline whose other stories hold no
+// open batch (the one-story request, the common case) takes a full one, so
+// that in steady state it never grows; others start small.
+func (a *Appender) get(s StoryRef, small bool) *batch {
+	var b *batch
+	if !small {
+		b, _ = a.full.Get().(*batch)
+	}
+	if b == nil {
+		b, _ = a.part.Get().(*batch)
+	}
+	if b == nil {
+		ne, nb := a.opts.Events, a.opts.Bytes
+		if small {
+			ne, nb = min(ne, minBatchEvents), min(nb, minBatchBytes)
+		}
+		b = &batch{evs: make([]event.Event, 0, ne), arena: make([]byte, 0, nb)}
 	}
 	b.story = s
+	b.resize()
 	return b
+}
+
+// grow makes room in b for one more event with a body of n bytes, up to
+// the options' sizes (the caller flushed a batch that could not fit it).
+// Bodies in the old arena are re-sliced into the new one.
+func (a *Appender) grow(b *batch, n int) {
+	if len(b.evs) == cap(b.evs) {
+		evs := make([]event.Event, len(b.evs), min(max(2*cap(b.evs), minBatchEvents), a.opts.Events))
+		copy(evs, b.evs)
+		b.evs = evs
+	}
+	if need := len(b.arena) + n; need > cap(b.arena) {
+		c := need // a body larger than Bytes: a one-off arena
+		if need <= a.opts.Bytes {
+			c = min(max(2*cap(b.arena), minBatchBytes, need), a.opts.Bytes)
+		}
+		arena := make([]byte, len(b.arena), c)
+		copy(arena, b.arena)
+		off := 0
+		for i := range b.evs {
+			l := len(b.evs[i].Body)
+			b.evs[i].Body = arena[off : off+l : off+l]
+			off += l
+		}
+		b.arena = arena
+	}
+	b.resize()
 }
 
 // put recycles a batch the log is done with.
 func (a *Appender) put(b *batch) {
-	if cap(b.arena) != a.opts.Bytes {
+	if cap(b.arena) > a.opts.Bytes || cap(b.evs) > a.opts.Events {
 		return // a one-off arena sized for a huge body
 	}
 	clear(b.evs) // drop references to bodies, tags and fields
 	b.evs, b.arena, b.p = b.evs[:0], b.arena[:0], nil
-	a.pool.Put(b)
+	if cap(b.arena) == a.opts.Bytes && cap(b.evs) == a.opts.Events {
+		a.full.Put(b)
+	} else {
+		a.part.Put(b)
+	}
 }
 
 // Begin starts the appends of one request (or connection). ctx bounds the
@@ -85,7 +150,8 @@ func (a *Appender) put(b *batch) {
 // that it overlaps reading and decoding the first batch): then an
 // acknowledgement never names a source that is not recorded.
 func (a *Appender) Begin(ctx context.Context, gate func() error) *Pipeline {
-	return &Pipeline{a: a, ctx: ctx, gate: gate, last: -1, window: make([]*batch, 0, a.opts.InFlight+1)}
+	return &Pipeline{a: a, ctx: ctx, gate: gate, last: -1, window: make([]*batch, 0, a.opts.InFlight+1),
+		budget: a.opts.InFlight * (a.opts.Events*eventSize + a.opts.Bytes)}
 }
 
 // StoryRef names a story of a Pipeline; Story returns it. Transports that
@@ -99,6 +165,7 @@ type storyKey struct{ chronicle, story string }
 type pipeStory struct {
 	storyKey
 	open   *batch         // being filled; nil until the story's next event
+	hi     int            // open's index in Pipeline.opens
 	acked  store.Appended // the durable prefix of this request's events
 	failed bool           // a batch failed: later ones are not acknowledged
 }
@@ -124,6 +191,12 @@ type Pipeline struct {
 	index   map[storyKey]StoryRef // built once a request names several stories
 	last    StoryRef              // the story named last: most requests name one
 	window  []*batch              // appended, oldest first
+
+	// The open batches, a max-heap by size, and the bytes they hold: past
+	// budget the largest is appended.
+	opens     []StoryRef
+	openBytes int
+	budget    int
 }
 
 // Story returns the ref of a story, validating its names the first time.
@@ -172,32 +245,108 @@ func (p *Pipeline) Add(s StoryRef, e *event.Event, body []byte) error {
 	st := &p.stories[s]
 	b := st.open
 	if b == nil {
-		b = p.a.get(s)
-		st.open = b
+		b = p.openBatch(s)
 	}
 	if len(b.evs) == cap(b.evs) || len(b.arena)+len(body) > cap(b.arena) {
-		if len(b.evs) > 0 {
+		if len(b.evs) > 0 && (len(b.evs) >= p.a.opts.Events || len(b.arena)+len(body) > p.a.opts.Bytes) {
 			if err := p.flush(st); err != nil {
 				return err
 			}
-			b = p.a.get(s)
-			st.open = b
+			b = p.openBatch(s)
 		}
-		if len(body) > cap(b.arena) {
-			b.arena = make([]byte, 0, len(body))
+		if len(b.evs) == cap(b.evs) || len(b.arena)+len(body) > cap(b.arena) {
+			// Grow, or give a body larger than Bytes an arena of its own.
+			old := b.size
+			p.a.grow(b, len(body))
+			p.openBytes += b.size - old
+			p.fix(st.hi)
 		}
 	}
 	off := len(b.arena)
 	b.arena = append(b.arena, body...)
 	b.evs = append(b.evs, *e)
 	b.evs[len(b.evs)-1].Body = b.arena[off:len(b.arena):len(b.arena)]
+	for p.openBytes > p.budget && len(p.opens) > 1 {
+		if err := p.flush(&p.stories[p.opens[0]]); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// openBatch gives story s an open batch.
+func (p *Pipeline) openBatch(s StoryRef) *batch {
+	st := &p.stories[s]
+	b := p.a.get(s, len(p.opens) > 0)
+	st.open = b
+	st.hi = len(p.opens)
+	p.opens = append(p.opens, s)
+	p.openBytes += b.size
+	p.up(st.hi)
+	return b
+}
+
+// closeBatch takes st's open batch out of the open ones.
+func (p *Pipeline) closeBatch(st *pipeStory) *batch {
+	b := st.open
+	st.open = nil
+	p.openBytes -= b.size
+	i, last := st.hi, len(p.opens)-1
+	if i != last {
+		p.swap(i, last)
+	}
+	p.opens = p.opens[:last]
+	if i != last {
+		p.fix(i)
+	}
+	return b
+}
+
+// The heap of open batches, largest first.
+
+func (p *Pipeline) larger(i, j int) bool {
+	return p.stories[p.opens[i]].open.size > p.stories[p.opens[j]].open.size
+}
+
+func (p *Pipeline) swap(i, j int) {
+	p.opens[i], p.opens[j] = p.opens[j], p.opens[i]
+	p.stories[p.opens[i]].hi = i
+	p.stories[p.opens[j]].hi = j
+}
+
+func (p *Pipeline) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !p.larger(i, parent) {
+			return
+		}
+		p.swap(i, parent)
+		i = parent
+	}
+}
+
+func (p *Pipeline) fix(i int) {
+	p.up(i)
+	for n := len(p.opens); ; {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && p.larger(r, l) {
+			c = r
+		}
+		if !p.larger(c, i) {
+			return
+		}
+		p.swap(i, c)
+		i = c
+	}
 }
 
 // flush appends st's open batch.
 func (p *Pipeline) flush(st *pipeStory) error {
-	b := st.open
-	st.open = nil
+	b := p.closeBatch(st)
 	if len(b.evs) == 0 {
 		p.a.put(b)
 		return nil
@@ -260,9 +409,7 @@ func (p *Pipeline) Close() error {
 		if p.err == nil {
 			_ = p.flush(st) // a failure is kept in p.err
 		} else {
-			b := st.open
-			st.open = nil
-			p.a.put(b)
+			p.a.put(p.closeBatch(st))
 		}
 	}
 	for len(p.window) > 0 {

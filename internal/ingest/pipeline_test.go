@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/chronostream/chronostream/event"
@@ -115,5 +116,88 @@ func TestPipelineAddAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per event, want 0", allocs)
+	}
+}
+
+// TestPipelineManyStoriesMemory: a request naming a new story with each
+// event (a line-protocol body of thousands of measurements, Graphite's
+// names) holds about InFlight batches' worth of memory, not a full batch
+// per story; and every event is still stored.
+func TestPipelineManyStoriesMemory(t *testing.T) {
+	s := testutil.OpenStore(t, store.Options{})
+	// A full batch holds 1,024 events (120 KiB) and a 64 KiB arena.
+	a := ingest.NewAppender(s, ingest.BatchOptions{Events: 1024, Bytes: 64 << 10, InFlight: 2})
+	const n = 1000
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("m%d", i)
+	}
+	body := []byte("m value=1 1700000000000000000")
+	heap := func() int64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	p := a.Begin(context.Background(), nil)
+	base := heap()
+	for _, name := range names {
+		ref, err := p.Story("c", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Add(ref, &event.Event{Format: event.FormatLine}, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := heap() - base
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Unbounded, the open batches alone would hold n × 184 KiB = 180 MiB.
+	if held > 16<<20 {
+		t.Errorf("%d open stories hold %d MiB, want a bounded amount", n, held>>20)
+	}
+	if p.Stored() != n {
+		t.Errorf("stored %d of %d", p.Stored(), n)
+	}
+	for _, name := range []string{names[0], names[n/2], names[n-1]} {
+		if got := readBodies(t, s, "c", name); len(got) != 1 || got[0] != string(body) {
+			t.Errorf("%s: %q", name, got)
+		}
+	}
+}
+
+// TestPipelineGrows: a story's batch starts small and grows, and bodies
+// added before a growth are stored intact.
+func TestPipelineGrows(t *testing.T) {
+	s := testutil.OpenStore(t, store.Options{})
+	a := ingest.NewAppender(s, ingest.BatchOptions{Events: 1000, Bytes: 1 << 20, InFlight: 2})
+	p := a.Begin(context.Background(), nil)
+	// A second story open makes the first start small.
+	other, _ := p.Story("c", "other")
+	if err := p.Add(other, &event.Event{}, []byte("o")); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := p.Story("c", "s")
+	var want []string
+	for i := range 900 {
+		b := fmt.Appendf(nil, "event %d %s", i, make([]byte, i%97))
+		want = append(want, string(b))
+		if err := p.Add(ref, &event.Event{}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readBodies(t, s, "c", "s")
+	if len(got) != len(want) {
+		t.Fatalf("stored %d, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d = %q, want %q", i, got[i], want[i])
+		}
 	}
 }
