@@ -48,6 +48,8 @@ type serveConfig struct {
 	maxBody    byteSize
 	maxEvent   byteSize
 	autoCreate bool
+	// bodyTimeout is how long a request body may stall; 0 disables it.
+	bodyTimeout duration
 
 	// warnings are problems worth a log line but not a refusal to start
 	// (they are logged once the logger exists).
@@ -101,6 +103,7 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	c.autoCreate = true
 	c.maxBody = byteSize(ingest.DefaultLimits.MaxBodyBytes)
 	c.maxEvent = byteSize(ingest.DefaultLimits.MaxEventBytes)
+	c.bodyTimeout = duration(ingest.DefaultBodyReadTimeout)
 	c.sync = choice{value: "always", choices: []string{"always", "relaxed"}}
 	c.logLevel = choice{value: "info", choices: []string{"debug", "info", "warn", "error"}}
 	c.logFormat = choice{value: "text", choices: []string{"text", "json"}}
@@ -197,6 +200,9 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.Var(&c.maxEvent, "max-event-bytes", "")
 	add(option{name: "max-event-bytes", metavar: "SIZE", group: groupLimits,
 		usage: "Largest single event (NDJSON line, WebSocket message)."})
+	fs.Var(&c.bodyTimeout, "body-read-timeout", "")
+	add(option{name: "body-read-timeout", metavar: "DURATION", group: groupLimits,
+		usage: "How long a request body may send nothing before it is cut off with 408 (what arrived\nbefore is stored and acknowledged as usual; a slow body that keeps sending is not cut).\n0 disables it."})
 
 	fs.Var(&c.tokens, "token", "")
 	add(option{name: "token", metavar: "TOKEN", group: groupSecurity, list: true, secret: true,
@@ -510,7 +516,10 @@ func (c *serveConfig) finish() error {
 	c.server.Retention.MaxAge = timeDuration(c.maxAge)
 	c.server.Retention.MaxBytes = int64(c.maxBytes)
 	c.server.Retention.MaxEvents = c.maxEvents
-	c.server.Limits = ingest.Limits{MaxBodyBytes: int64(c.maxBody), MaxEventBytes: int64(c.maxEvent)}
+	c.server.Limits = ingest.Limits{MaxBodyBytes: int64(c.maxBody), MaxEventBytes: int64(c.maxEvent), BodyReadTimeout: timeDuration(c.bodyTimeout)}
+	if c.bodyTimeout == 0 {
+		c.server.Limits.BodyReadTimeout = -1 // none
+	}
 	return nil
 }
 

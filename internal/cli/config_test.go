@@ -43,6 +43,7 @@ func TestParseServeDefaults(t *testing.T) {
 		{"replicas", o.Replicas, 1},
 		{"max-body-bytes", o.Limits.MaxBodyBytes, int64(32 << 20)},
 		{"max-event-bytes", o.Limits.MaxEventBytes, int64(1 << 20)},
+		{"body-read-timeout", o.Limits.BodyReadTimeout, 60 * time.Second},
 		{"default-chronicle", o.DefaultChronicle, "default"},
 		{"default-story", o.DefaultStory, "default"},
 		{"tokens", len(o.Tokens), 0},

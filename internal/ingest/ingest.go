@@ -9,6 +9,7 @@ package ingest
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/obs"
@@ -27,6 +28,9 @@ type Limits struct {
 	MaxBodyBytes int64
 	// MaxEventBytes bounds one event (one NDJSON value, one WebSocket message).
 	MaxEventBytes int64
+	// BodyReadTimeout is how long an ingest request's body may stall (see
+	// BodyReadTimeout); zero means DefaultBodyReadTimeout, negative none.
+	BodyReadTimeout time.Duration
 }
 
 // DefaultLimits are the limits used when none are configured.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/chronostream/chronostream/internal/api"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/lineproto"
 	"github.com/chronostream/chronostream/internal/ingest/ndjson"
@@ -31,6 +32,11 @@ func (s *Server) routes() http.Handler {
 	s.ws = ws
 	a := api.New(api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done})
 	protect := s.tokens.Require
+	// Our API and Trendlines refuse in RFC 7807 problem JSON, InfluxDB's
+	// routes as InfluxDB does; only 1.x routes take a token in the URL.
+	protectAPI := s.tokens.Guard(auth.Route{Deny: auth.Problem})
+	protectV1 := s.tokens.Guard(auth.Route{Deny: lp.DenyV1, QueryToken: true})
+	protectV2 := s.tokens.Guard(auth.Route{Deny: lp.DenyV2})
 
 	// anacrolix/telemetry compatibility on "/".
 	mux.Handle("POST /{$}", protect(http.HandlerFunc(nd.ServeRoot)))
@@ -41,15 +47,15 @@ func (s *Server) routes() http.Handler {
 		}
 		index(w, r)
 	}))
-	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protect(http.HandlerFunc(nd.ServeEvents)))
-	a.Register(mux, protect)
+	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protectAPI(http.HandlerFunc(nd.ServeEvents)))
+	a.Register(mux, protectAPI)
 	// Trendlines: its metrics are stories of the metrics chronicle, as Graphite's.
-	trendlines.NewHandler(trendlines.Config{Config: ingestCfg, Store: s.store, Chronicle: s.opts.MetricsChronicle}).Register(mux, protect)
+	trendlines.NewHandler(trendlines.Config{Config: ingestCfg, Store: s.store, Chronicle: s.opts.MetricsChronicle}).Register(mux, protectAPI)
 
 	// InfluxDB 1.x and 2.x writes. /ping answers without a token, as
 	// InfluxDB's does: clients probe it before sending credentials.
-	mux.Handle("POST /write", protect(http.HandlerFunc(lp.ServeWriteV1)))
-	mux.Handle("POST /api/v2/write", protect(http.HandlerFunc(lp.ServeWriteV2)))
+	mux.Handle("POST /write", protectV1(http.HandlerFunc(lp.ServeWriteV1)))
+	mux.Handle("POST /api/v2/write", protectV2(http.HandlerFunc(lp.ServeWriteV2)))
 	mux.HandleFunc("GET /ping", lp.ServePing)
 	mux.HandleFunc("HEAD /ping", lp.ServePing)
 
@@ -68,7 +74,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /health", s.healthHandler)
 	mux.HandleFunc("GET /ready", s.readyHandler)
 	mux.Handle("GET /metrics", s.metricsHandler())
-	return mux
+	// Request bodies (every protocol's ingest) that stall are cut off
+	// (408) rather than holding a handler and its pipeline's memory.
+	bodyTimeout := s.opts.Limits.BodyReadTimeout
+	if bodyTimeout == 0 {
+		bodyTimeout = ingest.DefaultBodyReadTimeout
+	}
+	return ingest.BodyReadTimeout(bodyTimeout)(mux)
 }
 
 // index answers a browser's GET / until the web UI exists.

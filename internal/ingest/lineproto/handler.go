@@ -2,16 +2,11 @@ package lineproto
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/chronostream/chronostream/event"
@@ -34,12 +29,24 @@ const DefaultMaxLine = 256 << 10
 // with a request's 5,000 lines in a few appends.
 var DefaultBatch = ingest.BatchOptions{Events: 8192, Bytes: 768 << 10, InFlight: 8}
 
+// InfluxDB versions reported in X-Influxdb-Version (and by
+// /ping?verbose=true): clients check the major version (the influx CLI and
+// client libraries of 1.x want "1."), so chronostream's own version, which
+// is "dev" in a development build, would fail them. It is sent in
+// X-Chronostream-Version instead, and /health reports it.
+const (
+	VersionV1 = "1.8.10-chronostream"
+	VersionV2 = "2.7.10-chronostream"
+)
+
 // Config configures the line protocol handler.
 type Config struct {
 	ingest.Config
-	// Batch sizes the pipelined appends; zero fields take ingest.DefaultBatch.
+	// Batch sizes the pipelined appends: its zero value takes DefaultBatch
+	// (line protocol's); zero fields of a value otherwise set take
+	// ingest.DefaultBatch's.
 	Batch ingest.BatchOptions
-	// Version is reported in X-Influxdb-Version (and by /ping?verbose=true).
+	// Version is chronostream's own, reported in X-Chronostream-Version.
 	Version string
 }
 
@@ -47,6 +54,7 @@ type Config struct {
 type Handler struct {
 	cfg      ingest.Config
 	version  string
+	batch    ingest.BatchOptions
 	appender *ingest.Appender
 	warn     *ingest.ThrottledLogger
 }
@@ -61,32 +69,74 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.Batch == (ingest.BatchOptions{}) {
 		cfg.Batch = DefaultBatch
 	}
-	return &Handler{cfg: c, version: v, appender: ingest.NewAppender(c.Log, cfg.Batch), warn: ingest.NewThrottledLogger(c.Logger, time.Second)}
+	if cfg.Batch.Bytes <= 0 {
+		cfg.Batch.Bytes = ingest.DefaultBatch.Bytes
+	}
+	return &Handler{cfg: c, version: v, batch: cfg.Batch, appender: ingest.NewAppender(c.Log, cfg.Batch), warn: ingest.NewThrottledLogger(c.Logger, time.Second)}
 }
 
 // ServePing serves InfluxDB 1.x's GET|HEAD /ping: 204 with the version
 // headers clients read, or 200 with the version as JSON when verbose.
 func (h *Handler) ServePing(w http.ResponseWriter, r *http.Request) {
-	h.headers(w)
+	h.headers(w, VersionV1)
 	if v := r.URL.Query().Get("verbose"); v == "true" || v == "1" {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(map[string]string{"version": h.version})
+		_ = json.NewEncoder(w).Encode(map[string]string{"version": VersionV1})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) headers(w http.ResponseWriter) {
-	w.Header().Set("X-Influxdb-Version", h.version)
+func (h *Handler) headers(w http.ResponseWriter, influx string) {
+	w.Header().Set("X-Influxdb-Version", influx)
 	w.Header().Set("X-Influxdb-Build", "OSS")
+	w.Header().Set("X-Chronostream-Version", h.version)
+}
+
+// DenyV1 answers a request without an accepted token as InfluxDB 1.x does
+// (for auth.Route's Deny).
+func (h *Handler) DenyV1(w http.ResponseWriter, r *http.Request) {
+	h.headers(w, VersionV1)
+	writeV1Error(w, http.StatusUnauthorized, "authorization failed")
+}
+
+// DenyV2 answers a request without an accepted token as InfluxDB 2.x does.
+func (h *Handler) DenyV2(w http.ResponseWriter, r *http.Request) {
+	h.headers(w, VersionV2)
+	writeV2Error(w, http.StatusUnauthorized, "unauthorized", "unauthorized access")
+}
+
+// partial words a failure reading the body (over the limit, or stalled)
+// after part of it was stored, as InfluxDB's partial write: 400 "partial
+// write: ... dropped=N", which clients do not retry, where a 413 or 408
+// makes them split or resend the body and store its stored part twice.
+// dropped counts the lines refused and the line cut off (the rest of the
+// body is not read, so not counted).
+func (r *result) partial() (string, bool) {
+	if r.fail == nil || r.stored == 0 {
+		return "", false
+	}
+	var what string
+	switch r.fail.status {
+	case http.StatusRequestEntityTooLarge:
+		if r.fail.reason != "body_too_large" {
+			return "", false
+		}
+		what = r.fail.msg
+	case http.StatusRequestTimeout:
+		what = r.fail.msg
+	default:
+		return "", false
+	}
+	return fmt.Sprintf("partial write: %s dropped=%d", what, r.dropped+1), true
 }
 
 // ServeWriteV1 serves InfluxDB 1.x's POST /write?db=&rp=&precision=. The
 // database is the chronicle; rp is accepted and ignored (a chronicle has
 // one retention); u and p are checked by the server's token wrapper.
 func (h *Handler) ServeWriteV1(w http.ResponseWriter, r *http.Request) {
-	h.headers(w)
+	h.headers(w, VersionV1)
 	q := r.URL.Query()
 	db := q.Get("db")
 	if db == "" {
@@ -99,6 +149,10 @@ func (h *Handler) ServeWriteV1(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := h.ingest(r, db, prec, ProtocolV1)
+	if msg, ok := res.partial(); ok {
+		writeV1Error(w, http.StatusBadRequest, msg)
+		return
+	}
 	switch {
 	case res.fail != nil && res.fail.status == http.StatusNotFound:
 		writeV1Error(w, http.StatusNotFound, fmt.Sprintf("database not found: %q", db))
@@ -116,7 +170,7 @@ func (h *Handler) ServeWriteV1(w http.ResponseWriter, r *http.Request) {
 // ServeWriteV2 serves InfluxDB 2.x's POST /api/v2/write?org=&bucket=&precision=.
 // The bucket is the chronicle; org is accepted and ignored.
 func (h *Handler) ServeWriteV2(w http.ResponseWriter, r *http.Request) {
-	h.headers(w)
+	h.headers(w, VersionV2)
 	q := r.URL.Query()
 	bucket := q.Get("bucket")
 	if bucket == "" {
@@ -129,6 +183,10 @@ func (h *Handler) ServeWriteV2(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := h.ingest(r, bucket, prec, ProtocolV2)
+	if msg, ok := res.partial(); ok {
+		writeV2Error(w, http.StatusBadRequest, "invalid", msg)
+		return
+	}
 	switch {
 	case res.fail != nil && res.fail.status == http.StatusNotFound:
 		writeV2Error(w, http.StatusNotFound, "not found", fmt.Sprintf("bucket %q not found", bucket))
@@ -211,27 +269,9 @@ func (h *Handler) ingestBody(r *http.Request, chronicle string, prec Precision, 
 	if err := event.ValidateChronicle(chronicle); err != nil {
 		return result{fail: &failure{status: http.StatusBadRequest, reason: "invalid_name", msg: err.Error()}}
 	}
-	counter := &limitReader{n: h.cfg.Limits.MaxBodyBytes}
-	gzipped := false
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-		// A declared length over the limit is refused before anything is
-		// stored; a chunked body is only known to be over it once read.
-		if r.ContentLength > h.cfg.Limits.MaxBodyBytes {
-			return result{fail: &failure{status: http.StatusRequestEntityTooLarge, reason: "body_too_large",
-				msg: fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, h.cfg.Limits.MaxBodyBytes)}}
-		}
-		counter.r = r.Body
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return result{fail: &failure{status: http.StatusBadRequest, reason: "invalid_gzip", msg: "invalid gzip body: " + err.Error()}}
-		}
-		defer zr.Close()
-		counter.r, gzipped = zr, true
-	default:
-		return result{fail: &failure{status: http.StatusUnsupportedMediaType, reason: "unsupported_encoding",
-			msg: fmt.Sprintf("content encoding %q is not supported (use gzip or none)", enc)}}
+	body, err := ingest.OpenBody(r, h.cfg.Limits.MaxBodyBytes)
+	if err != nil {
+		return result{fail: mapError(err)}
 	}
 
 	src := store.Source{
@@ -242,27 +282,20 @@ func (h *Handler) ingestBody(r *http.Request, chronicle string, prec Precision, 
 		Chronicle: chronicle,
 		Start:     start.UTC(),
 	}
-	// Recording the source overlaps reading and parsing the first batch;
-	// the pipeline awaits it before its first append.
-	srcDone := make(chan error, 1)
-	go func() { srcDone <- h.cfg.Log.PutSource(ctx, src) }()
-	srcErr := sync.OnceValue(func() error {
-		if err := <-srcDone; err != nil {
-			return fmt.Errorf("recording the source: %w", err)
-		}
-		return nil
-	})
-
+	gate := ingest.NewSourceGate(ctx, h.cfg.Log, &src, r.ContentLength, h.batch.Bytes)
 	maxLine := min(ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID), DefaultMaxLine)
-	sc := NewScanner(counter, maxLine)
-	pipe := h.appender.Begin(ctx, srcErr)
+	sc := NewScanner(body, maxLine)
+	pipe := h.appender.Begin(ctx, gate.Gate)
 	now := start.UnixNano()
 
 	var res result
-	refs := make(map[string]ingest.StoryRef)
+	// The pipeline looks stories up by name, but converting each line's
+	// measurement to a string would allocate: a run of lines of one
+	// measurement (the common case) reuses the ref of the first.
 	var lastMeas []byte
 	lastRef := ingest.StoryRef(-1)
 	var inErr error
+	added := 0
 	for {
 		line, n, err := sc.Next()
 		if err == io.EOF {
@@ -284,14 +317,10 @@ func (h *Handler) ingestBody(r *http.Request, chronicle string, prec Precision, 
 		}
 		ref := lastRef
 		if ref < 0 || !bytes.Equal(meas, lastMeas) {
-			var ok bool
-			if ref, ok = refs[string(meas)]; !ok {
-				if ref, err = pipe.Story(chronicle, string(meas)); err != nil {
-					res.refuse(NewLineError(n, line, err))
-					lastRef = -1
-					continue
-				}
-				refs[string(meas)] = ref
+			if ref, err = pipe.Story(chronicle, string(meas)); err != nil {
+				res.refuse(NewLineError(n, line, err))
+				lastRef = -1
+				continue
 			}
 			lastRef, lastMeas = ref, append(lastMeas[:0], meas...)
 		}
@@ -299,33 +328,24 @@ func (h *Handler) ingestBody(r *http.Request, chronicle string, prec Precision, 
 		if pipe.Add(ref, &ev, line) != nil {
 			break
 		}
+		added++
 	}
+	gate.BodyRead(added)
 	storeErr := pipe.Close()
 	if m := h.cfg.Metrics; m != nil {
-		m.IngestBytes.WithLabelValues(proto).Add(float64(counter.read))
+		m.IngestBytes.WithLabelValues(proto).Add(float64(body.N()))
 	}
-	if srcErr() == nil {
+	srcErr := gate.Finish(pipe.Stored(), h.warn)
+	if srcErr == nil {
 		res.stored = pipe.Stored()
-		src.End = time.Now().UTC()
-		src.Count = uint64(res.stored)
-		// The count is bookkeeping: the events are durable either way.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := h.cfg.Log.PutSource(uctx, src); err != nil {
-			h.warn.Warn("recording the count of a source failed", "err", err)
-		}
-		cancel()
 	}
 	switch {
 	case storeErr != nil:
 		res.fail = mapError(storeErr)
-	case srcErr() != nil:
-		res.fail = mapError(srcErr())
-	case inErr != nil && errors.Is(inErr, errBodyTooLarge):
-		res.fail = mapError(inErr)
-	case inErr != nil && gzipped:
-		res.fail = &failure{status: http.StatusBadRequest, reason: "invalid_gzip", msg: "invalid gzip body: " + inErr.Error()}
+	case srcErr != nil:
+		res.fail = mapError(srcErr)
 	case inErr != nil:
-		res.fail = &failure{status: http.StatusBadRequest, reason: "read_error", msg: "reading the request body: " + inErr.Error()}
+		res.fail = mapReadError(inErr)
 	}
 	return res
 }
@@ -337,47 +357,19 @@ func (r *result) refuse(le *LineError) {
 	}
 }
 
-var errBodyTooLarge = errors.New("request body too large")
-
-// limitReader bounds the (decompressed) body and counts what was read.
-type limitReader struct {
-	r    io.Reader
-	n    int64
-	read int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.read > l.n {
-		return 0, fmt.Errorf("%w: over %d bytes", errBodyTooLarge, l.n)
-	}
-	if rem := l.n + 1 - l.read; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	n, err := l.r.Read(p)
-	l.read += int64(n)
-	if l.read > l.n {
-		return n - int(l.read-l.n), fmt.Errorf("%w: over %d bytes", errBodyTooLarge, l.n)
-	}
-	return n, err
-}
-
 // mapError maps a request's failure to its status, once, at the edge.
 func mapError(err error) *failure {
-	var ce flate.CorruptInputError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.Is(err, errBodyTooLarge), errors.As(err, &mbe):
-		return &failure{status: http.StatusRequestEntityTooLarge, reason: "body_too_large", msg: err.Error()}
-	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.As(err, &ce):
-		return &failure{status: http.StatusBadRequest, reason: "invalid_gzip", msg: "invalid gzip body: " + err.Error()}
-	case errors.Is(err, store.ErrNoChronicle):
-		return &failure{status: http.StatusNotFound, reason: "no_chronicle", msg: err.Error()}
-	case errors.Is(err, store.ErrInvalidName):
-		return &failure{status: http.StatusBadRequest, reason: "invalid_name", msg: err.Error()}
-	case errors.Is(err, store.ErrTooLarge):
-		return &failure{status: http.StatusRequestEntityTooLarge, reason: "event_too_large", msg: err.Error()}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &failure{status: 499, reason: "canceled", msg: err.Error()}
+	f, ok := ingest.ClassifyBodyError(err)
+	if !ok {
+		f = ingest.ClassifyStoreError(err)
 	}
-	return &failure{status: http.StatusServiceUnavailable, reason: "store_unavailable", msg: err.Error()}
+	return &failure{status: f.Status, reason: f.Reason, msg: err.Error()}
+}
+
+// mapReadError maps an error reading the body.
+func mapReadError(err error) *failure {
+	if f, ok := ingest.ClassifyBodyError(err); ok {
+		return &failure{status: f.Status, reason: f.Reason, msg: err.Error()}
+	}
+	return &failure{status: http.StatusBadRequest, reason: "read_error", msg: "reading the request body: " + err.Error()}
 }

@@ -5,11 +5,13 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,8 +93,9 @@ func TestWriteV1(t *testing.T) {
 	if code != http.StatusNoContent || body != "" {
 		t.Fatalf("write: %d %s", code, body)
 	}
-	if hdr.Get("X-Influxdb-Version") != "test" {
-		t.Errorf("version header %q", hdr.Get("X-Influxdb-Version"))
+	// Clients check for a 1.x server; ours is in X-Chronostream-Version.
+	if v := hdr.Get("X-Influxdb-Version"); !strings.HasPrefix(v, "1.") || hdr.Get("X-Chronostream-Version") != "test" {
+		t.Errorf("version headers %q, %q", v, hdr.Get("X-Chronostream-Version"))
 	}
 	cpu := f.read(t, "telegraf", "cpu")
 	if len(cpu) != 1 || cpu[0].Time != 1700000000e9 || cpu[0].Kind != event.KindMetric || cpu[0].Format != event.FormatLine ||
@@ -173,20 +176,21 @@ func TestPing(t *testing.T) {
 	for _, m := range []string{"GET", "HEAD"} {
 		req, _ := http.NewRequest(m, f.srv.URL+"/ping", nil)
 		code, _, hdr := do(t, req)
-		if code != 204 || hdr.Get("X-Influxdb-Version") != "test" || hdr.Get("X-Influxdb-Build") != "OSS" {
+		if code != 204 || hdr.Get("X-Influxdb-Version") != VersionV1 || hdr.Get("X-Influxdb-Build") != "OSS" || hdr.Get("X-Chronostream-Version") != "test" {
 			t.Errorf("%s /ping: %d %v", m, code, hdr)
 		}
 	}
 	req, _ := http.NewRequest("GET", f.srv.URL+"/ping?verbose=true", nil)
 	code, body, _ := do(t, req)
 	var v struct{ Version string }
-	if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v.Version != "test" {
+	if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v.Version != VersionV1 {
 		t.Errorf("verbose ping: %d %s", code, body)
 	}
 }
 
 // TestGzipBomb sends a body that inflates far past the limit: the answer
-// is 413 and the server's memory stays bounded by the limit, not the bomb.
+// is a partial write (the lines before the limit are stored) and the
+// server's memory stays bounded by the limit, not the bomb.
 func TestGzipBomb(t *testing.T) {
 	const limit = 1 << 20
 	f := newFixture(t, ingest.Limits{MaxBodyBytes: limit})
@@ -204,7 +208,7 @@ func TestGzipBomb(t *testing.T) {
 	code, body, _ := f.post(t, "/write?db=bomb", string(zb), "Content-Encoding", "gzip")
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	if code != 413 {
+	if code != 400 || !strings.Contains(body, "partial write: request body exceeds the limit of 1048576 bytes dropped=1") {
 		t.Fatalf("gzip bomb: %d %s", code, body)
 	}
 	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 64<<20 {
@@ -222,4 +226,107 @@ func counter(t testing.TB, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// chunked hides a body's length: the client sends it chunked.
+type chunked struct{ io.Reader }
+
+// TestStreamedBodyOverLimit: a chunked body over the limit stores the lines
+// before it; once any was stored the answer is InfluxDB's partial write
+// (400, which clients do not retry), not 413 (which Telegraf answers by
+// splitting the batch and sending it again, storing its first part twice).
+// With nothing stored it stays 413.
+func TestStreamedBodyOverLimit(t *testing.T) {
+	f := newFixture(t, ingest.Limits{MaxBodyBytes: 1000})
+	post := func(path, body string) (int, string) {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, chunked{strings.NewReader(body)})
+		code, resp, _ := do(t, req)
+		return code, strings.TrimSpace(resp)
+	}
+	body := strings.Repeat("cpu v=1\n", 200) // 1,600 bytes: 125 lines fit
+	code, resp := post("/write?db=v1", body)
+	if want := `{"error":"partial write: request body exceeds the limit of 1000 bytes dropped=1"}`; code != 400 || resp != want {
+		t.Errorf("v1: %d %s, want 400 %s", code, resp, want)
+	}
+	if n := len(f.read(t, "v1", "cpu")); n != 125 {
+		t.Errorf("v1 stored %d lines, want 125", n)
+	}
+	code, resp = post("/api/v2/write?bucket=v2", body)
+	if want := `{"code":"invalid","message":"partial write: request body exceeds the limit of 1000 bytes dropped=1"}`; code != 400 || resp != want {
+		t.Errorf("v2: %d %s, want 400 %s", code, resp, want)
+	}
+	// Nothing stored: the first line alone is over the limit.
+	code, resp = post("/write?db=none", "cpu v=\""+strings.Repeat("x", 2000)+"\"\n")
+	if code != 413 {
+		t.Errorf("nothing stored: %d %s, want 413", code, resp)
+	}
+}
+
+// countingLog counts the source records put.
+type countingLog struct {
+	*store.Store
+	mu   sync.Mutex
+	puts []store.Source
+}
+
+func (l *countingLog) PutSource(ctx context.Context, src store.Source) error {
+	l.mu.Lock()
+	l.puts = append(l.puts, src)
+	l.mu.Unlock()
+	return l.Store.PutSource(ctx, src)
+}
+
+// TestSourceRecordedOnce: a body that fits in one batch records its
+// source once, complete with its count (each record is an fsynced write);
+// a chunked one is recorded as it starts and completed at the end.
+func TestSourceRecordedOnce(t *testing.T) {
+	l := &countingLog{Store: tu.OpenStore(t, store.Options{})}
+	h := NewHandler(Config{Config: ingest.Config{Log: l}})
+	srv := httptest.NewServer(http.HandlerFunc(h.ServeWriteV1))
+	defer srv.Close()
+	body := "cpu v=1 1\nmem v=2 2\ncpu v=3 3\n"
+	resp, err := http.Post(srv.URL+"/write?db=src", "text/plain", strings.NewReader(body))
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	resp.Body.Close()
+	if len(l.puts) != 1 || l.puts[0].Count != 3 || l.puts[0].End.IsZero() {
+		t.Fatalf("one-batch body: source records %+v, want one with count 3", l.puts)
+	}
+	l.puts = nil
+	resp, err = http.Post(srv.URL+"/write?db=src", "text/plain", chunked{strings.NewReader(body)})
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	resp.Body.Close()
+	if len(l.puts) != 2 || l.puts[0].Count != 0 || l.puts[1].Count != 3 {
+		t.Fatalf("chunked body: source records %+v, want a first and a complete one", l.puts)
+	}
+}
+
+// TestManyMeasurements: a small body naming thousands of measurements (a
+// story each) allocates in proportion to the body and the window of
+// appends, not a full batch per measurement (which was 3 GiB for this one).
+func TestManyMeasurements(t *testing.T) {
+	f := newFixture(t, ingest.Limits{})
+	var body strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&body, "m%d v=1 %d\n", i, i)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	code, resp, _ := f.post(t, "/write?db=many", body.String())
+	runtime.ReadMemStats(&after)
+	if code != 204 {
+		t.Fatalf("%d %s", code, resp)
+	}
+	if a := after.TotalAlloc - before.TotalAlloc; a > 128<<20 {
+		t.Errorf("a %d KiB body of 2,000 measurements allocated %d MiB", body.Len()>>10, a>>20)
+	}
+	for _, m := range []string{"m0", "m1999"} {
+		if n := len(f.read(t, "many", m)); n != 1 {
+			t.Errorf("%s: %d events", m, n)
+		}
+	}
 }

@@ -1,8 +1,6 @@
 package ndjson
 
 import (
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -34,16 +31,21 @@ type Config struct {
 
 // Handler takes NDJSON (and JSON array) bodies over HTTP POST.
 type Handler struct {
-	cfg      ingest.Config
-	appender *ingest.Appender
-	parsers  fastjson.ParserPool
-	warn     *ingest.ThrottledLogger
+	cfg        ingest.Config
+	batchBytes int
+	appender   *ingest.Appender
+	parsers    fastjson.ParserPool
+	warn       *ingest.ThrottledLogger
 }
 
 // NewHandler returns a handler.
 func NewHandler(cfg Config) *Handler {
 	c := cfg.Config.WithDefaults()
-	return &Handler{cfg: c, appender: ingest.NewAppender(c.Log, cfg.Batch), warn: ingest.NewThrottledLogger(c.Logger, time.Second)}
+	bb := cfg.Batch.Bytes
+	if bb <= 0 {
+		bb = ingest.DefaultBatch.Bytes
+	}
+	return &Handler{cfg: c, batchBytes: bb, appender: ingest.NewAppender(c.Log, cfg.Batch), warn: ingest.NewThrottledLogger(c.Logger, time.Second)}
 }
 
 // ServeRoot serves the anacrolix-style "POST /": the chronicle and story
@@ -135,30 +137,17 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	if err != nil {
 		return result{fail: mapError(err)}
 	}
-	counter := &limitReader{n: h.cfg.Limits.MaxBodyBytes}
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-		// A declared length over the limit is refused before anything is
-		// stored. Bodies whose size is only known once read (chunked,
-		// gzip) store and acknowledge the values before the limit instead:
-		// refusing them whole would mean buffering up to the limit.
-		if r.ContentLength > h.cfg.Limits.MaxBodyBytes {
-			return result{fail: &failure{status: http.StatusRequestEntityTooLarge, reason: "body_too_large", title: "Request body too large",
-				detail: fmt.Sprintf("%s: Content-Length %d exceeds the limit of %d bytes; nothing was stored "+
-					"(a chunked or gzip-encoded body over the limit stores and acknowledges the events before the limit)",
-					errBodyTooLarge, r.ContentLength, h.cfg.Limits.MaxBodyBytes)}}
+	// A declared length over the limit is refused before anything is
+	// stored. Bodies whose size is only known once read (chunked, gzip)
+	// store and acknowledge the values before the limit instead: refusing
+	// them whole would mean buffering up to the limit.
+	counter, err := ingest.OpenBody(r, h.cfg.Limits.MaxBodyBytes)
+	if err != nil {
+		f := mapError(err)
+		if f.reason == "body_too_large" {
+			f.detail += "; nothing was stored (a chunked or gzip-encoded body over the limit stores and acknowledges the events before the limit)"
 		}
-		counter.r = r.Body
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return result{fail: mapError(fmt.Errorf("%w: %w", errBadGzip, err))}
-		}
-		defer zr.Close()
-		counter.r = zr
-	default:
-		return result{fail: &failure{status: http.StatusUnsupportedMediaType, reason: "unsupported_encoding",
-			title: "Unsupported content encoding", detail: fmt.Sprintf("content encoding %q is not supported (use gzip or none)", enc)}}
+		return result{fail: f}
 	}
 
 	src := store.Source{
@@ -195,39 +184,15 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		pipeCtx = context.WithoutCancel(ctx)
 	}
 	// The pipeline awaits the source record before its first append, so no
-	// stored event names a source that is not recorded. Each record is an
-	// fsynced write, so a body that fits in one batch — most requests — is
-	// recorded once, complete with its count, when that batch is ready. A
-	// body that may span batches is recorded as it starts, overlapping with
-	// reading it, and completed at the end.
-	var (
-		n        int  // events handed to the pipeline
-		bodyRead bool // the body was read to its end (or its first error)
-		complete bool // the record put holds the final count
-		srcDone  = make(chan error, 1)
-	)
-	putSource := func() { srcDone <- h.cfg.Log.PutSource(ctx, src) }
-	eager := r.ContentLength < 0 || r.ContentLength > int64(ingest.DefaultBatch.Bytes)
-	if eager {
-		go putSource()
-	}
-	srcErr := sync.OnceValue(func() error {
-		if !eager {
-			if bodyRead {
-				src.Count, src.End, complete = uint64(n), time.Now().UTC(), true
-			}
-			putSource()
-		}
-		if err := <-srcDone; err != nil {
-			return fmt.Errorf("recording the source: %w", err)
-		}
-		return nil
-	})
+	// stored event names a source that is not recorded (see SourceGate: a
+	// body that fits in one batch is recorded once, with its count).
+	gate := ingest.NewSourceGate(ctx, h.cfg.Log, &src, r.ContentLength, h.batchBytes)
+	n := 0 // events handed to the pipeline
 
 	dec := NewDecoder(counter, Options{MaxValueBytes: ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID), UnwrapArray: api && isJSON(r.Header.Get("Content-Type"))})
 	p := h.parsers.Get()
 	defer h.parsers.Put(p)
-	pipe := h.appender.Begin(pipeCtx, srcErr)
+	pipe := h.appender.Begin(pipeCtx, gate.Gate)
 	ref, err := pipe.Story(chronicle, story)
 	if err != nil {
 		return result{fail: mapError(err)}
@@ -265,45 +230,35 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		}
 		n++
 	}
-	bodyRead = true
+	gate.BodyRead(n)
 	storeErr := pipe.Close()
 	if m := h.cfg.Metrics; m != nil {
-		m.IngestBytes.WithLabelValues(Protocol).Add(float64(counter.read))
+		m.IngestBytes.WithLabelValues(Protocol).Add(float64(counter.N()))
 	}
 
 	if m := h.cfg.Metrics; m != nil && dropped > 0 {
 		m.IngestErrors.WithLabelValues(Protocol, "duplicate").Add(float64(dropped))
 	}
 	res := result{source: src.ID}
+	acked := pipe.Acked(ref)
+	srcErr := gate.Finish(acked.N, h.warn)
 	if guard != nil {
-		if storeErr != nil || (n > 0 && srcErr() != nil) {
+		if storeErr != nil || (n > 0 && srcErr != nil) {
 			guard.Invalidate()
 		} else {
-			guard.Stored(index + uint64(dropped+pipe.Acked(ref).N))
+			guard.Stored(index + uint64(dropped+acked.N))
 		}
 	}
-	if srcErr() == nil {
-		acked := pipe.Acked(ref)
+	if srcErr == nil {
 		// Duplicates count as acknowledged: they are in the log, and a
 		// client counts what it sent.
 		res.stored, res.first, res.last = dropped+acked.N, acked.First, acked.Last
-		if !complete || src.Count != uint64(acked.N) {
-			src.End = time.Now().UTC()
-			src.Count = uint64(acked.N)
-			// The count is bookkeeping: the events are durable either way,
-			// so finish it even when the client has gone.
-			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if err := h.cfg.Log.PutSource(uctx, src); err != nil {
-				h.warn.Warn("recording the count of a source failed", "err", err)
-			}
-			cancel()
-		}
 	}
 	switch {
 	case storeErr != nil:
 		res.fail = mapError(storeErr)
-	case srcErr() != nil:
-		res.fail = mapError(srcErr())
+	case srcErr != nil:
+		res.fail = mapError(srcErr)
 	case inErr != nil:
 		res.fail = mapError(inErr)
 	}
@@ -318,66 +273,41 @@ func isJSON(contentType string) bool {
 	return err == nil && mt == "application/json"
 }
 
-var (
-	errBodyTooLarge = errors.New("request body too large")
-	errBadGzip      = errors.New("invalid gzip body")
-)
-
-// limitReader bounds the (decompressed) body and counts what was read.
-type limitReader struct {
-	r    io.Reader
-	n    int64 // the limit
-	read int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.read > l.n {
-		return 0, fmt.Errorf("%w: over %d bytes", errBodyTooLarge, l.n)
-	}
-	// Read one byte past the limit to tell "exactly at" from "over", but
-	// never hand that byte on: no value may end beyond the limit.
-	if rem := l.n + 1 - l.read; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	n, err := l.r.Read(p)
-	l.read += int64(n)
-	if l.read > l.n {
-		return n - int(l.read-l.n), fmt.Errorf("%w: over %d bytes", errBodyTooLarge, l.n)
-	}
-	return n, err
-}
-
 // mapError maps an ingest error to its response, once, at the edge.
 func mapError(err error) *failure {
 	var se *SyntaxError
 	var tl *TooLargeError
-	var mbe *http.MaxBytesError
-	var ce flate.CorruptInputError
 	var re *ReadError
 	switch {
 	case errors.As(err, &se):
 		return &failure{status: http.StatusBadRequest, reason: "invalid_json", title: "Invalid JSON", detail: se.Error(), line: se.Line}
 	case errors.As(err, &tl):
 		return &failure{status: http.StatusRequestEntityTooLarge, reason: "event_too_large", title: "Event too large", detail: tl.Error(), line: tl.Line}
-	case errors.Is(err, errBodyTooLarge), errors.As(err, &mbe):
-		return &failure{status: http.StatusRequestEntityTooLarge, reason: "body_too_large", title: "Request body too large", detail: err.Error()}
-	case errors.Is(err, errBadGzip), errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.As(err, &ce):
-		return &failure{status: http.StatusBadRequest, reason: "invalid_gzip", title: "Invalid gzip body", detail: err.Error()}
 	case errors.Is(err, ingest.ErrInvalidStream):
 		return &failure{status: http.StatusBadRequest, reason: "invalid_stream", title: "Invalid client stream", detail: err.Error()}
-	case errors.Is(err, store.ErrInvalidName):
-		return &failure{status: http.StatusBadRequest, reason: "invalid_name", title: "Invalid name", detail: err.Error()}
-	case errors.Is(err, store.ErrNoChronicle):
-		return &failure{status: http.StatusNotFound, reason: "no_chronicle", title: "No such chronicle", detail: err.Error()}
-	case errors.Is(err, store.ErrTooLarge):
-		return &failure{status: http.StatusRequestEntityTooLarge, reason: "event_too_large", title: "Event too large", detail: err.Error()}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		// The client is gone; the status is for logs and metrics only.
-		return &failure{status: 499, reason: "canceled", title: "Request canceled", detail: err.Error()}
-	case errors.As(err, &re):
+	}
+	f, ok := ingest.ClassifyBodyError(err)
+	if !ok && errors.As(err, &re) {
 		return &failure{status: http.StatusBadRequest, reason: "read_error", title: "Reading the request body failed", detail: err.Error()}
 	}
-	return &failure{status: http.StatusServiceUnavailable, reason: "store_unavailable", title: "Log unavailable", detail: err.Error()}
+	if !ok {
+		f = ingest.ClassifyStoreError(err)
+	}
+	// The client is gone on 499; the status is for logs and metrics only.
+	return &failure{status: f.Status, reason: f.Reason, title: titles[f.Reason], detail: err.Error()}
+}
+
+// titles are the problem titles of ingest.Failure's reasons.
+var titles = map[string]string{
+	"body_too_large":       "Request body too large",
+	"body_timeout":         "Request body timed out",
+	"invalid_gzip":         "Invalid gzip body",
+	"unsupported_encoding": "Unsupported content encoding",
+	"no_chronicle":         "No such chronicle",
+	"invalid_name":         "Invalid name",
+	"event_too_large":      "Event too large",
+	"canceled":             "Request canceled",
+	"store_unavailable":    "Log unavailable",
 }
 
 // problem is an RFC 7807 problem document.

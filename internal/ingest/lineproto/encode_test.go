@@ -1,5 +1,8 @@
 package lineproto
 
+// AppendLine and appendEscaped write line protocol for tests: the server
+// stores the lines it receives verbatim and never encodes one.
+
 import (
 	"maps"
 	"slices"
