@@ -188,9 +188,12 @@ func TestShutdownGivesUpCounted(t *testing.T) {
 		t.Error("Shutdown returned nil although its context ended first")
 	}
 	stored := len(f.read(t, "abort.tcp"))
-	canceled, unread := f.errors("canceled"), f.errors(ReasonShutdownUnread)
-	if stored+int(canceled)+int(unread) != 1001 || unread == 0 {
-		t.Errorf("stored %d + canceled %v + shutdown_unread %v, want 1001 with some unread", stored, canceled, unread)
+	canceled, unread := int(f.errors("canceled")), int(f.errors(ReasonShutdownUnread))
+	// Every line is accounted for, none twice among what is known: a line
+	// counted canceled was handed to the log and shutdown stopped waiting
+	// for it, so it may yet be stored (here the slow log finishes it later).
+	if stored+unread > 1001 || stored+canceled+unread < 1001 || unread == 0 {
+		t.Errorf("stored %d, canceled %d, shutdown_unread %d: want every one of 1001 lines accounted for, some unread", stored, canceled, unread)
 	}
 }
 

@@ -446,6 +446,8 @@ func storeReason(err error) string {
 	case errors.Is(err, store.ErrTooLarge):
 		return "event_too_large"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// Shutdown stopped waiting: the lines were handed to the log and
+		// may still be stored, but nothing can confirm it any more.
 		return "canceled"
 	}
 	return "store_unavailable"
