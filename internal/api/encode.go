@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/jsonev"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -29,7 +30,7 @@ func appendEvent(b []byte, e *event.Event, prefix string) []byte {
 	b = append(b, `,"time":"`...)
 	b = e.TimeValue().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","story":`...)
-	b = appendString(b, e.Story)
+	b = jsonev.AppendString(b, e.Story)
 	b = append(b, `,"kind":"`...)
 	b = append(b, e.Kind.String()...)
 	b = append(b, `","tags":`...)
@@ -38,7 +39,7 @@ func appendEvent(b []byte, e *event.Event, prefix string) []byte {
 	b = appendFields(b, e.Fields)
 	b = appendBody(b, e)
 	b = append(b, `,"source":`...)
-	b = appendString(b, e.Source)
+	b = jsonev.AppendString(b, e.Source)
 	return append(b, '}')
 }
 
@@ -60,7 +61,7 @@ func appendBody(b []byte, e *event.Event) []byte {
 	}
 	if utf8.Valid(e.Body) {
 		b = append(b, `,"body":`...)
-		return appendString(b, string(e.Body))
+		return jsonev.AppendString(b, string(e.Body))
 	}
 	b = append(b, `,"body_base64":"`...)
 	b = base64.StdEncoding.AppendEncode(b, e.Body)
@@ -73,9 +74,9 @@ func appendTags(b []byte, tags map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonev.AppendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, tags[k])
+		b = jsonev.AppendString(b, tags[k])
 	}
 	return append(b, '}')
 }
@@ -86,7 +87,7 @@ func appendFields(b []byte, fields map[string]event.Value) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonev.AppendString(b, k)
 		b = append(b, ':')
 		b = appendValue(b, fields[k])
 	}
@@ -99,7 +100,7 @@ func appendValue(b []byte, v event.Value) []byte {
 	case event.TypeFloat:
 		f := v.FloatValue()
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return appendString(b, v.Text())
+			return jsonev.AppendString(b, v.Text())
 		}
 		return strconv.AppendFloat(b, f, 'g', -1, 64)
 	case event.TypeInt:
@@ -109,7 +110,7 @@ func appendValue(b []byte, v event.Value) []byte {
 	case event.TypeBool:
 		return strconv.AppendBool(b, v.BoolValue())
 	case event.TypeString:
-		return appendString(b, v.StringValue())
+		return jsonev.AppendString(b, v.StringValue())
 	}
 	return append(b, "null"...)
 }
@@ -124,58 +125,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// with encoding/json; U+2028 and U+2029 are escaped so that the output is
-// also safe JavaScript.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&15])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 func appendGap(b []byte, g store.Gap) []byte {

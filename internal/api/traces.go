@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/jsonev"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -105,9 +106,9 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 		prefix = append(prefix[:0], `"depth":`...)
 		prefix = strconv.AppendInt(prefix, int64(n.depth), 10)
 		prefix = append(prefix, `,"span_id":`...)
-		prefix = appendString(prefix, fieldText(e, "span_id"))
+		prefix = jsonev.AppendString(prefix, fieldText(e, "span_id"))
 		prefix = append(prefix, `,"parent_span_id":`...)
-		prefix = appendString(prefix, fieldText(e, "parent_span_id"))
+		prefix = jsonev.AppendString(prefix, fieldText(e, "parent_span_id"))
 		if n.orphan {
 			prefix = append(prefix, `,"missing_parent":true`...)
 		}

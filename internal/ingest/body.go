@@ -153,19 +153,26 @@ func ClassifyBodyError(err error) (f Failure, ok bool) {
 }
 
 // ClassifyStoreError classifies an error of the log (a Pipeline's, or
-// recording a source): a missing chronicle, an invalid name, an event too
-// large for a block, a client gone; anything else is the log being
-// unavailable.
-func ClassifyStoreError(err error) Failure {
+// recording a source) for the request whose context is ctx: a missing
+// chronicle, an invalid name, an event too large for a block, a client gone;
+// anything else is the log being unavailable. A canceled or expired context
+// is the client gone (499) only when ctx itself ended: the log's own
+// timeouts (a publish that got no answer in time) wrap
+// context.DeadlineExceeded too, and those are the log being unavailable —
+// 503, which clients retry — not a 4xx they would drop the batch on.
+func ClassifyStoreError(ctx context.Context, err error) Failure {
 	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		if ctx != nil && ctx.Err() != nil {
+			return Failure{StatusClientClosed, "canceled"}
+		}
+		return Failure{http.StatusServiceUnavailable, "store_timeout"}
 	case errors.Is(err, store.ErrNoChronicle):
 		return Failure{http.StatusNotFound, "no_chronicle"}
 	case errors.Is(err, store.ErrInvalidName):
 		return Failure{http.StatusBadRequest, "invalid_name"}
 	case errors.Is(err, store.ErrTooLarge):
 		return Failure{http.StatusRequestEntityTooLarge, "event_too_large"}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return Failure{StatusClientClosed, "canceled"}
 	}
 	return Failure{http.StatusServiceUnavailable, "store_unavailable"}
 }

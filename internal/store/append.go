@@ -352,3 +352,7 @@ func (w *storyWriter) load(ctx context.Context) error {
 	w.loaded = true
 	return nil
 }
+
+// FailedPending returns an append that failed with err, for logs that
+// wrap the store (and tests of how their failures are answered).
+func FailedPending(err error) *Pending { return failed(err) }

@@ -391,3 +391,18 @@ func (g *gapDetector) check(subj string, seq, prev, prevN uint64) (Gap, bool) {
 	}
 	return Gap{After: cursor, Next: event.MakeSeq(seq, 1)}, true
 }
+
+// LastBlock returns the stream sequence of a chronicle's newest block, 0
+// when it has none, from the stream's state (no block is read): every
+// event id up to event.MakeSeq(LastBlock, event.MaxBlockEvents) is taken,
+// and every event appended later gets a larger one.
+func (s *Store) LastBlock(ctx context.Context, chronicle string) (uint64, error) {
+	str, err := s.js.Stream(ctx, streamName(chronicle))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, fmt.Errorf("chronicle %q: %w", chronicle, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return str.CachedInfo().State.LastSeq, nil
+}

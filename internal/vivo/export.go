@@ -2,6 +2,7 @@ package vivo
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -89,6 +90,15 @@ func (h *Handler) parsePage(q url.Values) (page, error) {
 
 var errPageFull = errors.New("page full")
 
+// RecentScanBlocks bounds the blocks a request without from (the newest
+// records) scans, newest first, for records of its signal's kind.
+const RecentScanBlocks = 256
+
+// lastBlocker is a log that tells its newest block (store.Store).
+type lastBlocker interface {
+	LastBlock(ctx context.Context, chronicle string) (uint64, error)
+}
+
 func (h *Handler) exportHandler(s Signal, byName bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		chronicle := h.cfg.Chronicles[s]
@@ -151,9 +161,19 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request, s Signal, p pag
 	}
 	match := func(e *event.Event) bool { return e.Kind == kind }
 
-	// The newest id before the read: see Next-ID above.
-	_, err := h.cfg.Reader.Read(ctx, store.Query{Chronicle: p.chronic, Desc: true, Limit: 1},
-		func(e *event.Event) error { logLast = e.Seq; return nil }, nil)
+	// The newest id before the read: see Next-ID above. A log that tells
+	// its newest block gives it without reading a block: every id up to
+	// that block's end is taken.
+	var err error
+	var lastBlock uint64
+	if lb, ok := h.cfg.Reader.(lastBlocker); ok {
+		lastBlock, err = lb.LastBlock(ctx, p.chronic)
+		logLast = event.MakeSeq(lastBlock, event.MaxBlockEvents)
+	} else {
+		_, err = h.cfg.Reader.Read(ctx, store.Query{Chronicle: p.chronic, Desc: true, Limit: 1},
+			func(e *event.Event) error { logLast = e.Seq; return nil }, nil)
+		lastBlock, _ = event.SplitSeq(logLast)
+	}
 	if err == nil && !(p.hasTo && p.to < p.from && !p.recent) {
 		q := store.Query{Chronicle: p.chronic, Match: match}
 		if p.hasTo {
@@ -164,6 +184,16 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request, s Signal, p pag
 			// records. A log holds far more, so the newest page of them.
 			q.Desc = true
 			q.Limit = p.limit
+			// Newest first until a page of the kind matched would walk a
+			// chronicle without that kind back to its first block on
+			// every poll: the scan is bounded to the newest blocks.
+			top := lastBlock
+			if p.hasTo {
+				top = min(top, p.to/event.SeqsPerBlock)
+			}
+			if top > RecentScanBlocks {
+				q.After = event.MakeSeq(top-RecentScanBlocks, event.MaxBlockEvents)
+			}
 			_, err = h.cfg.Reader.Read(ctx, q, func(e *event.Event) error {
 				if size >= h.cfg.MaxPageBytes {
 					return errPageFull
@@ -214,7 +244,10 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request, s Signal, p pag
 	if !p.recent {
 		next = max(next, p.from)
 	}
-	if !cut {
+	// A page that ends in the log's newest block goes on right after its
+	// last record (exact, as Vivo's ring buffer); one that does not, after
+	// that block (the blocks between held none of the signal's kind).
+	if !cut && (last == 0 || last/event.SeqsPerBlock < lastBlock) {
 		bound := logLast + 1
 		if p.hasTo {
 			bound = min(bound, p.to+1)
@@ -263,7 +296,7 @@ func (x *expander) record(s Signal, e *event.Event) []byte {
 		b = append(b, "[["...)
 		b = strconv.AppendInt(b, e.Time, 10)
 		b = append(b, `,{"_tag":`...)
-		b = appendString(b, e.Story)
+		b = jsonev.AppendString(b, e.Story)
 		b = append(b, "}],"...)
 		b = appendRecord(b, e)
 		return append(b, ']')
@@ -275,11 +308,11 @@ func (x *expander) record(s Signal, e *event.Event) []byte {
 			_ = lineproto.Expand(e)
 		}
 		b = append(b, `{"meta":{"_tag":`...)
-		b = appendString(b, e.Story)
+		b = jsonev.AppendString(b, e.Story)
 		b = append(b, `},"timestamp":`...)
 		b = strconv.AppendInt(b, e.Time, 10)
 		b = append(b, `,"name":`...)
-		b = appendString(b, e.Story)
+		b = jsonev.AppendString(b, e.Story)
 		b = append(b, `,"labels":`...)
 		b = appendJSON(b, e.Tags, "{}")
 		b = append(b, `,"values":`...)
@@ -291,7 +324,7 @@ func (x *expander) record(s Signal, e *event.Event) []byte {
 		return append(b, '}')
 	default:
 		b = append(b, `{"meta":{"_tag":`...)
-		b = appendString(b, e.Story)
+		b = jsonev.AppendString(b, e.Story)
 		b = append(b, `},"timestamp":`...)
 		b = strconv.AppendInt(b, e.Time, 10)
 		b = append(b, `,"record":`...)
@@ -318,17 +351,12 @@ func appendRecord(b []byte, e *event.Event) []byte {
 	}
 	if utf8.Valid(e.Body) {
 		b = append(b, `{"log":`...)
-		b = appendString(b, string(e.Body))
+		b = jsonev.AppendString(b, string(e.Body))
 		return append(b, '}')
 	}
 	b = append(b, `{"log_base64":"`...)
 	b = base64.StdEncoding.AppendEncode(b, e.Body)
 	return append(b, `"}`...)
-}
-
-func appendString(b []byte, s string) []byte {
-	out, _ := json.Marshal(s) // a string always marshals
-	return append(b, out...)
 }
 
 // appendJSON appends v (a map with sorted keys in the output), or empty

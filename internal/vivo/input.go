@@ -1,8 +1,6 @@
 package vivo
 
 import (
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -153,35 +151,19 @@ type failure struct {
 
 func (h *Handler) ingest(r *http.Request, chronicle, story string) result {
 	if h.appender == nil {
-		return result{fail: mapError(errNoLog)}
+		return result{fail: mapError(r.Context(), errNoLog)}
 	}
 	ctx := r.Context()
 	start := time.Now()
 	if err := event.ValidateChronicle(chronicle); err != nil {
-		return result{fail: mapError(fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
+		return result{fail: mapError(ctx, fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
 	}
 	if err := event.ValidateStory(story); err != nil {
-		return result{fail: mapError(fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
+		return result{fail: mapError(ctx, fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
 	}
-	lim := h.cfg.Limits.MaxBodyBytes
-	body := &limitReader{n: lim}
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-		if r.ContentLength > lim {
-			return result{fail: &failure{status: http.StatusRequestEntityTooLarge, reason: "body_too_large",
-				detail: fmt.Sprintf("Content-Length %d exceeds the limit of %d bytes; nothing was stored", r.ContentLength, lim)}}
-		}
-		body.r = r.Body
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return result{fail: mapError(fmt.Errorf("%w: %w", errBadGzip, err))}
-		}
-		defer zr.Close()
-		body.r = zr
-	default:
-		return result{fail: &failure{status: http.StatusUnsupportedMediaType, reason: "unsupported_encoding",
-			detail: fmt.Sprintf("content encoding %q is not supported (use gzip or none)", enc)}}
+	body, err := ingest.OpenBody(r, h.cfg.Limits.MaxBodyBytes)
+	if err != nil {
+		return result{fail: mapError(ctx, err)}
 	}
 
 	src := store.Source{
@@ -194,30 +176,21 @@ func (h *Handler) ingest(r *http.Request, chronicle, story string) result {
 		Start:     start.UTC(),
 	}
 	// The source is recorded before the first append (the pipeline's
-	// gate), so no stored event names an unrecorded source. A body that
-	// fits in one batch is read whole by then: its record is put once,
-	// complete with its count.
-	var (
-		count              int
-		bodyDone, complete bool
-		gated              bool
-	)
-	gate := func() error {
-		gated = true
-		if bodyDone {
-			src.Count, src.End, complete = uint64(count), time.Now().UTC(), true
-		}
-		if err := h.cfg.Log.PutSource(ctx, src); err != nil {
-			return fmt.Errorf("recording the source: %w", err)
-		}
-		return nil
+	// gate), so no stored event names an unrecorded source; a body that
+	// fits in one batch is recorded once, complete with its count (see
+	// ingest.SourceGate).
+	batchBytes := h.cfg.Batch.Bytes
+	if batchBytes <= 0 {
+		batchBytes = ingest.DefaultBatch.Bytes
 	}
+	gate := ingest.NewSourceGate(ctx, h.cfg.Log, &src, r.ContentLength, batchBytes)
+	count := 0
 	dec := NewDecoder(body, ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID))
 	var p fastjson.Parser
-	pipe := h.appender.Begin(ctx, gate)
+	pipe := h.appender.Begin(ctx, gate.Gate)
 	ref, err := pipe.Story(chronicle, story)
 	if err != nil {
-		return result{fail: mapError(err)}
+		return result{fail: mapError(ctx, err)}
 	}
 	var inErr error
 	for {
@@ -239,67 +212,34 @@ func (h *Handler) ingest(r *http.Request, chronicle, story string) result {
 		}
 		count++
 	}
-	bodyDone = true
+	gate.BodyRead(count)
 	storeErr := pipe.Close()
-	res := result{}
-	if gated {
-		res.source = src.ID
+	res := result{source: src.ID}
+	srcErr := gate.Finish(pipe.Acked(ref).N, h.warn)
+	if srcErr == nil {
 		res.stored = pipe.Acked(ref).N
-		if !complete || src.Count != uint64(res.stored) {
-			src.Count, src.End = uint64(res.stored), time.Now().UTC()
-			// Bookkeeping for durable events: finish it even if the client left.
-			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if err := h.cfg.Log.PutSource(uctx, src); err != nil {
-				h.warn.Warn("recording the count of a source failed", "err", err)
-			}
-			cancel()
-		}
 	}
 	switch {
 	case storeErr != nil:
-		res.fail = mapError(storeErr)
+		res.fail = mapError(ctx, storeErr)
+	case srcErr != nil:
+		res.fail = mapError(ctx, srcErr)
 	case inErr != nil:
-		res.fail = mapError(inErr)
+		res.fail = mapError(ctx, inErr)
 	case count == 0:
 		res.fail = &failure{status: http.StatusBadRequest, reason: "empty", detail: "the body holds no record (want a JSON object, an array of objects, or NDJSON)"}
 	}
 	return res
 }
 
-var (
-	errBodyTooLarge = errors.New("request body too large")
-	errBadGzip      = errors.New("invalid gzip body")
-)
-
-// limitReader bounds the (decompressed) body: it hands on at most n bytes
-// and fails once the body holds more.
-type limitReader struct {
-	r    io.Reader
-	n    int64
-	read int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.read > l.n {
-		return 0, fmt.Errorf("%w: over %d bytes", errBodyTooLarge, l.n)
-	}
-	if rem := l.n + 1 - l.read; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	n, err := l.r.Read(p)
-	l.read += int64(n)
-	if l.read > l.n {
-		return n - int(l.read-l.n), fmt.Errorf("%w: over %d bytes", errBodyTooLarge, l.n)
-	}
-	return n, err
-}
-
-// mapError maps an input error to its response, once, at the edge.
-func mapError(err error) *failure {
+// mapError maps an input error to its response, once, at the edge: the
+// body's and the log's errors by ingest's shared classes. A canceled or
+// expired context is 499 only when the client went away; the log's own
+// timeouts are 503 (Fluent Bit retries 5xx, and drops on 4xx).
+func mapError(ctx context.Context, err error) *failure {
 	var se *ndjson.SyntaxError
 	var tl *ndjson.TooLargeError
 	var no *NotObjectError
-	var ce flate.CorruptInputError
 	var re *ndjson.ReadError
 	switch {
 	case errors.As(err, &se):
@@ -308,20 +248,13 @@ func mapError(err error) *failure {
 		return &failure{status: http.StatusBadRequest, reason: "not_object", detail: no.Error()}
 	case errors.As(err, &tl):
 		return &failure{status: http.StatusRequestEntityTooLarge, reason: "event_too_large", detail: tl.Error()}
-	case errors.Is(err, errBodyTooLarge):
-		return &failure{status: http.StatusRequestEntityTooLarge, reason: "body_too_large", detail: err.Error()}
-	case errors.Is(err, errBadGzip), errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.As(err, &ce):
-		return &failure{status: http.StatusBadRequest, reason: "invalid_gzip", detail: err.Error()}
-	case errors.Is(err, store.ErrInvalidName):
-		return &failure{status: http.StatusBadRequest, reason: "invalid_name", detail: err.Error()}
-	case errors.Is(err, store.ErrNoChronicle):
-		return &failure{status: http.StatusNotFound, reason: "no_chronicle", detail: err.Error()}
-	case errors.Is(err, store.ErrTooLarge):
-		return &failure{status: http.StatusRequestEntityTooLarge, reason: "event_too_large", detail: err.Error()}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &failure{status: 499, reason: "canceled", detail: err.Error()}
-	case errors.As(err, &re):
+	}
+	if f, ok := ingest.ClassifyBodyError(err); ok {
+		return &failure{status: f.Status, reason: f.Reason, detail: err.Error()}
+	}
+	if errors.As(err, &re) {
 		return &failure{status: http.StatusBadRequest, reason: "read_error", detail: err.Error()}
 	}
-	return &failure{status: http.StatusServiceUnavailable, reason: "store_unavailable", detail: err.Error()}
+	f := ingest.ClassifyStoreError(ctx, err)
+	return &failure{status: f.Status, reason: f.Reason, detail: err.Error()}
 }

@@ -63,6 +63,16 @@ func (c *conn) deadline() time.Time {
 
 const minBuf = 64 << 10
 
+// maxPreAuth bounds what a client may have buffered before its handshake
+// is done: a PING is a few hundred bytes.
+const maxPreAuth = 4 << 10
+
+// testHookFrame, when set (by tests), is called on every framing attempt.
+var testHookFrame func()
+
+// testHookDecode, when set (by tests), is called before a message is decoded.
+var testHookDecode func()
+
 func (c *conn) serve() {
 	defer c.finish()
 	defer c.nc.Close()
@@ -74,20 +84,16 @@ func (c *conn) serve() {
 	maxMsg := c.s.lim.MaxMessageBytes
 	buf := make([]byte, minBuf)
 	start, end := 0, 0
-	lastTry := -1     // bytes buffered when Frame last found them short
-	shortRead := true // the last read returned less than it could
+	// The framer scans a message that arrives in pieces once, and is
+	// tried only when the buffer holds what it needs to progress.
+	var fr Framer
 	for {
-		for start < end {
-			avail := end - start
-			// Framing a long message that arrives in pieces scans it from
-			// its start each time: try again only once the piece doubled,
-			// or when the client has paused (it may wait for an ack).
-			if lastTry >= 0 && !shortRead && end < len(buf) && avail < 2*lastTry {
-				break
+		for start < end && end-start >= fr.Need() {
+			if testHookFrame != nil {
+				testHookFrame()
 			}
-			n, err := Frame(buf[start:end])
+			n, err := fr.Next(buf[start:end])
 			if errors.Is(err, ErrShort) {
-				lastTry = avail
 				break
 			}
 			if err == nil {
@@ -98,7 +104,12 @@ func (c *conn) serve() {
 				return
 			}
 			start += n
-			lastTry = -1
+		}
+		if c.hs != nil && end-start > maxPreAuth {
+			// Before the handshake only a PING (well under this) may come:
+			// nothing larger is buffered, let alone decoded.
+			c.reject(fail(ReasonUnauthenticated, "%d bytes before the handshake (a shared key is configured)", end-start))
+			return
 		}
 		switch {
 		case start == end:
@@ -120,8 +131,11 @@ func (c *conn) serve() {
 			}
 		}
 		c.stop.Arm(c.nc.SetReadDeadline, c.deadline)
-		n, err := c.nc.Read(buf[end:])
-		shortRead = end+n < len(buf)
+		room := buf[end:]
+		if c.hs != nil {
+			room = buf[end:min(len(buf), start+maxPreAuth+1)]
+		}
+		n, err := c.nc.Read(room)
 		end += n
 		if m := c.s.cfg.Metrics; m != nil && n > 0 {
 			m.IngestBytes.WithLabelValues(Protocol).Add(float64(n))
@@ -139,6 +153,9 @@ func (c *conn) serve() {
 			// EOF, a reset, or shutdown's deadline: whole messages still
 			// buffered are stored; what is left is a message cut short.
 			for start < end {
+				if c.hs != nil {
+					break // nothing but a PING counts before the handshake
+				}
 				n, ferr := Frame(buf[start:end])
 				if ferr != nil {
 					break
@@ -162,6 +179,14 @@ func (c *conn) serve() {
 // handle decodes and stores one message.
 func (c *conn) handle(raw []byte) error {
 	m := &c.msg
+	if c.hs != nil && !isPingOrHeartbeat(raw) {
+		// Refused before decoding: an unauthenticated client makes the
+		// server neither decode nor hold its records.
+		return fail(ReasonUnauthenticated, "events before the handshake (a shared key is configured)")
+	}
+	if testHookDecode != nil {
+		testHookDecode()
+	}
 	if err := c.dec.Decode(raw, m); err != nil {
 		return err
 	}
@@ -174,6 +199,13 @@ func (c *conn) handle(raw []byte) error {
 		return fail(ReasonMalformed, "PING outside the handshake")
 	case c.hs != nil:
 		return fail(ReasonUnauthenticated, "events before the handshake (a shared key is configured)")
+	}
+	if m.Options.Signal != 0 {
+		// Metrics or traces from Fluent Bit: acknowledged (a chunk never
+		// acknowledged would be resent forever) and dropped, counted.
+		c.count(ReasonUnsupported, 1)
+		c.s.warn.Warn("forward: a chunk of a signal other than logs dropped (only logs are stored)",
+			"remote", c.src.Remote, "tag", string(m.Tag), "fluent_signal", m.Options.Signal)
 	}
 	if m.Dropped > 0 {
 		c.count(ReasonRecordTooLarge, m.Dropped)
@@ -313,4 +345,18 @@ func (c *conn) reject(err error) {
 	}
 	c.count(fe.Reason, 1)
 	c.s.warn.Warn("forward: closing the connection", "remote", c.src.Remote, "reason", fe.Reason, "err", fe.Msg)
+}
+
+// isPingOrHeartbeat tells, without decoding it, whether raw is a heartbeat
+// (nil) or a PING (an array of 6 elements starting with "PING").
+func isPingOrHeartbeat(raw []byte) bool {
+	if msgp.IsNil(raw) {
+		return true
+	}
+	n, rest, err := msgp.ReadArrayHeaderBytes(raw)
+	if err != nil || n != 6 {
+		return false
+	}
+	tag, _, err := readStr(rest)
+	return err == nil && string(tag) == "PING"
 }

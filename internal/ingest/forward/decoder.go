@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/chronostream/chronostream/internal/jsonev"
 	"github.com/klauspost/compress/gzip"
 	"github.com/tinylib/msgp/msgp"
 )
@@ -35,6 +36,7 @@ const (
 	ReasonUnauthenticated = "unauthenticated"
 	ReasonAuthFailed      = "auth_failed"
 	ReasonIncomplete      = "incomplete_message"
+	ReasonUnsupported     = "unsupported_signal" // metrics or traces from Fluent Bit: acknowledged and dropped
 )
 
 // ErrShort says b does not hold a whole message yet.
@@ -107,6 +109,12 @@ type Options struct {
 	// Compressed is the compression of PackedForward entries: "gzip", or
 	// empty (or "text") for none.
 	Compressed string
+	// Signal is Fluent Bit's fluent_signal option: 0 (or absent) for
+	// logs, 1 metrics, 2 traces. Only logs are decoded: the entries of
+	// other signals (cmetrics and ctraces payloads, not [time, record]) are
+	// skipped, and the message is acknowledged and counted as
+	// ReasonUnsupportedSignal, so the client does not resend it forever.
+	Signal int64
 }
 
 // Entry is one event of a message.
@@ -256,6 +264,9 @@ func (d *Decoder) decode(b []byte, m *Message) error {
 			return err
 		}
 		m.Mode = ModeForward
+		if m.Options.Signal != 0 {
+			return nil
+		}
 		return d.forward(second, m)
 	case t == msgp.StrType || t == msgp.BinType:
 		if n > 3 {
@@ -274,6 +285,9 @@ func (d *Decoder) decode(b []byte, m *Message) error {
 			return fail(ReasonMalformed, "entries: %v", err)
 		}
 		m.Mode = ModePackedForward
+		if m.Options.Signal != 0 {
+			return nil
+		}
 		switch m.Options.Compressed {
 		case "", "text":
 		case "gzip":
@@ -378,17 +392,63 @@ func (d *Decoder) pair(b []byte, m *Message) ([]byte, error) {
 	return d.entry(b, m)
 }
 
-// entry decodes time and record.
+// entry decodes time and record. The time may be Fluent Bit's header of
+// an event with metadata, [time, {metadata}] (its forward output sends it
+// so with Retain_metadata_in_forward_mode): a non-empty metadata map is
+// kept in the record, under MetadataKey.
 func (d *Decoder) entry(b []byte, m *Message) ([]byte, error) {
-	t, b, err := readTime(b)
-	if err != nil {
+	var meta []byte
+	var t int64
+	var err error
+	if msgp.NextType(b) == msgp.ArrayType {
+		var n uint32
+		if n, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
+			return b, fail(ReasonMalformed, "event header: %v", err)
+		}
+		if n != 2 {
+			return b, fail(ReasonMalformed, "an event header of %d elements, not [time, metadata]", n)
+		}
+		if t, b, err = readTime(b); err != nil {
+			return b, err
+		}
+		if msgp.NextType(b) != msgp.MapType {
+			return b, fail(ReasonMalformed, "event metadata is a map, not %v", msgp.NextType(b))
+		}
+		meta = b
+		if b, err = msgp.Skip(b); err != nil {
+			return b, fail(ReasonMalformed, "event metadata: %v", err)
+		}
+		if len(meta) > 0 && (meta[0] == 0x80) { // an empty map
+			meta = nil
+		}
+	} else if t, b, err = readTime(b); err != nil {
 		return b, err
 	}
 	if msgp.NextType(b) != msgp.MapType {
 		return b, fail(ReasonMalformed, "a record is a map, not %v", msgp.NextType(b))
 	}
 	off := len(d.arena)
-	d.arena, b, err = d.value(d.arena, b, 0)
+	rec := b
+	d.arena, b, err = d.value(d.arena, b, 0, off+d.lim.MaxRecordBytes)
+	if err == errOverLimit {
+		// Encoding stopped as soon as the record was past the limit: the
+		// rest of it is skipped, not encoded (a 30 MiB string of NULs would
+		// be 180 MiB of JSON escapes).
+		d.arena = d.arena[:off]
+		m.Dropped++
+		if b, err = msgp.Skip(rec); err != nil {
+			return b, fail(ReasonMalformed, "record: %v", err)
+		}
+		return b, nil
+	}
+	if err == nil && meta != nil {
+		d.arena, err = d.appendMeta(d.arena, off, meta)
+	}
+	if err == errOverLimit {
+		d.arena = d.arena[:off]
+		m.Dropped++
+		return b, nil
+	}
 	if err != nil {
 		return b, err
 	}
@@ -559,6 +619,12 @@ func readOptions(b []byte, o *Options) ([]byte, error) {
 				return b, fail(ReasonMalformed, "option compressed: %v", err)
 			}
 			o.Compressed = string(v)
+		case "fluent_signal":
+			var v int64
+			if v, b, err = msgp.ReadInt64Bytes(b); err != nil {
+				return b, fail(ReasonMalformed, "option fluent_signal is not an integer")
+			}
+			o.Signal = v
 		case "size":
 			var v int64
 			if v, b, err = msgp.ReadInt64Bytes(b); err != nil || v < 0 {
@@ -592,7 +658,32 @@ func readPing(b []byte, p *Ping) error {
 	return nil
 }
 
+// MetadataKey is the member of a record that holds the metadata of a
+// Fluent Bit event sent as [[time, {metadata}], record].
+const MetadataKey = "_metadata"
+
+// appendMeta adds the metadata map meta to the JSON object the arena holds
+// from off: {...} becomes {...,"_metadata":{...}}.
+func (d *Decoder) appendMeta(out []byte, off int, meta []byte) ([]byte, error) {
+	out = out[:len(out)-1] // the record's '}'
+	if len(out)-off > 1 {
+		out = append(out, ',')
+	}
+	out = jsonev.AppendString(out, []byte(MetadataKey))
+	out = append(out, ':')
+	out, _, err := d.value(out, meta, 1, off+d.lim.MaxRecordBytes)
+	if err != nil {
+		return out, err
+	}
+	return append(out, '}'), nil
+}
+
+// errOverLimit stops the encoding of a record that grew past its limit.
+var errOverLimit = errors.New("forward: record over the limit")
+
 // value appends the JSON encoding of the msgpack value at the start of b.
+// It stops with errOverLimit once out would grow past limit bytes: a string
+// is checked before it is encoded, a container before each element.
 //
 // The mapping: nil → null; booleans and integers as such; floats in their
 // shortest form, NaN and ±Inf (which JSON lacks) → null; str → string, with
@@ -601,7 +692,7 @@ func readPing(b []byte, p *Ping) error {
 // that are not strings → their JSON text as the key; EventTime and msgpack
 // timestamps → RFC 3339 strings; other extensions → {"ext": type, "data":
 // base64}.
-func (d *Decoder) value(out, b []byte, depth int) ([]byte, []byte, error) {
+func (d *Decoder) value(out, b []byte, depth, limit int) ([]byte, []byte, error) {
 	if depth > maxDepth {
 		return out, b, fail(ReasonMalformed, "a record nested more than %d levels deep", maxDepth)
 	}
@@ -631,13 +722,23 @@ func (d *Decoder) value(out, b []byte, depth int) ([]byte, []byte, error) {
 		return appendFloat(out, v, 64), b, err
 	case msgp.StrType:
 		var v []byte
-		v, b, err = msgp.ReadStringZC(b)
-		return appendString(out, v), b, err
+		if v, b, err = msgp.ReadStringZC(b); err != nil {
+			return out, b, err
+		}
+		if len(out)+len(v)+2 > limit {
+			return out, b, errOverLimit
+		}
+		return jsonev.AppendString(out, v), b, nil
 	case msgp.BinType:
 		var v []byte
-		v, b, err = msgp.ReadBytesZC(b)
+		if v, b, err = msgp.ReadBytesZC(b); err != nil {
+			return out, b, err
+		}
+		if len(out)+len(v)+2 > limit {
+			return out, b, errOverLimit
+		}
 		if utf8.Valid(v) {
-			return appendString(out, v), b, err
+			return jsonev.AppendString(out, v), b, err
 		}
 		out = append(out, '"')
 		out = base64.StdEncoding.AppendEncode(out, v)
@@ -649,10 +750,13 @@ func (d *Decoder) value(out, b []byte, depth int) ([]byte, []byte, error) {
 		}
 		out = append(out, '[')
 		for i := range n {
+			if len(out) > limit {
+				return out, b, errOverLimit
+			}
 			if i > 0 {
 				out = append(out, ',')
 			}
-			if out, b, err = d.value(out, b, depth+1); err != nil {
+			if out, b, err = d.value(out, b, depth+1, limit); err != nil {
 				return out, b, err
 			}
 		}
@@ -664,6 +768,9 @@ func (d *Decoder) value(out, b []byte, depth int) ([]byte, []byte, error) {
 		}
 		out = append(out, '{')
 		for i := range n {
+			if len(out) > limit {
+				return out, b, errOverLimit
+			}
 			if i > 0 {
 				out = append(out, ',')
 			}
@@ -671,17 +778,22 @@ func (d *Decoder) value(out, b []byte, depth int) ([]byte, []byte, error) {
 			case msgp.StrType, msgp.BinType:
 				var k []byte
 				k, b, err = readStr(b)
-				out = appendString(out, k)
+				out = jsonev.AppendString(out, k)
 			default:
 				// A key that is not a string: its JSON text is the key.
-				d.scratch, b, err = d.value(d.scratch[:0], b, depth+1)
-				out = appendString(out, d.scratch)
+				d.scratch, b, err = d.value(d.scratch[:0], b, depth+1, limit-len(out))
+				if err == nil && len(out)+len(d.scratch) > limit {
+					err = errOverLimit
+				}
+				if err == nil {
+					out = jsonev.AppendString(out, d.scratch)
+				}
 			}
 			if err != nil {
 				return out, b, err
 			}
 			out = append(out, ':')
-			if out, b, err = d.value(out, b, depth+1); err != nil {
+			if out, b, err = d.value(out, b, depth+1, limit); err != nil {
 				return out, b, err
 			}
 		}
@@ -744,48 +856,4 @@ func appendFloat(out []byte, f float64, bits int) []byte {
 		format = 'e'
 	}
 	return strconv.AppendFloat(out, f, format, -1, bits)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(out, s []byte) []byte {
-	out = append(out, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			out = append(out, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				out = append(out, '\\', c)
-			case '\n':
-				out = append(out, '\\', 'n')
-			case '\r':
-				out = append(out, '\\', 'r')
-			case '\t':
-				out = append(out, '\\', 't')
-			default:
-				out = append(out, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			out = append(out, s[start:i]...)
-			out = append(out, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	out = append(out, s[start:]...)
-	return append(out, '"')
 }

@@ -73,7 +73,7 @@ func TestValues(t *testing.T) {
 		{"array", func(b []byte) []byte { return msgp.AppendBool(msgp.AppendArrayHeader(b, 1), true) }, "[true]"},
 	} {
 		var d Decoder
-		out, rest, err := d.value(nil, tc.val(nil), 0)
+		out, rest, err := d.value(nil, tc.val(nil), 0, 1<<20)
 		if err != nil || len(rest) != 0 || string(out) != tc.want {
 			t.Errorf("%s: %s (%v, %d left), want %s", tc.name, out, err, len(rest), tc.want)
 		}

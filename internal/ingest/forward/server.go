@@ -92,6 +92,11 @@ func New(cfg Config) (*Server, error) {
 	if (cfg.Username != "" || cfg.Password != "") && cfg.SharedKey == "" {
 		return nil, errors.New("forward: a username and password need a shared key (the handshake carries them)")
 	}
+	if cfg.Password != "" && cfg.Username == "" {
+		// The handshake checks the password only with a username: without
+		// one, any client would pass.
+		return nil, errors.New("forward: a password needs a username")
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 		if cfg.Hostname == "" {
@@ -201,13 +206,22 @@ func (s *Server) pong(c *conn, p *Ping) error {
 		!hashEqual(p.PasswordHash, digest(h.authSalt, []byte(p.Username), []byte(s.cfg.Password)))) {
 		reason = "username/password mismatch"
 	}
-	// ["PONG", auth_result, reason, server_hostname, shared_key_hexdigest]
+	// ["PONG", auth_result, reason, server_hostname, shared_key_hexdigest].
+	// A failed check is answered as Fluentd does, with an empty hostname
+	// and digest: the digest proves the server knows the key, and sent to
+	// a client that does not, it would let it find the key offline (the
+	// salt and nonce are known to it).
 	b := msgp.AppendArrayHeader(nil, 5)
 	b = msgp.AppendString(b, "PONG")
 	b = msgp.AppendBool(b, reason == "")
 	b = msgp.AppendString(b, reason)
-	b = msgp.AppendString(b, s.cfg.Hostname)
-	b = msgp.AppendString(b, digest(p.SharedKeySalt, []byte(s.cfg.Hostname), h.nonce, []byte(s.cfg.SharedKey)))
+	if reason != "" {
+		b = msgp.AppendString(b, "")
+		b = msgp.AppendString(b, "")
+	} else {
+		b = msgp.AppendString(b, s.cfg.Hostname)
+		b = msgp.AppendString(b, digest(p.SharedKeySalt, []byte(s.cfg.Hostname), h.nonce, []byte(s.cfg.SharedKey)))
+	}
 	werr := c.write(b)
 	if reason != "" {
 		return fail(ReasonAuthFailed, "handshake of %q failed: %s", p.Hostname, reason)

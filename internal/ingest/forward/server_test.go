@@ -424,8 +424,14 @@ func TestHandshake(t *testing.T) {
 			c := dial(t, s.ForwardAddr())
 			nonce, authSalt := c.helo()
 			c.send(pingMsg("h", "salt", tc.key, tc.user, tc.pass, nonce, authSalt))
-			if p := c.pong(); p[1] != false || p[2] == "" {
+			p := c.pong()
+			if p[1] != false || p[2] == "" {
 				t.Fatalf("PONG %#v", p)
+			}
+			// No digest to a client that failed: with the salt and nonce
+			// it knows, it would find the shared key offline.
+			if p[3] != "" || p[4] != "" {
+				t.Fatalf("failed PONG carries hostname %q and digest %q, want both empty", p[3], p[4])
 			}
 			c.expectClosed()
 		})

@@ -2,6 +2,7 @@ package lineproto
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -271,7 +272,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle string, prec Precision, 
 	}
 	body, err := ingest.OpenBody(r, h.cfg.Limits.MaxBodyBytes)
 	if err != nil {
-		return result{fail: mapError(err)}
+		return result{fail: mapError(ctx, err)}
 	}
 
 	src := store.Source{
@@ -341,9 +342,9 @@ func (h *Handler) ingestBody(r *http.Request, chronicle string, prec Precision, 
 	}
 	switch {
 	case storeErr != nil:
-		res.fail = mapError(storeErr)
+		res.fail = mapError(ctx, storeErr)
 	case srcErr != nil:
-		res.fail = mapError(srcErr)
+		res.fail = mapError(ctx, srcErr)
 	case inErr != nil:
 		res.fail = mapReadError(inErr)
 	}
@@ -358,10 +359,10 @@ func (r *result) refuse(le *LineError) {
 }
 
 // mapError maps a request's failure to its status, once, at the edge.
-func mapError(err error) *failure {
+func mapError(ctx context.Context, err error) *failure {
 	f, ok := ingest.ClassifyBodyError(err)
 	if !ok {
-		f = ingest.ClassifyStoreError(err)
+		f = ingest.ClassifyStoreError(ctx, err)
 	}
 	return &failure{status: f.Status, reason: f.Reason, msg: err.Error()}
 }

@@ -128,14 +128,14 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		override = true
 	}
 	if err := event.ValidateChronicle(chronicle); err != nil {
-		return result{fail: mapError(fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
+		return result{fail: mapError(ctx, fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
 	}
 	if err := event.ValidateStory(story); err != nil {
-		return result{fail: mapError(fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
+		return result{fail: mapError(ctx, fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
 	}
 	streamID, index, isStream, err := ingest.StreamOf(r)
 	if err != nil {
-		return result{fail: mapError(err)}
+		return result{fail: mapError(ctx, err)}
 	}
 	// A declared length over the limit is refused before anything is
 	// stored. Bodies whose size is only known once read (chunked, gzip)
@@ -143,7 +143,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	// them whole would mean buffering up to the limit.
 	counter, err := ingest.OpenBody(r, h.cfg.Limits.MaxBodyBytes)
 	if err != nil {
-		f := mapError(err)
+		f := mapError(ctx, err)
 		if f.reason == "body_too_large" {
 			f.detail += "; nothing was stored (a chunked or gzip-encoded body over the limit stores and acknowledges the events before the limit)"
 		}
@@ -176,7 +176,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		}
 		guard, err = h.cfg.Streams.Acquire(ctx, chronicle, story, streamID)
 		if err != nil {
-			return result{fail: mapError(err)}
+			return result{fail: mapError(ctx, err)}
 		}
 		defer guard.Release()
 		next = guard.Next()
@@ -195,7 +195,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	pipe := h.appender.Begin(pipeCtx, gate.Gate)
 	ref, err := pipe.Story(chronicle, story)
 	if err != nil {
-		return result{fail: mapError(err)}
+		return result{fail: mapError(ctx, err)}
 	}
 	var inErr error
 	for {
@@ -256,11 +256,11 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	}
 	switch {
 	case storeErr != nil:
-		res.fail = mapError(storeErr)
+		res.fail = mapError(ctx, storeErr)
 	case srcErr != nil:
-		res.fail = mapError(srcErr)
+		res.fail = mapError(ctx, srcErr)
 	case inErr != nil:
-		res.fail = mapError(inErr)
+		res.fail = mapError(ctx, inErr)
 	}
 	if res.fail != nil && res.fail.status >= 500 {
 		h.warn.Warn("ndjson ingest failed", "err", res.fail.detail)
@@ -274,7 +274,7 @@ func isJSON(contentType string) bool {
 }
 
 // mapError maps an ingest error to its response, once, at the edge.
-func mapError(err error) *failure {
+func mapError(ctx context.Context, err error) *failure {
 	var se *SyntaxError
 	var tl *TooLargeError
 	var re *ReadError
@@ -291,7 +291,7 @@ func mapError(err error) *failure {
 		return &failure{status: http.StatusBadRequest, reason: "read_error", title: "Reading the request body failed", detail: err.Error()}
 	}
 	if !ok {
-		f = ingest.ClassifyStoreError(err)
+		f = ingest.ClassifyStoreError(ctx, err)
 	}
 	// The client is gone on 499; the status is for logs and metrics only.
 	return &failure{status: f.Status, reason: f.Reason, title: titles[f.Reason], detail: err.Error()}
@@ -308,6 +308,7 @@ var titles = map[string]string{
 	"event_too_large":      "Event too large",
 	"canceled":             "Request canceled",
 	"store_unavailable":    "Log unavailable",
+	"store_timeout":        "Log unavailable",
 }
 
 // problem is an RFC 7807 problem document.

@@ -2,15 +2,12 @@ package otlp
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -175,8 +172,6 @@ type failure struct {
 
 func (f *failure) Error() string { return f.msg }
 
-var errBodyTooLarge = errors.New("request body too large")
-
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sig *signal) {
 	enc, fail := requestEncoding(r)
 	var res Result
@@ -199,7 +194,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sig *signal) {
 		if fail.status >= 500 {
 			h.warn.Warn("otlp ingest failed", "signal", sig.name, "err", fail.msg)
 		}
-		if fail.status == 499 {
+		if fail.status == ingest.StatusClientClosed {
 			return // the client is gone
 		}
 		if fail.status == http.StatusServiceUnavailable {
@@ -247,54 +242,47 @@ func requestEncoding(r *http.Request) (Encoding, *failure) {
 }
 
 // readBody reads the whole (decompressed) body into buf, refusing more
-// than limit bytes: a message cannot be decoded before it is complete.
+// than limit bytes: a message cannot be decoded before it is complete. The
+// body is read by ingest.OpenBody (gzip or none, the limit counted after
+// decompression, so a gzip bomb is cut off at it) and its errors classed
+// by ingest.ClassifyBodyError.
 func readBody(r *http.Request, buf *bytes.Buffer, limit int64) *failure {
-	var body io.Reader
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-		if r.ContentLength > limit {
-			return tooLarge(fmt.Errorf("%w: Content-Length %d exceeds the limit of %d bytes", errBodyTooLarge, r.ContentLength, limit))
-		}
-		body = r.Body
-		if r.ContentLength > 0 {
+	body, err := ingest.OpenBody(r, limit)
+	if err == nil {
+		if r.ContentLength > 0 && r.ContentLength <= limit {
 			buf.Grow(int(r.ContentLength))
 		}
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return badGzip(err)
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		return &failure{status: http.StatusUnsupportedMediaType, code: codeInvalidArgument, reason: "unsupported_encoding",
-			msg: fmt.Sprintf("content encoding %q is not supported (use gzip or none)", enc)}
+		_, err = buf.ReadFrom(body)
 	}
-	// One byte past the limit tells "at" from "over" without reading on:
-	// a gzip bomb is cut off there, however far it would expand.
-	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
-	if n > limit {
-		return tooLarge(fmt.Errorf("%w: over %d bytes (counted after decompression)", errBodyTooLarge, limit))
+	if err == nil {
+		return nil
 	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge(err)
+	if f, ok := ingest.ClassifyBodyError(err); ok {
+		fl := classified(f, err)
+		if errors.Is(err, ingest.ErrBodyTooLarge) {
+			fl.msg += " (counted after decompression)"
 		}
-		if _, gz := body.(*gzip.Reader); gz {
-			return badGzip(err)
-		}
-		return &failure{status: http.StatusBadRequest, code: codeInvalidArgument, reason: "read_error", msg: "reading the request body: " + err.Error()}
+		return fl
 	}
-	return nil
+	return &failure{status: http.StatusBadRequest, code: codeInvalidArgument, reason: "read_error", msg: "reading the request body: " + err.Error()}
 }
 
-func tooLarge(err error) *failure {
-	return &failure{status: http.StatusRequestEntityTooLarge, code: codeResourceExhausted, reason: "body_too_large", msg: err.Error()}
-}
-
-func badGzip(err error) *failure {
-	return &failure{status: http.StatusBadRequest, code: codeInvalidArgument, reason: "invalid_gzip", msg: "invalid gzip body: " + err.Error()}
+// classified is an ingest.Failure as an OTLP failure, with the gRPC code
+// of its Status message.
+func classified(f ingest.Failure, err error) *failure {
+	code := codeInvalidArgument
+	msg := err.Error()
+	switch f.Status {
+	case http.StatusNotFound:
+		code = codeNotFound
+	case http.StatusRequestEntityTooLarge:
+		code = codeResourceExhausted
+	case ingest.StatusClientClosed:
+		code = codeCanceled
+	case http.StatusServiceUnavailable:
+		code, msg = codeUnavailable, "the log is unavailable: "+msg
+	}
+	return &failure{status: f.Status, code: code, reason: f.Reason, msg: msg}
 }
 
 func (h *Handler) ingest(r *http.Request, sig *signal, enc Encoding) (Result, int, *failure) {
@@ -330,26 +318,13 @@ func (h *Handler) ingest(r *http.Request, sig *signal, enc Encoding) (Result, in
 		Start:     start.UTC(),
 	}
 	// The source is recorded before the first append (an acknowledged
-	// event never names an unrecorded source). A request that fits in
-	// one batch (most do) is recorded once, complete with its count, when
-	// that batch is ready.
-	var (
-		added    int
-		mapped   bool // every item was handed to the pipeline
-		gated    bool // the gate ran
-		complete bool // the record put holds the final count
-	)
-	gate := func() error {
-		gated = true
-		if mapped {
-			src.Count, src.End, complete = uint64(added), time.Now().UTC(), true
-		}
-		if err := h.cfg.Log.PutSource(ctx, src); err != nil {
-			return fmt.Errorf("recording the source: %w", err)
-		}
-		return nil
-	}
-	pipe := h.appender.Begin(ctx, gate)
+	// event never names an unrecorded source). The body is read whole
+	// already: a request that fits in one batch (most do) is recorded
+	// once, complete with its count, when that batch is ready (see
+	// ingest.SourceGate).
+	gate := ingest.NewSourceGate(ctx, h.cfg.Log, &src, 0, 1)
+	added := 0
+	pipe := h.appender.Begin(ctx, gate.Gate)
 	m, _ := h.mappers.Get().(*Mapper)
 	if m == nil {
 		m = &Mapper{}
@@ -368,39 +343,24 @@ func (h *Handler) ingest(r *http.Request, sig *signal, enc Encoding) (Result, in
 		added++
 		return nil
 	})
-	mapped = true
+	gate.BodyRead(added)
 	storeErr := pipe.Close()
 	stored := pipe.Stored()
 	// A request that appended nothing (all rejected, or empty) is still
-	// recorded; one whose record lacks its final count is recorded again.
-	if !gated || !complete || src.Count != uint64(stored) {
-		src.Count, src.End = uint64(stored), time.Now().UTC()
-		// The count is bookkeeping: the events are durable either way.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := h.cfg.Log.PutSource(uctx, src); err != nil {
-			h.warn.Warn("recording the count of a source failed", "err", err)
-		}
-		cancel()
+	// recorded; the events are durable whether or not its count is.
+	if err := gate.Finish(stored, h.warn); err != nil && storeErr == nil {
+		storeErr = err
 	}
 	if err := errors.Join(storeErr, mapErr); err != nil {
-		return res, stored, mapStoreError(err)
+		return res, stored, mapStoreError(ctx, err)
 	}
 	return res, stored, nil
 }
 
 // mapStoreError maps a failure of the log to its response, once, at the
-// edge. Only unavailability is worth a retry (503 with Retry-After); OTLP
-// clients retry nothing else.
-func mapStoreError(err error) *failure {
-	switch {
-	case errors.Is(err, store.ErrNoChronicle):
-		return &failure{status: http.StatusNotFound, code: codeNotFound, reason: "no_chronicle", msg: err.Error()}
-	case errors.Is(err, store.ErrInvalidName):
-		return &failure{status: http.StatusBadRequest, code: codeInvalidArgument, reason: "invalid_name", msg: err.Error()}
-	case errors.Is(err, store.ErrTooLarge):
-		return &failure{status: http.StatusRequestEntityTooLarge, code: codeResourceExhausted, reason: "event_too_large", msg: err.Error()}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &failure{status: 499, code: codeCanceled, reason: "canceled", msg: err.Error()}
-	}
-	return &failure{status: http.StatusServiceUnavailable, code: codeUnavailable, reason: "store_unavailable", msg: "the log is unavailable: " + err.Error()}
+// edge (ingest.ClassifyStoreError). Only unavailability is worth a retry
+// (503 with Retry-After), the log's own timeouts included; OTLP clients
+// retry nothing else. 499 (no answer) only when the client went away.
+func mapStoreError(ctx context.Context, err error) *failure {
+	return classified(ingest.ClassifyStoreError(ctx, err), err)
 }

@@ -5,63 +5,13 @@ import (
 	"encoding/hex"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/chronostream/chronostream/internal/jsonev"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 )
 
 // Bodies are written by hand: every item of a request becomes one, so
 // encoding/json's reflection and maps would dominate ingest.
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	const hexd = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&15])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexd[r&15])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // appendKey appends `,"key":` (without the comma for the first member,
 // when b ends with '{').
@@ -103,7 +53,7 @@ func appendAny(b []byte, v *commonpb.AnyValue, depth int) []byte {
 	}
 	switch x := v.GetValue().(type) {
 	case *commonpb.AnyValue_StringValue:
-		return appendString(b, x.StringValue)
+		return jsonev.AppendString(b, x.StringValue)
 	case *commonpb.AnyValue_BoolValue:
 		return strconv.AppendBool(b, x.BoolValue)
 	case *commonpb.AnyValue_IntValue:
@@ -136,7 +86,7 @@ func appendAttrs(b []byte, kvs []*commonpb.KeyValue, depth int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, kv.GetKey())
+		b = jsonev.AppendString(b, kv.GetKey())
 		b = append(b, ':')
 		b = appendAny(b, kv.GetValue(), depth)
 	}

@@ -14,6 +14,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/jsonev"
 )
 
 // DefaultStoryAttribute is the resource attribute naming an item's story.
@@ -81,11 +82,11 @@ func (m *Mapper) resource(r *resourcepb.Resource, scope *commonpb.Instrumentatio
 		b = append(b, '{')
 		if scope.GetName() != "" {
 			b = appendKey(b, "name")
-			b = appendString(b, scope.GetName())
+			b = jsonev.AppendString(b, scope.GetName())
 		}
 		if scope.GetVersion() != "" {
 			b = appendKey(b, "version")
-			b = appendString(b, scope.GetVersion())
+			b = jsonev.AppendString(b, scope.GetVersion())
 		}
 		if len(scope.GetAttributes()) > 0 {
 			b = appendKey(b, "attributes")
@@ -95,7 +96,7 @@ func (m *Mapper) resource(r *resourcepb.Resource, scope *commonpb.Instrumentatio
 	}
 	if schemaURL != "" {
 		b = appendKey(b, "schema_url")
-		b = appendString(b, schemaURL)
+		b = jsonev.AppendString(b, schemaURL)
 	}
 	b = appendKey(b, "resource")
 	b = appendAttrs(b, r.GetAttributes(), 0)
@@ -110,9 +111,9 @@ func (m *Mapper) resource(r *resourcepb.Resource, scope *commonpb.Instrumentatio
 				b = append(b, ',')
 			}
 			first = false
-			b = appendString(b, kv.GetKey())
+			b = jsonev.AppendString(b, kv.GetKey())
 			b = append(b, ':')
-			b = appendString(b, s)
+			b = jsonev.AppendString(b, s)
 		}
 	}
 	b = append(b, '}')
@@ -172,7 +173,7 @@ func appendStr(b []byte, key, v string) []byte {
 		return b
 	}
 	b = appendKey(b, key)
-	return appendString(b, v)
+	return jsonev.AppendString(b, v)
 }
 
 func appendID(b []byte, key string, id []byte) []byte {
@@ -297,9 +298,9 @@ func (m *Mapper) Traces(req *coltracepb.ExportTraceServiceRequest, emit Emit) (R
 				b = appendID(b, "parent_span_id", sp.GetParentSpanId())
 				b = appendStr(b, "trace_state", sp.GetTraceState())
 				b = appendKey(b, "name")
-				b = appendString(b, sp.GetName())
+				b = jsonev.AppendString(b, sp.GetName())
 				b = appendKey(b, "span_kind")
-				b = appendString(b, enumName(spanKinds, sp.GetKind()))
+				b = jsonev.AppendString(b, enumName(spanKinds, sp.GetKind()))
 				start, end := sp.GetStartTimeUnixNano(), sp.GetEndTimeUnixNano()
 				b = appendTime(b, "start_time_unix_nano", start)
 				b = appendTime(b, "end_time_unix_nano", end)
@@ -308,7 +309,7 @@ func (m *Mapper) Traces(req *coltracepb.ExportTraceServiceRequest, emit Emit) (R
 					b = strconv.AppendUint(b, end-start, 10)
 				}
 				b = appendKey(b, "status_code")
-				b = appendString(b, enumName(statusCodes, sp.GetStatus().GetCode()))
+				b = jsonev.AppendString(b, enumName(statusCodes, sp.GetStatus().GetCode()))
 				b = appendStr(b, "status_message", sp.GetStatus().GetMessage())
 				b = appendUint(b, "flags", uint64(sp.GetFlags()))
 				b = appendAttrMember(b, "attributes", sp.GetAttributes())
@@ -323,7 +324,7 @@ func (m *Mapper) Traces(req *coltracepb.ExportTraceServiceRequest, emit Emit) (R
 						b = append(b, '{')
 						b = appendTime(b, "time_unix_nano", se.GetTimeUnixNano())
 						b = appendKey(b, "name")
-						b = appendString(b, se.GetName())
+						b = jsonev.AppendString(b, se.GetName())
 						b = appendAttrMember(b, "attributes", se.GetAttributes())
 						b = appendUint(b, "dropped_attributes_count", uint64(se.GetDroppedAttributesCount()))
 						b = append(b, '}')
@@ -408,17 +409,17 @@ func countPoints(mt *metricspb.Metric) int {
 func (m *Mapper) head(mt *metricspb.Metric, typ string) []byte {
 	b := append(m.buf[:0], '{')
 	b = appendKey(b, "name")
-	b = appendString(b, mt.GetName())
+	b = jsonev.AppendString(b, mt.GetName())
 	b = appendStr(b, "description", mt.GetDescription())
 	b = appendStr(b, "unit", mt.GetUnit())
 	b = appendKey(b, "metric_type")
-	b = appendString(b, typ)
+	b = jsonev.AppendString(b, typ)
 	return appendAttrMember(b, "metadata", mt.GetMetadata())
 }
 
 func appendTemporality(b []byte, t metricspb.AggregationTemporality) []byte {
 	b = appendKey(b, "aggregation_temporality")
-	return appendString(b, enumName(temporalities, t))
+	return jsonev.AppendString(b, enumName(temporalities, t))
 }
 
 func appendPointCommon(b []byte, attrs []*commonpb.KeyValue, start, t uint64, flags uint32) []byte {
