@@ -88,13 +88,13 @@ func (h *Handler) ServePost(w http.ResponseWriter, r *http.Request) {
 		Chronicle: chronicle, Story: p.Metric, Start: time.Now().UTC()}
 	// The source is recorded before the point that names it.
 	if err := h.store.PutSource(r.Context(), src); err != nil {
-		h.storeFailed(w, fmt.Errorf("recording the source: %w", err))
+		h.storeFailed(w, r, fmt.Errorf("recording the source: %w", err))
 		return
 	}
 	ev := event.Event{Time: p.Time, Kind: event.KindMetric, Format: event.FormatJSON, Source: src.ID, Body: body,
 		Fields: map[string]event.Value{"value": event.Float(p.Value)}}
 	if _, err := h.store.Append(chronicle, p.Metric, []event.Event{ev}).Wait(r.Context()); err != nil {
-		h.storeFailed(w, err)
+		h.storeFailed(w, r, err)
 		return
 	}
 	if m := h.cfg.Metrics; m != nil {
@@ -154,7 +154,7 @@ func (h *Handler) ServeData(w http.ResponseWriter, r *http.Request) {
 	if bw == nil {
 		switch {
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			h.storeFailed(w, err)
+			h.storeFailed(w, r, err)
 		case events > 0:
 			h.fail(w, http.StatusNotFound, "", "no-data", "No data for metric", fmt.Sprintf("No data exists for metric '%s'.", metric))
 		default:
@@ -206,7 +206,7 @@ func (h *Handler) metrics(ctx context.Context) ([]metricInfo, error) {
 func (h *Handler) ServeMetrics(w http.ResponseWriter, r *http.Request) {
 	ms, err := h.metrics(r.Context())
 	if err != nil {
-		h.storeFailed(w, err)
+		h.storeFailed(w, r, err)
 		return
 	}
 	if len(ms) == 0 {
@@ -226,7 +226,7 @@ func (h *Handler) ServeMetric(w http.ResponseWriter, r *http.Request) {
 	metric := r.PathValue("metric")
 	ms, err := h.metrics(r.Context())
 	if err != nil {
-		h.storeFailed(w, err)
+		h.storeFailed(w, r, err)
 		return
 	}
 	for _, m := range ms {
@@ -315,18 +315,24 @@ func (h *Handler) fail(w http.ResponseWriter, status int, reason, typ, title, de
 	}{typ, title, status, detail})
 }
 
-// storeFailed maps a log failure to its response, once, here at the edge.
-func (h *Handler) storeFailed(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, store.ErrNoChronicle):
-		h.fail(w, http.StatusNotFound, "no_chronicle", "no-chronicle", "No such chronicle",
+// storeFailed maps a log failure to its response, once, here at the edge,
+// with the status every ingest route uses (ingest.ClassifyStoreError): a
+// timeout of the log is a retryable 503, not the client's cancellation.
+func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	f := ingest.ClassifyStoreError(r.Context(), err)
+	switch f.Reason {
+	case "no_chronicle":
+		h.fail(w, f.Status, f.Reason, "no-chronicle", "No such chronicle",
 			fmt.Sprintf("%v: create the metrics chronicle %q, or turn auto-create on", err, h.cfg.DefaultChronicle))
-	case errors.Is(err, store.ErrTooLarge):
-		h.fail(w, http.StatusRequestEntityTooLarge, "event_too_large", "invalid-request", "Data point too large", err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		h.fail(w, 499, "canceled", "canceled", "Request canceled", err.Error())
+	case "event_too_large":
+		h.fail(w, f.Status, f.Reason, "invalid-request", "Data point too large", err.Error())
+	case "invalid_name":
+		h.fail(w, f.Status, f.Reason, "invalid-request", "Invalid metric name", err.Error())
+	case "canceled":
+		h.fail(w, f.Status, f.Reason, "canceled", "Request canceled", err.Error())
 	default:
 		h.warn.Warn("trendlines: the log failed", "err", err)
-		h.fail(w, http.StatusServiceUnavailable, "store_unavailable", "store-unavailable", "Log unavailable", err.Error())
+		w.Header().Set("Retry-After", "5")
+		h.fail(w, f.Status, f.Reason, "store-unavailable", "Log unavailable", err.Error())
 	}
 }
