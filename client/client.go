@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/chronostream/chronostream/event"
 )
 
 // Overflow says what Send does when the buffer is full.
@@ -50,7 +53,35 @@ var (
 	ErrBufferFull = errors.New("chronostream client: buffer full, event dropped")
 	// ErrInvalidJSON: a payload given to Send is not one JSON value.
 	ErrInvalidJSON = errors.New("chronostream client: payload is not valid JSON")
+	// ErrTooLarge: a payload given to Send is larger than MaxEventSize.
+	ErrTooLarge = errors.New("chronostream client: event larger than the maximum event size")
+	// ErrRejected: the server refused events for good (an event too large
+	// for it, say); they were discarded. Flush and Close wrap it with the
+	// count, and Stats.Rejected counts them.
+	ErrRejected = errors.New("chronostream client: the server refused events; they were discarded")
 )
+
+// ServerError is a refusal of the server that resending cannot cure: the
+// client is misconfigured (a bad token, a chronicle that does not exist, an
+// invalid name or stream id). The client stops sending and keeps its
+// events; Send, Flush and Close return the error (errors.As finds it).
+type ServerError struct {
+	Status int    // the HTTP status (of the request or the WebSocket handshake), or 0
+	Reason string // the server's reason, e.g. "invalid_stream", "no_chronicle", when it gave one
+	Detail string // what the server said
+}
+
+func (e *ServerError) Error() string {
+	s := fmt.Sprintf("chronostream client: the server refused the stream (status %d", e.Status)
+	if e.Reason != "" {
+		s += ", " + e.Reason
+	}
+	s += "); sending stopped"
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
 
 // Stats are the client's counters since New.
 type Stats struct {
@@ -62,6 +93,10 @@ type Stats struct {
 	Rejected      uint64 // events the server refused for good (e.g. too large), discarded
 	Resent        uint64 // events sent again after a failed connection or request
 	Reconnects    uint64 // connections or requests that failed and were retried
+	// LastError is the last failure: a connection or request that failed
+	// (retried), refused events (ErrRejected) or a *ServerError (sending
+	// stopped). nil when nothing failed yet.
+	LastError error
 }
 
 // Option configures a Client.
@@ -74,6 +109,10 @@ type config struct {
 	bufferSize       int
 	overflow         Overflow
 	batchSize        int
+	batchBytes       int
+	maxEvent         int
+	ackTimeout       time.Duration
+	onError          func(error)
 	linger           time.Duration
 	header           http.Header
 	logger           *slog.Logger
@@ -84,11 +123,28 @@ type config struct {
 	httpClient       *http.Client
 }
 
-// Chronicle sets the chronicle events go to (default: the server's default).
-func Chronicle(name string) Option { return func(c *config) error { c.chronicle = name; return nil } }
+// Chronicle sets the chronicle events go to (default, or "": the server's
+// default). A name the server cannot take is refused here.
+func Chronicle(name string) Option {
+	return func(c *config) error {
+		if err := event.ValidateChronicle(name); err != nil && name != "" {
+			return fmt.Errorf("chronostream client: %w", err)
+		}
+		c.chronicle = name
+		return nil
+	}
+}
 
-// Story sets the story events go to (default: the server's default).
-func Story(name string) Option { return func(c *config) error { c.story = name; return nil } }
+// Story sets the story events go to (default, or "": the server's default).
+func Story(name string) Option {
+	return func(c *config) error {
+		if err := event.ValidateStory(name); err != nil && name != "" {
+			return fmt.Errorf("chronostream client: %w", err)
+		}
+		c.story = name
+		return nil
+	}
+}
 
 // Token authenticates with "Authorization: Bearer token".
 func Token(token string) Option { return func(c *config) error { c.token = token; return nil } }
@@ -130,6 +186,59 @@ func Batch(size int, linger time.Duration) Option {
 	}
 }
 
+// BatchBytes bounds the bytes of one HTTP request's body (default 4 MiB;
+// a single event larger than that goes alone). When the server still finds
+// a request too large (413 for the whole body), the client halves the batch
+// and tries again; an event the server refuses on its own is discarded.
+func BatchBytes(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("chronostream client: batch bytes %d < 1", n)
+		}
+		c.batchBytes = n
+		return nil
+	}
+}
+
+// MaxEventSize bounds one event's payload (default 1 MiB, the server's
+// default limit): Send refuses a larger one with ErrTooLarge rather than
+// queuing an event the server would refuse.
+func MaxEventSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("chronostream client: max event size %d < 1", n)
+		}
+		c.maxEvent = n
+		return nil
+	}
+}
+
+// AckTimeout sets how long a WebSocket connection may go without an
+// acknowledgement while events are outstanding (default 30s). Then the
+// client pings the server, and reconnects unless the pong arrives within
+// the same time: a connection whose peer vanished (a dead NAT entry, a
+// proxy that hangs) is not waited on forever.
+func AckTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("chronostream client: ack timeout %v", d)
+		}
+		c.ackTimeout = d
+		return nil
+	}
+}
+
+// OnError sets a function called with each failure, from the client's
+// sending goroutine: a failed connection or request (retried), events the
+// server refused (ErrRejected, they are discarded) and a *ServerError
+// (sending stopped). It runs outside the client's locks but holds up
+// sending while it runs: it must not block, nor Send to the same client
+// with the Block policy (that Send would wait for the goroutine running
+// it). Stats.LastError holds the last failure.
+func OnError(fn func(error)) Option {
+	return func(c *config) error { c.onError = fn; return nil }
+}
+
 // Header adds a header to every request and connection (context for the
 // whole stream; it is stored with the stream's source record).
 func Header(key, value string) Option {
@@ -150,8 +259,35 @@ func Failover(urls ...string) Option {
 // each Client is a new stream with a random id numbered from 0; a
 // producer that keeps unacknowledged events across restarts (a spool)
 // resumes its stream with the id and the index of the first event it holds.
+//
+// The id is 1 to 128 characters out of A-Z, a-z, 0-9, '-' and '_'. It must
+// belong to one producer, and its indexes must keep increasing across that
+// producer's restarts: the server drops every event of a story whose index
+// is not above the stream's last one, so a second producer with the same
+// id, or a restart numbering from 0 again, has its events taken for
+// duplicates and silently dropped (while acknowledged).
 func Stream(id string, first uint64) Option {
-	return func(c *config) error { c.stream, c.firstIndex = id, first; return nil }
+	return func(c *config) error {
+		if !validStreamID(id) {
+			return fmt.Errorf("chronostream client: stream id %q must be 1 to 128 characters out of A-Z, a-z, 0-9, '-' and '_'", id)
+		}
+		c.stream, c.firstIndex = id, first
+		return nil
+	}
+}
+
+// validStreamID is the server's rule for X-Chronostream-Stream.
+func validStreamID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Backoff sets the delays between reconnection attempts: exponential from
@@ -193,7 +329,14 @@ type Client struct {
 	seq      uint64        // last seq given
 	flushing int           // Flush calls waiting: do not linger
 	closed   bool
+	fatal    error  // a *ServerError: sending stopped
+	reported uint64 // Stats.Rejected when Flush last reported rejections
 	stats    Stats
+
+	// The outcome of the first Close, for later ones: closeErr is set
+	// before closeDone is closed.
+	closeDone chan struct{}
+	closeErr  error
 
 	ctx    context.Context // ends when Close gives up
 	cancel context.CancelFunc
@@ -209,6 +352,9 @@ func New(rawURL string, opts ...Option) (*Client, error) {
 		urls:       []string{rawURL},
 		bufferSize: 10000,
 		batchSize:  1000,
+		batchBytes: 4 << 20,
+		maxEvent:   1 << 20,
+		ackTimeout: 30 * time.Second,
 		linger:     100 * time.Millisecond,
 		header:     http.Header{},
 		minBackoff: 100 * time.Millisecond,
@@ -242,7 +388,7 @@ func New(rawURL string, opts ...Option) (*Client, error) {
 		cfg.httpClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	c := &Client{cfg: cfg, stream: cfg.stream, log: cfg.logger, changed: make(chan struct{}),
-		ackBase: cfg.firstIndex, done: make(chan struct{})}
+		ackBase: cfg.firstIndex, done: make(chan struct{}), closeDone: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.run()
 	return c, nil
@@ -257,22 +403,42 @@ func (c *Client) StreamID() string { return c.stream }
 // for the network. payload is copied. When the buffer is full, the overflow
 // policy applies: Block waits until there is room or ctx ends, DropOldest
 // discards the oldest unsent event, DropNewest discards this one and
-// returns ErrBufferFull.
+// returns ErrBufferFull. A payload over MaxEventSize is refused with
+// ErrTooLarge; after the server refused the stream (a *ServerError), Send
+// returns that error.
 func (c *Client) Send(ctx context.Context, payload []byte) error {
+	return c.send(ctx, payload, c.cfg.overflow)
+}
+
+func (c *Client) send(ctx context.Context, payload []byte, policy Overflow) error {
 	if !json.Valid(payload) {
 		return ErrInvalidJSON
 	}
-	p := append([]byte(nil), payload...)
+	// One event is one NDJSON line: a value spread over lines is compacted.
+	var p []byte
+	if bytes.IndexByte(payload, '\n') >= 0 {
+		var b bytes.Buffer
+		_ = json.Compact(&b, payload)
+		p = b.Bytes()
+	} else {
+		p = append([]byte(nil), payload...)
+	}
+	if len(p) > c.cfg.maxEvent {
+		return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(p), c.cfg.maxEvent)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
 		if c.closed {
 			return ErrClosed
 		}
+		if c.fatal != nil {
+			return c.fatal
+		}
 		if len(c.items) < c.cfg.bufferSize {
 			break
 		}
-		switch c.cfg.overflow {
+		switch policy {
 		case DropNewest:
 			c.stats.DroppedNewest++
 			return ErrBufferFull
@@ -320,9 +486,17 @@ func (c *Client) notifyLocked() {
 }
 
 // Flush waits until every event accepted before the call is acknowledged
-// by the server (durable), or ctx ends.
+// by the server (durable), or ctx ends. It returns ErrClosed after Close; a
+// *ServerError once the server refused the stream (the events stay
+// buffered, unsent); and an error wrapping ErrRejected, with the count,
+// when the server refused events for good since the previous Flush that
+// said so (they were discarded, the others are durable).
 func (c *Client) Flush(ctx context.Context) error {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
 	target := c.seq
 	c.flushing++
 	c.notifyLocked()
@@ -332,6 +506,11 @@ func (c *Client) Flush(ctx context.Context) error {
 		c.mu.Unlock()
 	}()
 	for len(c.items) > 0 && c.items[0].seq <= target {
+		if c.fatal != nil {
+			err := c.fatal
+			c.mu.Unlock()
+			return err
+		}
 		ch := c.changed
 		c.mu.Unlock()
 		select {
@@ -346,38 +525,58 @@ func (c *Client) Flush(ctx context.Context) error {
 		}
 		c.mu.Lock()
 	}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if n := c.stats.Rejected - c.reported; n > 0 {
+		c.reported = c.stats.Rejected
+		return fmt.Errorf("%w: %d events", ErrRejected, n)
+	}
 	return nil
 }
 
 // Close stops accepting events, waits until every buffered event is
 // acknowledged or ctx ends, and ends the stream. Events still unacknowledged
-// when ctx ends are lost, and the error says how many.
+// when ctx ends are lost, and the error says how many. The error also
+// wraps ErrRejected, with the count, when the server refused events for
+// good since New, and is the *ServerError when the server refused the
+// stream (Close then returns at once). A later Close waits for the first
+// one (or its own ctx) and returns the same outcome.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		<-c.done
-		return nil
+		select {
+		case <-c.closeDone:
+			return c.closeErr
+		case <-ctx.Done():
+			return fmt.Errorf("chronostream client: close: %w", ctx.Err())
+		}
 	}
 	c.closed = true
 	c.flushing++
 	c.notifyLocked()
 	c.mu.Unlock()
-	var err error
 	select {
 	case <-c.done:
 	case <-ctx.Done():
 		c.cancel()
 		<-c.done
 	}
+	var errs []error
 	c.mu.Lock()
-	if n := len(c.items); n > 0 {
-		err = fmt.Errorf("chronostream client: closed with %d events unacknowledged: %w", n, ctx.Err())
+	switch n := len(c.items); {
+	case c.fatal != nil:
+		errs = append(errs, fmt.Errorf("%w (closed with %d events unsent)", c.fatal, n))
+	case n > 0:
+		errs = append(errs, fmt.Errorf("chronostream client: closed with %d events unacknowledged: %w", n, ctx.Err()))
+	}
+	if n := c.stats.Rejected; n > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d events", ErrRejected, n))
 	}
 	c.mu.Unlock()
 	c.cancel()
-	return err
+	c.closeErr = errors.Join(errs...)
+	close(c.closeDone)
+	return c.closeErr
 }
 
 // Stats returns the client's counters.
@@ -389,7 +588,7 @@ func (c *Client) Stats() Stats {
 	return s
 }
 
-// ack removes the events up to stream index next (exclusive).
+// ackLocked removes the events up to stream index next (exclusive).
 func (c *Client) ackLocked(next uint64) {
 	if next <= c.ackBase {
 		return
@@ -403,8 +602,52 @@ func (c *Client) ackLocked(next uint64) {
 	c.notifyLocked()
 }
 
-// finished reports whether the sender may stop: closed and nothing held.
-func (c *Client) finishedLocked() bool { return c.closed && len(c.items) == 0 }
+// rejectLocked discards the first buffered event, which was sent and
+// which the server refused for good; its index stays unused.
+func (c *Client) rejectLocked() {
+	if c.assigned == 0 {
+		return
+	}
+	c.items[0] = item{}
+	c.items = c.items[1:]
+	c.assigned--
+	c.ackBase++
+	c.stats.Rejected++
+	c.stats.LastError = fmt.Errorf("%w: %d events", ErrRejected, c.stats.Rejected)
+	c.notifyLocked()
+}
+
+// failed records a failure and tells OnError. It must be called without
+// the lock.
+func (c *Client) failed(err error) {
+	c.mu.Lock()
+	c.stats.LastError = err
+	var se *ServerError
+	if errors.As(err, &se) && c.fatal == nil {
+		c.fatal = se
+		c.notifyLocked()
+	}
+	c.mu.Unlock()
+	if c.cfg.onError != nil {
+		c.cfg.onError(err)
+	}
+}
+
+// logCtx marks the client's own log records: a Handler of this client
+// drops them rather than wait for room in the buffer that only the
+// logging goroutine (the sender) can make.
+var logCtx = context.WithValue(context.Background(), internalLog{}, true)
+
+type internalLog struct{}
+
+func isInternalLog(ctx context.Context) bool {
+	v, _ := ctx.Value(internalLog{}).(bool)
+	return v
+}
+
+// finishedLocked reports whether the sender may stop: closed and nothing
+// held, or the server refused the stream.
+func (c *Client) finishedLocked() bool { return c.closed && len(c.items) == 0 || c.fatal != nil }
 
 // run is the sender: it connects, sends, and reconnects with backoff.
 func (c *Client) run() {
@@ -431,16 +674,23 @@ func (c *Client) run() {
 		if c.ctx.Err() != nil {
 			return
 		}
+		var se *ServerError
+		if errors.As(err, &se) {
+			c.failed(err)
+			c.log.ErrorContext(logCtx, "chronostream client: the server refused the stream; sending stopped", "url", target, "err", err)
+			return
+		}
 		c.mu.Lock()
 		c.stats.Reconnects++
 		c.mu.Unlock()
+		c.failed(err)
 		if progressed {
 			attempt = 0
 		}
 		u++ // fail over to the next server
 		d := backoff(c.cfg.minBackoff, c.cfg.maxBackoff, attempt)
 		attempt++
-		c.log.Warn("chronostream client: sending failed, retrying", "url", target, "err", err, "retry_in", d)
+		c.log.WarnContext(logCtx, "chronostream client: sending failed, retrying", "url", target, "err", err, "retry_in", d)
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -455,8 +705,8 @@ func (c *Client) run() {
 // and at least min/2 so that a dead server is not hammered.
 func backoff(lo, hi time.Duration, attempt int) time.Duration {
 	d := hi
-	if attempt < 30 {
-		d = min(hi, lo<<attempt)
+	if attempt < 63 && lo <= hi>>attempt {
+		d = lo << attempt
 	}
 	return lo/2 + rand.N(d-lo/2+1)
 }
@@ -466,7 +716,7 @@ func isWS(u string) bool {
 	return pu.Scheme == "ws" || pu.Scheme == "wss"
 }
 
-// target returns the URL with chronicle and story in its query.
+// targetURL returns the URL with chronicle and story in its query.
 func (c *Client) targetURL(raw string) string {
 	pu, _ := url.Parse(raw)
 	q := pu.Query()

@@ -171,7 +171,10 @@ func TestOverflow(t *testing.T) {
 		{client.DropOldest, 3, 0, nil, 4, 7},
 	} {
 		t.Run(tc.policy.String(), func(t *testing.T) {
-			c, err := client.New(dead, client.BufferSize(4), client.OverflowPolicy(tc.policy), client.Backoff(time.Hour, time.Hour))
+			// No linger ends while the test sends: no event is in flight,
+			// so DropOldest has unsent events to drop.
+			c, err := client.New(dead, client.BufferSize(4), client.OverflowPolicy(tc.policy), client.Backoff(time.Hour, time.Hour),
+				client.Batch(1000, time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}

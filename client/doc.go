@@ -41,13 +41,52 @@
 // Send wait, DropOldest discards the oldest event not yet sent, DropNewest
 // discards the new one. Stats counts what was dropped.
 //
+// A stream id must belong to one producer, and its indexes must keep
+// increasing across that producer's restarts: the server drops every event
+// whose index is not above the stream's last one, so two producers with one
+// id, or a restart numbering from 0 again with an old id (Stream(id, 0)),
+// have their events acknowledged and silently not stored.
+//
+// Duplicate removal is exact against a single server (or one server writing
+// each stream). Failover between several servers of one cluster can store
+// an event twice if the first server is still appending a request when the
+// client resends it to another; exact removal across nodes is future work.
+//
 // Flush waits until everything sent so far is acknowledged; Close stops
 // accepting events, flushes, and ends the stream. Events still buffered when
 // Close's context ends are lost, and Close says how many.
+//
+// # Refusals
+//
+// Over HTTP a batch is at most Batch events and BatchBytes bytes (4 MiB). A
+// server answering 413 for a whole request gets it again in halves; an
+// event the server refuses on its own (larger than its event limit, say) is
+// discarded and counted in Stats.Rejected, and Flush and Close then return
+// an error wrapping ErrRejected. Over WebSocket the server closes with 1009
+// when an event is too large; the client discards that event and goes on.
+// Send refuses events over MaxEventSize (1 MiB) up front with ErrTooLarge.
+//
+// A refusal no resend can cure — a wrong token (401, 403), a missing
+// chronicle (404), an invalid stream id or name (400) — is a configuration
+// error: the client stops sending and keeps its events, and Send, Flush and
+// Close return a *ServerError. Stats.LastError holds the last failure and
+// the OnError option is told of each one. Transient failures (connection
+// errors, 5xx) are retried with backoff for ever.
+//
+// Over WebSocket, a connection with events outstanding that gets no count
+// for AckTimeout (30s) is pinged, and replaced unless the pong arrives in
+// as long.
 //
 // # Logging
 //
 // NewHandler is a slog.Handler that ships a program's structured logs:
 //
 //	slog.SetDefault(slog.New(client.NewHandler(c, nil)))
+//
+// With the Block policy, logging waits while the buffer is full (until the
+// log call's context ends). Do not give the client itself (the Logger
+// option) a logger that sends to the same client: its own records come
+// from the goroutine that empties the buffer. The Handler drops those
+// records rather than wait, but a handler of your own wrapping it must
+// pass the context on for it to tell them.
 package client

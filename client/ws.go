@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -23,20 +26,32 @@ func (c *Client) runWS(target string) (progressed bool, err error) {
 	first := c.ackBase
 	c.mu.Unlock()
 	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-	conn, _, err := websocket.Dial(dctx, c.targetURL(target), &websocket.DialOptions{
+	conn, resp, err := websocket.Dial(dctx, c.targetURL(target), &websocket.DialOptions{
 		HTTPHeader: c.headers(first),
 		HTTPClient: c.cfg.httpClient,
 	})
 	dcancel()
 	if err != nil {
+		if resp != nil && configError(resp.StatusCode, "") {
+			return false, handshakeError(resp)
+		}
 		return false, fmt.Errorf("connect: %w", err)
 	}
-	defer conn.CloseNow()
 	conn.SetReadLimit(1 << 10) // counts only
 
 	readErr := make(chan error, 1)
 	acked := make(chan struct{}, 1)
+	readerDone := make(chan struct{})
+	// The reader must be gone before the next connection starts: a late
+	// count of this one, relative to its first index, would acknowledge
+	// the next one's events.
+	defer func() {
+		cancel()
+		conn.CloseNow()
+		<-readerDone
+	}()
 	go func() {
+		defer close(readerDone)
 		for {
 			typ, b, err := conn.Read(ctx)
 			if err != nil {
@@ -58,13 +73,47 @@ func (c *Client) runWS(target string) (progressed bool, err error) {
 		}
 	}()
 
+	// Dead-connection detection: while events are outstanding, a count is
+	// due within ackTimeout; then a ping must be answered within as long.
+	quiet := time.NewTimer(c.cfg.ackTimeout)
+	defer quiet.Stop()
+	outstanding := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.assigned > 0
+	}
+	onAck := func() {
+		progressed = true
+		quiet.Reset(c.cfg.ackTimeout)
+	}
+	onQuiet := func() error {
+		if !outstanding() {
+			quiet.Reset(c.cfg.ackTimeout)
+			return nil
+		}
+		pctx, pcancel := context.WithTimeout(ctx, c.cfg.ackTimeout)
+		defer pcancel()
+		if err := conn.Ping(pctx); err != nil {
+			return fmt.Errorf("no acknowledgement for %v and no answer to a ping: %w", c.cfg.ackTimeout, err)
+		}
+		quiet.Reset(c.cfg.ackTimeout)
+		return nil
+	}
+
 	next := first // stream index of the next event to write
 	batch := make([][]byte, 0, wsBatch)
 	for {
 		c.mu.Lock()
-		for int(next-c.ackBase) >= len(c.items) {
+		if next < c.ackBase {
+			next = c.ackBase // never behind what is acknowledged
+		}
+		for next-c.ackBase >= uint64(len(c.items)) {
 			if c.finishedLocked() {
+				fatal := c.fatal
 				c.mu.Unlock()
+				if fatal != nil {
+					return progressed, nil
+				}
 				return true, c.endWS(ctx, conn, readErr)
 			}
 			ch := c.changed
@@ -72,13 +121,20 @@ func (c *Client) runWS(target string) (progressed bool, err error) {
 			select {
 			case <-ch:
 			case <-acked:
-				progressed = true
+				onAck()
+			case <-quiet.C:
+				if err := onQuiet(); err != nil {
+					return progressed, err
+				}
 			case err := <-readErr:
-				return progressed, fmt.Errorf("read: %w", err)
+				return progressed, c.readFailed(err, first)
 			case <-ctx.Done():
 				return progressed, ctx.Err()
 			}
 			c.mu.Lock()
+			if next < c.ackBase {
+				next = c.ackBase
+			}
 		}
 		pos := int(next - c.ackBase)
 		end := min(len(c.items), pos+wsBatch)
@@ -91,18 +147,61 @@ func (c *Client) runWS(target string) (progressed bool, err error) {
 		}
 		c.assigned = max(c.assigned, end)
 		c.mu.Unlock()
+		// A server that stops reading must not hold a write forever.
+		wctx, wcancel := context.WithTimeout(ctx, 2*c.cfg.ackTimeout)
 		for _, p := range batch {
-			if err := conn.Write(ctx, websocket.MessageText, p); err != nil {
+			if err := conn.Write(wctx, websocket.MessageText, p); err != nil {
+				wcancel()
+				select {
+				case rerr := <-readErr: // the server's close says why
+					return progressed, c.readFailed(rerr, first)
+				case <-time.After(100 * time.Millisecond):
+				}
 				return progressed, fmt.Errorf("write: %w", err)
 			}
 		}
+		wcancel()
 		next += uint64(len(batch))
 		select {
 		case <-acked:
-			progressed = true
+			onAck()
 		default:
 		}
 	}
+}
+
+// readFailed turns the end of a connection into the error run handles.
+// The server closes with 1009 when the event after the last count is too
+// large, and with 1008 when the stream's target is refused (no such
+// chronicle, an invalid name). The reader has applied every count before
+// the close.
+func (c *Client) readFailed(err error, first uint64) error {
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusMessageTooBig:
+		c.mu.Lock()
+		c.rejectLocked()
+		c.mu.Unlock()
+		var ce websocket.CloseError
+		errors.As(err, &ce)
+		rerr := fmt.Errorf("%w: %s", ErrRejected, ce.Reason)
+		c.failed(rerr)
+		c.log.ErrorContext(logCtx, "chronostream client: the server refused an event; dropped", "reason", ce.Reason)
+		return fmt.Errorf("read: %w", err) // reconnect and go on
+	case websocket.StatusPolicyViolation:
+		var ce websocket.CloseError
+		errors.As(err, &ce)
+		return &ServerError{Reason: "policy_violation", Detail: ce.Reason}
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// handshakeError is the refusal of a WebSocket handshake.
+func handshakeError(resp *http.Response) error {
+	var b []byte
+	if resp.Body != nil {
+		b, _ = io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	}
+	return &ServerError{Status: resp.StatusCode, Reason: resp.Header.Get(headerReason), Detail: strings.TrimSpace(string(b))}
 }
 
 // endWS ends the stream with an empty binary message, as the anacrolix
@@ -116,7 +215,7 @@ func (c *Client) endWS(ctx context.Context, conn *websocket.Conn, readErr <-chan
 	select {
 	case err := <-readErr:
 		if st := websocket.CloseStatus(err); st != websocket.StatusNormalClosure && st != -1 && !errors.Is(err, context.Canceled) {
-			c.log.Debug("chronostream client: stream ended", "status", st)
+			c.log.DebugContext(logCtx, "chronostream client: stream ended", "status", st)
 		}
 	case <-t.C:
 	case <-ctx.Done():

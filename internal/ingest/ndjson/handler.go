@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,8 +63,32 @@ func (h *Handler) ServeRoot(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	setFailureHeaders(w, res)
 	w.WriteHeader(res.fail.status)
 	fmt.Fprintf(w, "%s\nstored %d\n", res.fail.detail, res.stored)
+}
+
+// Headers of a refused request, for clients to act on (see docs/api.md).
+const (
+	// HeaderStored is the count of the request's events stored (a prefix
+	// of its body, duplicates of a client stream included).
+	HeaderStored = "X-Chronostream-Stored"
+	// HeaderReason is the reason of the refusal (the problem type's last
+	// part, with '_': "body_too_large", "event_too_large", "invalid_stream"…).
+	HeaderReason = "X-Chronostream-Reason"
+	// HeaderRejectedLine is the line of the body refused on its own (an
+	// event too large, invalid JSON): the event after the stored ones.
+	// Without it, a refusal is of the request as a whole.
+	HeaderRejectedLine = "X-Chronostream-Rejected-Line"
+)
+
+func setFailureHeaders(w http.ResponseWriter, res result) {
+	h := w.Header()
+	h.Set(HeaderStored, strconv.Itoa(res.stored))
+	h.Set(HeaderReason, res.fail.reason)
+	if res.fail.line > 0 {
+		h.Set(HeaderRejectedLine, strconv.Itoa(res.fail.line))
+	}
 }
 
 // ServeEvents serves POST /api/v1/chronicles/{chronicle}/stories/{story}/events.
@@ -331,6 +356,7 @@ func writeProblem(w http.ResponseWriter, res result) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	setFailureHeaders(w, res)
 	w.WriteHeader(f.status)
 	_ = json.NewEncoder(w).Encode(p)
 }
