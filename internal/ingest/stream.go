@@ -66,6 +66,21 @@ func validStreamID(id string) bool {
 	return true
 }
 
+// NewSource returns the source record of a request (or connection) of
+// protocol writing to chronicle/story, with a fresh id; a client stream
+// replaces the id with its own.
+func NewSource(r *http.Request, protocol, chronicle, story string) store.Source {
+	return store.Source{
+		ID:        store.NewSourceID(),
+		Protocol:  protocol,
+		Remote:    r.RemoteAddr,
+		Headers:   SourceHeaders(r.Header),
+		Chronicle: chronicle,
+		Story:     story,
+		Start:     time.Now().UTC(),
+	}
+}
+
 // StreamLog is what duplicate removal needs of the store.
 type StreamLog interface {
 	Read(ctx context.Context, q store.Query, fn func(*event.Event) error, onGap func(store.Gap) error) (uint64, error)
@@ -90,13 +105,14 @@ const (
 // (after a restart, after a failed append, or for a stream idle for 10
 // minutes) it is learned from the log, which holds each event's stream and
 // index atomically with the event: a stream without a source record never
-// stored anything; otherwise the story is read backwards from its end for
-// the stream's newest event, at most Scan events deep. A stream whose last
-// event lies deeper than that is taken to have stored nothing, so a resend
-// of it would be stored twice: that needs more than Scan events from other
-// producers in the story between the stream's last durable event and its
-// reconnection, while a client's unacknowledged events are the newest it
-// sent.
+// stored anything; a record carries the stream's position in its story as
+// of when it was put (see store.StreamPosition, which the transports keep
+// up to date) and the story is read backwards from its end down to that
+// position only, for a newer event of the stream. Without a position (a
+// record of an older server, or of another story) the story is read
+// backwards for the stream's newest event, at most Scan events deep; a
+// stream whose last event lies deeper than that is taken to have stored
+// nothing, so a resend of it would be stored twice.
 type Streams struct {
 	log    StreamLog
 	scan   int
@@ -113,8 +129,9 @@ type streamState struct {
 	lock  chan struct{} // a mutex whose wait can be canceled
 	refs  int           // holders and waiters; guarded by Streams.mu
 	used  time.Time     // guarded by Streams.mu
-	known bool          // next is true; guarded by lock
+	known bool          // next and seq are true; guarded by lock
 	next  uint64
+	seq   uint64 // the seq of the stream's newest event in the story (0: unknown or none)
 }
 
 // NewStreams returns duplicate removal reading log. scan bounds the lookup
@@ -167,12 +184,12 @@ func (s *Streams) Acquire(ctx context.Context, chronicle, story, id string) (*St
 		return nil, ctx.Err()
 	}
 	if !st.known {
-		next, err := s.learn(ctx, key)
+		pos, err := s.learn(ctx, key)
 		if err != nil {
 			g.Release()
 			return nil, err
 		}
-		st.next, st.known = next, true
+		st.next, st.seq, st.known = pos.Next, pos.Seq, true
 	}
 	return g, nil
 }
@@ -186,55 +203,85 @@ func (s *Streams) unref(st *streamState) {
 
 var errScanDone = errors.New("scan done")
 
-// learn reads a stream's next index from the log.
-func (s *Streams) learn(ctx context.Context, key streamKey) (uint64, error) {
+// learn reads a stream's position from the log.
+func (s *Streams) learn(ctx context.Context, key streamKey) (store.StreamPosition, error) {
 	ctx, cancel := context.WithTimeout(ctx, streamLookupTimeout)
 	defer cancel()
-	if _, err := s.log.GetSource(ctx, key.id); errors.Is(err, store.ErrNotFound) {
-		return 0, nil // never recorded, so never stored
+	src, err := s.log.GetSource(ctx, key.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.StreamPosition{}, nil // never recorded, so never stored
 	} else if err != nil {
-		return 0, fmt.Errorf("ingest: stream %q: %w", key.id, err)
+		return store.StreamPosition{}, fmt.Errorf("ingest: stream %q: %w", key.id, err)
+	}
+	// The recorded position holds unless the stream appended after it:
+	// only the events after its seq are read. A record of another story
+	// (or none) says nothing of this one: read back up to the bound.
+	var pos store.StreamPosition
+	bounded := true
+	if src.Stream != nil && src.Chronicle == key.chronicle && src.Story == key.story {
+		pos, bounded = *src.Stream, false
 	}
 	var (
 		scanned int
 		found   bool
-		next    uint64
 	)
 	mine := func(e *event.Event) bool { return e.Indexed && e.Source == key.id }
-	_, err := s.log.Read(ctx, store.Query{Chronicle: key.chronicle, Story: key.story, Desc: true,
+	_, err = s.log.Read(ctx, store.Query{Chronicle: key.chronicle, Story: key.story, Desc: true, After: pos.Seq,
 		Match: func(e *event.Event) bool {
 			scanned++
-			return mine(e) || scanned >= s.scan
+			return mine(e) || bounded && scanned >= s.scan
 		}},
 		func(e *event.Event) error {
-			if mine(e) {
-				found, next = true, e.Index+1
+			if mine(e) && e.Index+1 > pos.Next {
+				found, pos = true, store.StreamPosition{Next: e.Index + 1, Seq: e.Seq}
+			} else if mine(e) {
+				found, pos.Seq = true, max(pos.Seq, e.Seq)
 			}
 			return errScanDone
 		}, nil)
 	switch {
 	case errors.Is(err, errScanDone), err == nil, errors.Is(err, store.ErrNotFound):
 	default:
-		return 0, fmt.Errorf("ingest: stream %q: looking up its last index: %w", key.id, err)
+		return store.StreamPosition{}, fmt.Errorf("ingest: stream %q: looking up its last index: %w", key.id, err)
 	}
-	if !found && scanned >= s.scan {
+	if !found && bounded && scanned >= s.scan {
 		s.logger.Warn("client stream not found within the newest events of its story; resent events may be stored twice",
 			"stream", key.id, "chronicle", key.chronicle, "story", key.story, "scanned", scanned)
 	}
-	return next, nil
+	return pos, nil
 }
 
 // Next is the index one past the stream's last event in the story (0 when
 // it has none): events numbered below it are already stored.
 func (g *StreamGuard) Next() uint64 { return g.st.next }
 
-// Stored records that every event of the stream numbered below next is
-// durable in the story.
-func (g *StreamGuard) Stored(next uint64) { g.st.next = max(g.st.next, next) }
+// Stored reports whether the event numbered index is in the log already
+// (a resend): the transport drops it and counts it as stored.
+func (g *StreamGuard) Stored(index uint64) bool { return index < g.st.next }
 
-// Invalidate forgets the stream's next index after an append failed or
-// ended unknown, so that the next request learns it from the log.
-func (g *StreamGuard) Invalidate() { g.st.known = false }
+// Position is where the stream stands, for its source record: a record put
+// with it lets the next lookup after a restart read only what follows.
+func (g *StreamGuard) Position() *store.StreamPosition {
+	return &store.StreamPosition{Next: g.st.next, Seq: g.st.seq}
+}
+
+// Appended records the outcome of an append of the stream's events: on
+// success every event numbered below next is durable, the newest appended
+// at seq lastSeq (0 when the append held none); on failure, or an outcome
+// unknown, the stream's position is forgotten, so that the next request
+// learns it from the log.
+func (g *StreamGuard) Appended(next, lastSeq uint64, err error) {
+	if err != nil {
+		g.st.known = false
+		return
+	}
+	if next > g.st.next {
+		g.st.next = next
+		if lastSeq != 0 {
+			g.st.seq = lastSeq
+		}
+	}
+}
 
 // Release unlocks the stream. It may be called more than once.
 func (g *StreamGuard) Release() {

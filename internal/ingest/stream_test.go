@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -76,8 +77,8 @@ func TestStreamsLearnFromLog(t *testing.T) {
 	}
 }
 
-// TestStreamsMemory: Stored moves next forward only; Invalidate makes the
-// next Acquire read the log again.
+// TestStreamsMemory: Appended moves next forward only; a failed append
+// makes the next Acquire read the log again.
 func TestStreamsMemory(t *testing.T) {
 	s := testutil.OpenStore(t, store.Options{})
 	appendStream(t, s, "a", "one", 0, 4)
@@ -86,17 +87,17 @@ func TestStreamsMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Stored(100)
-	g.Stored(50)
+	g.Appended(100, 0, nil)
+	g.Appended(50, 0, nil)
 	g.Release()
 	if got := next(t, st, "a", "one"); got != 100 {
 		t.Fatalf("next from memory %d, want 100", got)
 	}
 	g, _ = st.Acquire(context.Background(), "c", "a", "one")
-	g.Invalidate()
+	g.Appended(200, 0, errors.New("append failed"))
 	g.Release()
 	if got := next(t, st, "a", "one"); got != 4 {
-		t.Fatalf("next after Invalidate %d, want 4 (from the log)", got)
+		t.Fatalf("next after a failed append %d, want 4 (from the log)", got)
 	}
 	// The lock is exclusive: a second Acquire waits for the first's Release.
 	g, _ = st.Acquire(context.Background(), "c", "a", "one")
@@ -118,5 +119,49 @@ func TestStreamOf(t *testing.T) {
 	id, first, ok, err := ingest.StreamOf(r)
 	if !ok || err != nil || id != "abc-DEF_9" || first != 1<<64-1 {
 		t.Fatalf("got %q %d %v %v", id, first, ok, err)
+	}
+}
+
+// TestStreamsRecordedPosition: a source record carrying the stream's
+// position bounds the lookup to the events after it, however deep the
+// stream's last event lies, and events the stream appended after the record
+// (a crash before it was updated) still count: the log is the truth.
+func TestStreamsRecordedPosition(t *testing.T) {
+	s := testutil.OpenStore(t, store.Options{})
+	appendStream(t, s, "p", "rec", 0, 5)
+	var last uint64
+	if _, err := s.Read(context.Background(), store.Query{Chronicle: "c", Story: "p"}, func(e *event.Event) error { last = e.Seq; return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	put := func(pos *store.StreamPosition, story string) {
+		t.Helper()
+		if err := s.PutSource(context.Background(), store.Source{ID: "rec", Chronicle: "c", Story: story, Stream: pos}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(&store.StreamPosition{Next: 5, Seq: last}, "p")
+	appendOther(t, s, "p", 50) // deeper than the bound below
+
+	// Without the record, a bound of 10 misses the stream; with it, the
+	// 50 events after its position are read whole, not cut at the bound.
+	if got := next(t, ingest.NewStreams(s, 10, nil), "p", "rec"); got != 5 {
+		t.Fatalf("next with a recorded position: %d, want 5", got)
+	}
+	// Appended after the record was put: found after its position.
+	var evs []event.Event
+	for i := uint64(5); i < 8; i++ {
+		evs = append(evs, event.Event{Source: "rec", Index: i, Indexed: true, Body: []byte("{}")})
+	}
+	if _, err := s.Append("c", "p", evs).Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	appendOther(t, s, "p", 3)
+	if got := next(t, ingest.NewStreams(s, 10, nil), "p", "rec"); got != 8 {
+		t.Fatalf("next with events after the recorded position: %d, want 8", got)
+	}
+	// A record of another story says nothing of this one.
+	put(&store.StreamPosition{Next: 99, Seq: last}, "other")
+	if got := next(t, ingest.NewStreams(s, 0, nil), "p", "rec"); got != 8 {
+		t.Fatalf("next with a record of another story: %d, want 8 (from the log)", got)
 	}
 }

@@ -23,6 +23,19 @@ type Source struct {
 	Start     time.Time           `json:"start"`
 	End       time.Time           `json:"end,omitzero"`
 	Count     uint64              `json:"count"`
+	// Stream is set on a client stream's record (whose ID is the stream's
+	// id): where the stream stood in Chronicle/Story when it was put.
+	Stream *StreamPosition `json:"stream,omitempty"`
+}
+
+// StreamPosition is a client stream's position in a story: every event of
+// the stream numbered below Next is stored, the newest of them at Seq (0:
+// none). Events the stream appended later have larger seqs, so a reader
+// learning the stream's position after a restart only reads the story after
+// Seq.
+type StreamPosition struct {
+	Next uint64 `json:"next"`
+	Seq  uint64 `json:"seq"`
 }
 
 // NewSourceID returns a fresh, unique source id.

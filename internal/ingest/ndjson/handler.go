@@ -175,23 +175,15 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		return result{fail: f}
 	}
 
-	src := store.Source{
-		ID:        store.NewSourceID(),
-		Protocol:  Protocol,
-		Remote:    r.RemoteAddr,
-		Headers:   ingest.SourceHeaders(r.Header),
-		Chronicle: chronicle,
-		Story:     story,
-		Start:     start.UTC(),
-	}
+	src := ingest.NewSource(r, Protocol, chronicle, story)
+	src.Start = start.UTC()
 	// A client stream is one source across its requests. Its requests
 	// serialize from the check of its next index to the durability of what
 	// was appended, and their appends are waited for even when the client
 	// goes: a later request must see them in the log, not race them.
 	var (
 		guard   *ingest.StreamGuard
-		next    uint64 // values indexed below it are stored already
-		dropped int    // ... and were dropped, a prefix of the body
+		dropped int // values the log holds already, dropped: a prefix of the body
 	)
 	pipeCtx := ctx
 	if isStream {
@@ -204,8 +196,8 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 			return result{fail: mapError(ctx, err)}
 		}
 		defer guard.Release()
-		next = guard.Next()
 		src.ID = streamID
+		src.Stream = guard.Position()
 		pipeCtx = context.WithoutCancel(ctx)
 	}
 	// The pipeline awaits the source record before its first append, so no
@@ -245,7 +237,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		ev := event.Event{Time: t, Kind: k, Format: event.FormatJSON, Source: src.ID}
 		if isStream {
 			ev.Index, ev.Indexed = index+uint64(dropped+n), true
-			if ev.Index < next {
+			if guard.Stored(ev.Index) {
 				dropped++
 				continue
 			}
@@ -266,13 +258,16 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 	}
 	res := result{source: src.ID}
 	acked := pipe.Acked(ref)
-	srcErr := gate.Finish(acked.N, h.warn)
 	if guard != nil {
-		if storeErr != nil || (n > 0 && srcErr != nil) {
-			guard.Invalidate()
-		} else {
-			guard.Stored(index + uint64(dropped+acked.N))
-		}
+		guard.Appended(index+uint64(dropped+acked.N), acked.Last, storeErr)
+		// Finish's record carries the new position; the record put
+		// in the background (if any) is done with src first.
+		_ = gate.Gate()
+		src.Stream = guard.Position()
+	}
+	srcErr := gate.Finish(acked.N, h.warn)
+	if guard != nil && n > 0 && srcErr != nil {
+		guard.Appended(0, 0, srcErr)
 	}
 	if srcErr == nil {
 		// Duplicates count as acknowledged: they are in the log, and a

@@ -126,7 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this server cannot remove duplicates of client streams", http.StatusNotImplemented)
 		return
 	}
-	start := time.Now()
+	src := ingest.NewSource(r, Protocol, chronicle, story)
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// SECURITY: any Origin is accepted for now, so any web page a
 		// user visits can write to a loopback server; to be restricted
@@ -145,16 +145,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	s := &session{
 		h: h, c: c, ctx: ctx, cancel: cancel, chronicle: chronicle, story: story, kind: kind,
-		src: store.Source{
-			ID:        store.NewSourceID(),
-			Protocol:  Protocol,
-			Remote:    r.RemoteAddr,
-			Headers:   ingest.SourceHeaders(r.Header),
-			Chronicle: chronicle,
-			Story:     story,
-			Start:     start.UTC(),
-		},
-		q: newQueue(),
+		src: src,
+		q:   newQueue(),
 	}
 	if isStream {
 		s.src.ID, s.stream, s.index = streamID, true, first
@@ -268,6 +260,7 @@ type session struct {
 	// run may end right before the end message, whose reply would repeat it.
 	sent      uint64
 	sentCount bool
+	recorded  time.Time // when the source was last put
 }
 
 func (s *session) run() {
@@ -282,8 +275,10 @@ func (s *session) run() {
 			s.c.Close(websocket.StatusTryAgainLater, "the log is unavailable")
 			return
 		}
+		s.src.Stream = g.Position()
 		g.Release()
 	}
+	s.recorded = time.Now()
 	if err := h.cfg.Log.PutSource(s.ctx, s.src); err != nil {
 		h.countError("store_unavailable")
 		h.warn.Warn("websocket ingest: recording the source failed", "err", err)
@@ -318,6 +313,7 @@ func (s *session) run() {
 				s.closeForStoreError(err)
 				return
 			}
+			s.recordPosition()
 			if err := s.sendCount(); err != nil {
 				return // the client is gone
 			}
@@ -423,10 +419,10 @@ func (s *session) store(msgs [][]byte) error {
 			return err
 		}
 		defer g.Release()
-		if next := g.Next(); next > first {
-			dropped = int(min(next-first, uint64(len(msgs))))
-			msgs = msgs[dropped:]
+		for dropped < len(msgs) && g.Stored(first+uint64(dropped)) {
+			dropped++
 		}
+		msgs = msgs[dropped:]
 	}
 	evs := make([]event.Event, len(msgs))
 	for i, m := range msgs {
@@ -461,14 +457,12 @@ func (s *session) store(msgs [][]byte) error {
 			m.IngestErrors.WithLabelValues(Protocol, "duplicate").Add(float64(dropped))
 		}
 	}
-	if err != nil {
-		if g != nil {
-			g.Invalidate()
-		}
-		return err
-	}
 	if g != nil {
-		g.Stored(first + uint64(dropped+a.N))
+		g.Appended(first+uint64(dropped+a.N), a.Last, err)
+		s.src.Stream = g.Position()
+	}
+	if err != nil {
+		return err
 	}
 	// Duplicates count as stored: they are in the log, and the client's
 	// cumulative count is of what it sent.
@@ -508,6 +502,22 @@ func (s *session) closeForStoreError(err error) {
 		s.h.warn.Warn("websocket ingest: appending failed", "chronicle", s.chronicle, "story", s.story, "err", err)
 	}
 	s.c.Close(code, msg)
+}
+
+// recordPosition updates a client stream's source record with its
+// position, at most once a second, so that a lookup after a restart reads
+// only what the stream appended since (see ingest.Streams).
+func (s *session) recordPosition() {
+	if !s.stream || time.Since(s.recorded) < time.Second {
+		return
+	}
+	s.recorded = time.Now()
+	s.src.Count = s.stored
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if err := s.h.cfg.Log.PutSource(ctx, s.src); err != nil {
+		s.h.warn.Warn("websocket ingest: recording the position of a client stream failed", "err", err)
+	}
 }
 
 // recordEnd updates the source with the connection's end and count.
