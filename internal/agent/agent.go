@@ -133,8 +133,11 @@ func New(opts Options) (*Agent, error) {
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 200 * time.Millisecond
 	}
-	if opts.MaxBackoff < opts.MinBackoff {
+	switch {
+	case opts.MaxBackoff == 0:
 		opts.MaxBackoff = max(5*time.Second, opts.MinBackoff)
+	case opts.MaxBackoff < opts.MinBackoff:
+		return nil, fmt.Errorf("agent: the maximum retry delay %v is below the minimum %v", opts.MaxBackoff, opts.MinBackoff)
 	}
 	if opts.Interfaces.Include == nil && opts.Interfaces.Exclude == nil {
 		opts.Interfaces.Exclude = []string{"lo"}
@@ -154,7 +157,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		_ = c.Close(context.Background())
 	}
-	sp, err := OpenSpool(opts.SpoolDir, opts.SpoolMaxBytes, opts.SpoolSegmentBytes, opts.Logger)
+	sp, err := openSpool(opts.SpoolDir, opts.SpoolMaxBytes, opts.SpoolSegmentBytes, opts.Logger, opts.Hostname)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +298,7 @@ func (a *Agent) send(ctx context.Context) error {
 			}
 		}
 		touched := map[string]*storyClient{}
+		rejected := a.clientRejections()
 		for _, r := range recs {
 			sc, err := a.clientFor(ctx, r)
 			if err != nil {
@@ -308,7 +312,7 @@ func (a *Agent) send(ctx context.Context) error {
 			sc.next++
 			touched[r.Story] = sc
 		}
-		if err := a.flush(ctx, touched, gen); err != nil {
+		if err := a.flush(ctx, touched, gen, recs); err != nil {
 			a.spool.Rewind()
 			if err == errEvicted {
 				continue
@@ -318,8 +322,11 @@ func (a *Agent) send(ctx context.Context) error {
 		if err := a.spool.Commit(pos); err != nil {
 			return err
 		}
+		// Events the server refused for good are committed (never
+		// resent) but not sent: they count in Rejected.
+		refused := a.clientRejections() - rejected
 		a.mu.Lock()
-		a.stats.Sent += uint64(len(recs))
+		a.stats.Sent += uint64(len(recs)) - refused
 		a.mu.Unlock()
 	}
 }
@@ -333,13 +340,20 @@ var errEvicted = errors.New("agent: in-flight samples dropped from the full spoo
 // it starts (the spool takes the samples meanwhile) and once when it ends.
 // When the full spool drops events being sent, the clients are abandoned
 // (errEvicted) so that the count of dropped events stays exact.
-func (a *Agent) flush(ctx context.Context, touched map[string]*storyClient, gen uint64) error {
+func (a *Agent) flush(ctx context.Context, touched map[string]*storyClient, gen uint64, recs []Record) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	acked0 := map[string]uint64{}
+	for story, sc := range touched {
+		st := sc.c.Stats()
+		acked0[story] = st.Acked + st.Rejected
+	}
 	done := make(chan error, 1)
 	go func() {
 		for _, sc := range touched {
-			if err := sc.c.Flush(fctx); err != nil {
+			// Refused events are dropped by the client (counted in
+			// Rejected): the others are acknowledged, the batch is done.
+			if err := sc.c.Flush(fctx); err != nil && !errors.Is(err, client.ErrRejected) {
 				done <- err
 				return
 			}
@@ -354,11 +368,18 @@ func (a *Agent) flush(ctx context.Context, touched map[string]*storyClient, gen 
 		if a.spool.Evictions() != gen {
 			cancel()
 			<-done
+			// The spool counted every evicted record it had handed
+			// over as dropped; those the server acknowledged were sent.
+			a.spool.Undrop(a.ackedEvicted(touched, acked0, recs))
 			a.abandonClients()
 			return errEvicted
 		}
 		select {
 		case err := <-done:
+			if err == nil && a.spool.Evictions() != gen {
+				// Evicted while in flight, yet acknowledged: sent.
+				a.spool.Undrop(a.ackedEvicted(touched, acked0, recs))
+			}
 			if err == nil && !start.IsZero() {
 				backlog, _ := a.spool.Len()
 				a.log.Info("agent: server reachable again; sending the backlog", "outage", time.Since(start).Round(time.Millisecond), "backlog", backlog)
@@ -371,6 +392,41 @@ func (a *Agent) flush(ctx context.Context, touched map[string]*storyClient, gen 
 		case <-changed:
 		}
 	}
+}
+
+// clientRejections counts the events the server refused, of the clients
+// closed and the current ones.
+func (a *Agent) clientRejections() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := a.stats.Rejected
+	for _, sc := range a.clients {
+		n += sc.c.Stats().Rejected
+	}
+	return n
+}
+
+// ackedEvicted counts the records of the batch recs that the spool evicted
+// and the server had acknowledged: each story's client acknowledges its
+// records in order, acked0 being its count when the batch was handed over.
+func (a *Agent) ackedEvicted(touched map[string]*storyClient, acked0 map[string]uint64, recs []Record) int {
+	left := map[string]uint64{}
+	for story, sc := range touched {
+		st := sc.c.Stats()
+		left[story] = st.Acked + st.Rejected - acked0[story]
+	}
+	cursor := a.spool.Cursor()
+	n := 0
+	for _, r := range recs {
+		if left[r.Story] == 0 {
+			continue
+		}
+		left[r.Story]--
+		if r.end.less(cursor) || r.end == cursor {
+			n++
+		}
+	}
+	return n
 }
 
 // abandonClients drops the clients and the events they hold, unsent.
@@ -400,10 +456,16 @@ func (a *Agent) clientFor(ctx context.Context, r Record) (*storyClient, error) {
 		return sc, nil
 	}
 	if sc != nil {
-		if err := sc.c.Flush(ctx); err != nil {
+		if err := sc.c.Flush(ctx); err != nil && !errors.Is(err, client.ErrRejected) {
 			return nil, err
 		}
 		_ = sc.c.Close(ctx)
+		cs := sc.c.Stats()
+		a.mu.Lock()
+		a.stats.Rejected += cs.Rejected
+		a.stats.Reconnect += cs.Reconnects
+		delete(a.clients, r.Story)
+		a.mu.Unlock()
 	}
 	opts := []client.Option{
 		client.Chronicle(a.opts.Chronicle), client.Story(r.Story),

@@ -26,6 +26,8 @@ type Record struct {
 	Story   string
 	Index   uint64
 	Payload []byte
+
+	end Pos // the position after it, when read by Next
 }
 
 // Pos is a position in the spool: a segment and a byte offset in it.
@@ -61,6 +63,7 @@ type Spool struct {
 	handed   Pos // given to the sender up to here
 	next     map[string]uint64
 	stream   string
+	host     string
 	dropped  uint64 // records dropped unacknowledged because the spool was full
 	evicted  uint64 // drops that took records the sender had in flight
 	closed   bool   // no more appends: Next reports io.EOF once empty
@@ -75,6 +78,7 @@ type segment struct {
 
 type spoolState struct {
 	Stream string            `json:"stream"`
+	Host   string            `json:"host,omitempty"`
 	Cursor Pos               `json:"cursor"`
 	Next   map[string]uint64 `json:"next"`
 }
@@ -95,6 +99,14 @@ var ErrSpoolClosed = errors.New("agent spool: closed")
 // torn by one is cut off, and the next index of each story is the larger
 // of the saved one and one past the newest spooled record.
 func OpenSpool(dir string, maxBytes, segBytes int64, log *slog.Logger) (*Spool, error) {
+	return openSpool(dir, maxBytes, segBytes, log, "")
+}
+
+// openSpool opens the spool of host: its stream id names the host, and a
+// spool last used by another host (a copied disk or VM image) gets a new
+// stream id, so that two hosts never share one (the server would take the
+// second one's events for duplicates of the first's).
+func openSpool(dir string, maxBytes, segBytes int64, log *slog.Logger, host string) (*Spool, error) {
 	if maxBytes <= 0 {
 		return nil, fmt.Errorf("agent spool: size bound %d must be positive", maxBytes)
 	}
@@ -112,12 +124,30 @@ func OpenSpool(dir string, maxBytes, segBytes int64, log *slog.Logger) (*Spool, 
 		return nil, fmt.Errorf("agent spool %s: %w", dir, err)
 	}
 	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: segBytes, log: log, unlock: unlock,
-		changed: make(chan struct{}), next: map[string]uint64{}}
+		changed: make(chan struct{}), next: map[string]uint64{}, host: host}
 	if err := s.recover(); err != nil {
 		unlock()
 		return nil, err
 	}
 	return s, nil
+}
+
+// streamHost is host fit for a stream id (A-Z a-z 0-9 - _), short, with a
+// trailing '-'; "" for no host.
+func streamHost(host string) string {
+	b := []byte(host)
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	return string(b) + "-"
 }
 
 func (s *Spool) segPath(id uint64) string { return filepath.Join(s.dir, fmt.Sprintf("%020d.seg", id)) }
@@ -133,10 +163,18 @@ func (s *Spool) recover() error {
 		return fmt.Errorf("agent spool: %w", err)
 	}
 	s.stream = st.Stream
+	if s.host == "" {
+		s.host = st.Host
+	}
+	if s.stream != "" && st.Host != "" && s.host != st.Host {
+		s.log.Warn("agent spool: last used by another host (a copied disk?); starting a new stream",
+			"spool_host", st.Host, "host", s.host, "old_stream", s.stream)
+		s.stream = ""
+	}
 	if s.stream == "" {
 		var b [12]byte
 		_, _ = rand.Read(b[:])
-		s.stream = "agent-" + hex.EncodeToString(b[:])
+		s.stream = "agent-" + streamHost(s.host) + hex.EncodeToString(b[:])
 	}
 	for k, v := range st.Next {
 		s.next[k] = v
@@ -206,8 +244,16 @@ func (s *Spool) scan(id uint64, last bool) (*segment, error) {
 			break
 		}
 		if err != nil {
+			// A crash tears only the last append; damage anywhere else
+			// loses records, counted as dropped: the bad one and those
+			// after it (as far as their framing still tells).
+			lost := 0
+			if !last {
+				lost = 1 + countAfterDamage(path, seg.size)
+				s.dropped += uint64(lost)
+			}
 			s.log.Warn("agent spool: cutting a damaged segment at its last good record",
-				"segment", path, "offset", seg.size, "err", err, "last_segment", last)
+				"segment", path, "offset", seg.size, "err", err, "last_segment", last, "records_lost", lost)
 			if err := os.Truncate(path, seg.size); err != nil {
 				return nil, fmt.Errorf("agent spool: %w", err)
 			}
@@ -220,6 +266,37 @@ func (s *Spool) scan(id uint64, last bool) (*segment, error) {
 		}
 	}
 	return seg, nil
+}
+
+// countAfterDamage counts the records that follow the damaged one at off,
+// skipping it by its length when that is plausible.
+func countAfterDamage(path string, off int64) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	var h [recordHeader]byte
+	if _, err := f.ReadAt(h[:], off); err != nil {
+		return 0
+	}
+	n := int64(binary.LittleEndian.Uint32(h[:4]))
+	next := off + recordHeader + n
+	if n > maxRecord || next > st.Size() {
+		return 0
+	}
+	r := bufio.NewReader(io.NewSectionReader(f, next, st.Size()-next))
+	count := 0
+	for {
+		if _, _, err := readRecord(r); err != nil {
+			return count
+		}
+		count++
+	}
 }
 
 func encodeRecord(dst []byte, r Record) []byte {
@@ -295,10 +372,14 @@ func (s *Spool) Append(events []Record) (dropped int, err error) {
 	if s.closed {
 		return 0, ErrSpoolClosed
 	}
+	// Indexes are taken for good only once the append is durable: a
+	// failed one leaves no gap in its stories' streams.
 	var buf []byte
+	taken := map[string]uint64{}
 	for i := range events {
-		events[i].Index = s.next[events[i].Story]
-		s.next[events[i].Story]++
+		story := events[i].Story
+		events[i].Index = s.next[story] + taken[story]
+		taken[story]++
 		buf = encodeRecord(buf, events[i])
 	}
 	n := int64(len(buf))
@@ -319,6 +400,9 @@ func (s *Spool) Append(events []Record) (dropped int, err error) {
 	}
 	if err := s.active.Sync(); err != nil {
 		return dropped, s.failedWriteLocked(err)
+	}
+	for story, k := range taken {
+		s.next[story] += k
 	}
 	act = s.segs[len(s.segs)-1]
 	act.size += n
@@ -467,8 +551,9 @@ func (s *Spool) Next(max int) ([]Record, Pos, error) {
 				f.Close()
 				return nil, s.handed, fmt.Errorf("agent spool: segment %d at %d: %w", seg.id, pos.Off, err)
 			}
-			out = append(out, rec)
 			pos.Off += n
+			rec.end = pos
+			out = append(out, rec)
 		}
 		f.Close()
 		if len(out) >= max {
@@ -480,6 +565,23 @@ func (s *Spool) Next(max int) ([]Record, Pos, error) {
 		return nil, pos, io.EOF
 	}
 	return out, pos, nil
+}
+
+// Cursor is the position up to which everything is acknowledged (or was
+// dropped).
+func (s *Spool) Cursor() Pos {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cursor
+}
+
+// Undrop takes back n records from the dropped count: records the spool
+// dropped while the sender had them in flight, which the server had
+// acknowledged after all.
+func (s *Spool) Undrop(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropped -= min(s.dropped, uint64(n))
 }
 
 // Rewind makes the records taken and not committed available to Next
@@ -535,7 +637,7 @@ func (s *Spool) Commit(pos Pos) error {
 // saveStateLocked writes state.json atomically (temporary file, fsync,
 // rename, fsync of the directory).
 func (s *Spool) saveStateLocked() error {
-	data, err := json.Marshal(spoolState{Stream: s.stream, Cursor: s.cursor, Next: s.next})
+	data, err := json.Marshal(spoolState{Stream: s.stream, Host: s.host, Cursor: s.cursor, Next: s.next})
 	if err != nil {
 		return err
 	}
