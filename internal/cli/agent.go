@@ -41,72 +41,50 @@ func newAgentFlags(c *agentConfig) (*flag.FlagSet, []option) {
 	add := func(o option) { opts = append(opts, o) }
 	addRemoteFlags(fs, add, &c.remote, "agent")
 
-	fs.StringVar(&c.chronicle, "chronicle", "", "")
-	fs.StringVar(&c.chronicle, "r", "", "")
-	add(option{name: "chronicle", short: "r", metavar: "NAME", group: groupAgent,
+	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupAgent,
 		usage: "Chronicle the stories go to (default: the host name, as ChronoStream's client_writer)."})
-	fs.Var(&c.duration, "duration", "")
-	fs.Var(&c.duration, "d", "")
-	add(option{name: "duration", short: "d", metavar: "SECONDS", group: groupAgent,
+	declare(fs, add, &c.duration, option{name: "duration", short: "d", metavar: "SECONDS", group: groupAgent,
 		usage: "Stop after this long (seconds, or a Go duration such as 10m); 0 runs until SIGINT or SIGTERM."})
 	c.interval = seconds(5 * time.Second)
-	fs.Var(&c.interval, "interval", "")
-	fs.Var(&c.interval, "i", "")
-	add(option{name: "interval", short: "i", metavar: "SECONDS", group: groupAgent,
+	declare(fs, add, &c.interval, option{name: "interval", short: "i", metavar: "SECONDS", group: groupAgent,
 		usage: "Sampling interval (seconds, fractions allowed, or a Go duration)."})
-	fs.StringVar(&c.hostname, "hostname", "", "")
-	add(option{name: "hostname", metavar: "NAME", group: groupAgent,
+	declare(fs, add, (*stringValue)(&c.hostname), option{name: "hostname", metavar: "NAME", group: groupAgent,
 		usage: "Value of the host tag of every event (default: the host name)."})
-	fs.Var(&c.tags, "tag", "")
-	add(option{name: "tag", metavar: "KEY=VALUE", group: groupAgent, list: true,
+	declare(fs, add, &c.tags, option{name: "tag", metavar: "KEY=VALUE", group: groupAgent, list: true,
 		usage: "Tag added to every event (repeatable), e.g. --tag dc=eu-1 --tag role=db."})
 
-	fs.Var(&c.inclIf, "include-interface", "")
-	add(option{name: "include-interface", metavar: "PATTERN", group: groupSelect, list: true,
+	declare(fs, add, &c.inclIf, option{name: "include-interface", metavar: "PATTERN", group: groupSelect, list: true,
 		usage: "Sample only network interfaces matching this shell pattern (repeatable), e.g. eth*."})
-	fs.Var(&c.exclIf, "exclude-interface", "")
-	add(option{name: "exclude-interface", metavar: "PATTERN", group: groupSelect, list: true,
+	declare(fs, add, &c.exclIf, option{name: "exclude-interface", metavar: "PATTERN", group: groupSelect, list: true,
 		usage: "Skip interfaces matching this pattern (repeatable). Default, when neither is given: lo."})
-	fs.Var(&c.inclMount, "include-mount", "")
-	add(option{name: "include-mount", metavar: "PATTERN", group: groupSelect, list: true,
+	declare(fs, add, &c.inclMount, option{name: "include-mount", metavar: "PATTERN", group: groupSelect, list: true,
 		usage: "Report disk usage only of mount points matching this pattern (repeatable), e.g. /data*.\nDefault: every physical file system."})
-	fs.Var(&c.exclMount, "exclude-mount", "")
-	add(option{name: "exclude-mount", metavar: "PATTERN", group: groupSelect, list: true,
+	declare(fs, add, &c.exclMount, option{name: "exclude-mount", metavar: "PATTERN", group: groupSelect, list: true,
 		usage: "Skip mount points matching this pattern (repeatable), e.g. /boot*."})
-	fs.Var(&c.inclDev, "include-device", "")
-	add(option{name: "include-device", metavar: "PATTERN", group: groupSelect, list: true,
+	declare(fs, add, &c.inclDev, option{name: "include-device", metavar: "PATTERN", group: groupSelect, list: true,
 		usage: "Report disk I/O only of block devices matching this pattern (repeatable), e.g. nvme*."})
-	fs.Var(&c.exclDev, "exclude-device", "")
-	add(option{name: "exclude-device", metavar: "PATTERN", group: groupSelect, list: true,
+	declare(fs, add, &c.exclDev, option{name: "exclude-device", metavar: "PATTERN", group: groupSelect, list: true,
 		usage: "Skip block devices matching this pattern (repeatable). Default, when neither is given:\nloop* and ram*."})
 
-	fs.StringVar(&c.hostProc, "host-proc", "", "")
-	add(option{name: "host-proc", metavar: "DIR", group: groupHost,
+	declare(fs, add, (*stringValue)(&c.hostProc), option{name: "host-proc", metavar: "DIR", group: groupHost,
 		usage: "The host's /proc when the agent runs in a container (e.g. /host/proc, with the host's\n/proc mounted there). Default: $HOST_PROC, else /proc (or HOST-ROOT/proc)."})
-	fs.StringVar(&c.hostSys, "host-sys", "", "")
-	add(option{name: "host-sys", metavar: "DIR", group: groupHost,
+	declare(fs, add, (*stringValue)(&c.hostSys), option{name: "host-sys", metavar: "DIR", group: groupHost,
 		usage: "The host's /sys (e.g. /host/sys). Default: $HOST_SYS, else /sys (or HOST-ROOT/sys)."})
-	fs.StringVar(&c.hostRoot, "host-root", "", "")
-	add(option{name: "host-root", metavar: "DIR", group: groupHost,
+	declare(fs, add, (*stringValue)(&c.hostRoot), option{name: "host-root", metavar: "DIR", group: groupHost,
 		usage: "The host's / (e.g. /host, mounted read-only): disk usage is measured at DIR/MOUNTPOINT,\nand /proc and /sys default to DIR/proc and DIR/sys."})
 
-	fs.StringVar(&c.spool, "spool", "", "")
-	add(option{name: "spool", metavar: "DIR", group: groupSpool,
+	declare(fs, add, (*stringValue)(&c.spool), option{name: "spool", metavar: "DIR", group: groupSpool,
 		usage: "Directory of the spool: samples wait there, on disk, until the server acknowledges them.\nIt also keeps the agent's stream id. One agent per directory. Default: the user cache\ndirectory's chronostream/agent/CHRONICLE (e.g. ~/.cache/chronostream/agent/web-1)."})
 	c.spoolMax = 64 << 20
-	fs.Var(&c.spoolMax, "spool-max-bytes", "")
-	add(option{name: "spool-max-bytes", metavar: "SIZE", group: groupSpool,
+	declare(fs, add, &c.spoolMax, option{name: "spool-max-bytes", metavar: "SIZE", group: groupSpool,
 		usage: "Bound of the spool. When the server is unreachable long enough to fill it, the oldest\nsamples are dropped (logged, and counted in the exit summary)."})
-	fs.Var(&c.spoolSegment, "spool-segment-bytes", "")
-	add(option{name: "spool-segment-bytes", metavar: "SIZE", group: groupSpool,
+	declare(fs, add, &c.spoolSegment, option{name: "spool-segment-bytes", metavar: "SIZE", group: groupSpool,
 		usage: "Size of the spool's segment files, the unit in which old samples are dropped (default an\neighth of --spool-max-bytes, at most 8MiB)."})
 	c.flushTimeout = duration(5 * time.Second)
-	fs.Var(&c.flushTimeout, "flush-timeout", "")
-	add(option{name: "flush-timeout", metavar: "DURATION", group: groupSpool,
+	declare(fs, add, &c.flushTimeout, option{name: "flush-timeout", metavar: "DURATION", group: groupSpool,
 		usage: "On stop, how long to keep sending the spool; what is left is sent at the next start."})
 	c.retryMax = duration(5 * time.Second)
-	fs.Var(&c.retryMax, "retry-max", "")
-	add(option{name: "retry-max", metavar: "DURATION", group: groupSpool,
+	declare(fs, add, &c.retryMax, option{name: "retry-max", metavar: "DURATION", group: groupSpool,
 		usage: "Longest wait between attempts to reach an unreachable server (exponential backoff with\njitter from 200ms)."})
 	return fs, opts
 }

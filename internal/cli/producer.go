@@ -37,24 +37,35 @@ type remoteConfig struct {
 }
 
 // addRemoteFlags binds the server options of a client command.
+// declare registers an option's flag under its long name and its short
+// alias (if any) and adds it to the option table, so that each option of
+// a command is said once.
+func declare(fs *flag.FlagSet, add func(option), v flag.Value, o option) {
+	fs.Var(v, o.name, "")
+	if o.short != "" {
+		fs.Var(v, o.short, "")
+	}
+	add(o)
+}
+
+// stringValue lets a string field be declared as a flag.Value.
+type stringValue string
+
+func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+func (s *stringValue) String() string     { return string(*s) }
+
 func addRemoteFlags(fs *flag.FlagSet, add func(option), c *remoteConfig, cmd string) {
-	fs.Var(&c.servers, "server", "")
-	add(option{name: "server", metavar: "URL", group: groupServer, list: true,
+	declare(fs, add, &c.servers, option{name: "server", metavar: "URL", group: groupServer, list: true,
 		usage: "chronostream server (http, https, ws or wss URL; repeatable: the others are tried in turn\nwhen one fails; comma-separated in the environment). Default " + defaultServerURL + "."})
-	fs.StringVar(&c.token, "token", "", "")
-	add(option{name: "token", metavar: "TOKEN", group: groupServer, secret: true,
+	declare(fs, add, (*stringValue)(&c.token), option{name: "token", metavar: "TOKEN", group: groupServer, secret: true,
 		usage: "API token, sent as \"Authorization: Bearer TOKEN\" (prefer the environment variable or the\nconfig file: flags show in ps)."})
-	fs.StringVar(&c.configFile, "config", "", "")
-	fs.StringVar(&c.configFile, "c", "", "")
-	add(option{name: "config", short: "c", metavar: "FILE", group: groupOps,
+	declare(fs, add, (*stringValue)(&c.configFile), option{name: "config", short: "c", metavar: "FILE", group: groupOps,
 		usage: "Config file, YAML (.yaml, .yml), TOML (.toml) or JSON (.json); its keys are these flag\nnames (long form). Set by flag or environment only."})
 	c.logLevel = choice{value: "info", choices: []string{"debug", "info", "warn", "error"}}
 	c.logFormat = choice{value: "text", choices: []string{"text", "json"}}
 	if cmd == "agent" {
-		fs.Var(&c.logLevel, "log-level", "")
-		add(option{name: "log-level", metavar: "debug|info|warn|error", group: groupOps, usage: "Least severe level logged."})
-		fs.Var(&c.logFormat, "log-format", "")
-		add(option{name: "log-format", metavar: "text|json", group: groupOps, usage: "Log format on stderr: text (logfmt) or json."})
+		declare(fs, add, &c.logLevel, option{name: "log-level", metavar: "debug|info|warn|error", group: groupOps, usage: "Least severe level logged."})
+		declare(fs, add, &c.logFormat, option{name: "log-format", metavar: "text|json", group: groupOps, usage: "Log format on stderr: text (logfmt) or json."})
 	}
 }
 

@@ -38,27 +38,20 @@ func newSendFlags(c *sendConfig) (*flag.FlagSet, []option) {
 	var opts []option
 	add := func(o option) { opts = append(opts, o) }
 	addRemoteFlags(fs, add, &c.remote, "send")
-	fs.StringVar(&c.chronicle, "chronicle", "", "")
-	fs.StringVar(&c.chronicle, "r", "", "")
-	add(option{name: "chronicle", short: "r", metavar: "NAME", group: groupSend,
+	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupSend,
 		usage: "Chronicle to write to (default: the server's --default-chronicle)."})
-	fs.StringVar(&c.story, "story", "", "")
-	fs.StringVar(&c.story, "s", "", "")
-	add(option{name: "story", short: "s", metavar: "NAME", group: groupSend,
+	declare(fs, add, (*stringValue)(&c.story), option{name: "story", short: "s", metavar: "NAME", group: groupSend,
 		usage: "Story to write to (default: the server's --default-story)."})
 	fs.BoolVar(&c.lines, "lines", false, "")
 	add(option{name: "lines", metavar: "BOOL", group: groupSend,
 		usage: "Input is plain text: each line is sent as a log event {\"msg\": LINE}, exactly as read\n(without its line end). Default: each line is one JSON value (NDJSON)."})
-	fs.StringVar(&c.kind, "kind", "", "")
-	add(option{name: "kind", metavar: "KIND", group: groupSend,
+	declare(fs, add, (*stringValue)(&c.kind), option{name: "kind", metavar: "KIND", group: groupSend,
 		usage: "Kind of every event (log, metric, trace, annotation, event), overriding the events' own."})
 	c.progress = choice{value: "auto", choices: []string{"auto", "always", "never"}}
-	fs.Var(&c.progress, "progress", "")
-	add(option{name: "progress", metavar: "auto|always|never", group: groupSend,
+	declare(fs, add, &c.progress, option{name: "progress", metavar: "auto|always|never", group: groupSend,
 		usage: "Progress bar on stderr: auto shows it when stderr is a terminal."})
 	c.timeout = duration(time.Minute)
-	fs.Var(&c.timeout, "timeout", "")
-	add(option{name: "timeout", metavar: "DURATION", group: groupSend,
+	declare(fs, add, &c.timeout, option{name: "timeout", metavar: "DURATION", group: groupSend,
 		usage: "After the input ends, how long to wait for the server to acknowledge everything sent."})
 	return fs, opts
 }

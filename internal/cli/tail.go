@@ -39,33 +39,22 @@ func newTailFlags(c *tailConfig) (*flag.FlagSet, []option) {
 	var opts []option
 	add := func(o option) { opts = append(opts, o) }
 	addRemoteFlags(fs, add, &c.remote, "tail")
-	fs.StringVar(&c.chronicle, "chronicle", "", "")
-	fs.StringVar(&c.chronicle, "r", "", "")
-	add(option{name: "chronicle", short: "r", metavar: "NAME", group: groupTail,
+	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupTail,
 		usage: "Chronicle to follow (or the first argument)."})
-	fs.StringVar(&c.story, "story", "", "")
-	fs.StringVar(&c.story, "s", "", "")
-	add(option{name: "story", short: "s", metavar: "NAME", group: groupTail,
+	declare(fs, add, (*stringValue)(&c.story), option{name: "story", short: "s", metavar: "NAME", group: groupTail,
 		usage: "Story to follow (or the second argument); without one, every story of the chronicle."})
-	fs.StringVar(&c.after, "after", "", "")
-	add(option{name: "after", metavar: "SEQ", group: groupTail,
+	declare(fs, add, (*stringValue)(&c.after), option{name: "after", metavar: "SEQ", group: groupTail,
 		usage: "Start after this cursor (the seq printed when a previous tail stopped); 0 is from the\noldest event kept. Default: only events stored from now on."})
-	fs.StringVar(&c.from, "from", "", "")
-	add(option{name: "from", metavar: "TIME", group: groupTail,
+	declare(fs, add, (*stringValue)(&c.from), option{name: "from", metavar: "TIME", group: groupTail,
 		usage: "Start at the events ingested at or after TIME: RFC 3339, Unix ns, or an age such as 10m."})
 	c.output = choice{value: "pretty", choices: []string{"pretty", "json"}}
-	fs.Var(&c.output, "output", "")
-	fs.Var(&c.output, "o", "")
-	add(option{name: "output", short: "o", metavar: "pretty|json", group: groupTail,
+	declare(fs, add, &c.output, option{name: "output", short: "o", metavar: "pretty|json", group: groupTail,
 		usage: "pretty: one line per event (time, story, kind, tags, then fields or the body);\njson: the API's event objects, one per line (NDJSON)."})
-	fs.Var(&c.kind, "kind", "")
-	add(option{name: "kind", metavar: "KIND", group: groupTail, list: true,
+	declare(fs, add, &c.kind, option{name: "kind", metavar: "KIND", group: groupTail, list: true,
 		usage: "Only events of this kind (repeatable: any of them)."})
-	fs.Var(&c.tags, "tag", "")
-	add(option{name: "tag", metavar: "KEY=VALUE", group: groupTail, list: true,
+	declare(fs, add, &c.tags, option{name: "tag", metavar: "KEY=VALUE", group: groupTail, list: true,
 		usage: "Only events with this tag (repeatable; the same key twice is either value)."})
-	fs.StringVar(&c.cursorFile, "cursor-file", "", "")
-	add(option{name: "cursor-file", metavar: "FILE", group: groupTail,
+	declare(fs, add, (*stringValue)(&c.cursorFile), option{name: "cursor-file", metavar: "FILE", group: groupTail,
 		usage: "Keep the cursor in FILE: resume after it when it exists (unless --after or --from), and\nsave it on exit and on every reconnect."})
 	return fs, opts
 }
