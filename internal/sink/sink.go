@@ -1,0 +1,118 @@
+// Package sink forwards the events of the log to outside systems with
+// at-least-once delivery. The Runner (shared by every sink) owns the durable
+// cursor, selection, batching, retries and dead-lettering; a Sink only knows
+// how to write one batch to its destination and how to say why it could not.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/chronostream/chronostream/event"
+)
+
+// Batch is a run of selected events of one chronicle, in log (seq) order.
+type Batch struct {
+	Chronicle string
+	Events    []event.Event
+}
+
+// Sink writes batches to one destination.
+//
+// Deliver returns nil only when the destination has accepted every event of
+// the batch. Otherwise its error says what the runner should do:
+//   - a *PermanentError (see Permanent): the destination refused the data
+//     itself (an HTTP 4xx other than 408 and 429). The runner splits the batch
+//     to isolate the refused events and dead-letters them with the error;
+//   - anything else is transient: the runner retries the same batch with
+//     exponential backoff and jitter, no sooner than RetryAfter(err).
+//
+// Deliver must be idempotent for a batch it is given again after an error or
+// a crash: delivery is at-least-once.
+type Sink interface {
+	Deliver(ctx context.Context, b Batch) error
+	// Close releases the sink's resources; no Deliver is in flight.
+	Close() error
+}
+
+// PermanentError marks a refusal that retrying cannot fix.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a permanent refusal.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent reports whether err (or an error it wraps) is permanent.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// RetryLaterError is a transient refusal that names the earliest retry.
+type RetryLaterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryLaterError) Error() string { return e.Err.Error() }
+func (e *RetryLaterError) Unwrap() error { return e.Err }
+
+// RetryAfter returns the delay a transient error asks for (0 if none).
+func RetryAfter(err error) time.Duration {
+	var r *RetryLaterError
+	if errors.As(err, &r) {
+		return r.After
+	}
+	return 0
+}
+
+// HTTPError turns a destination's non-2xx answer into the error class the
+// runner acts on: 408, 429 and 5xx are transient (honouring Retry-After, in
+// seconds or as an HTTP date), any other status is permanent. body is a
+// bounded prefix of the response body, quoted in the message. A 2xx is nil.
+func HTTPError(resp *http.Response, body []byte) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	err := fmt.Errorf("%s: %s", resp.Status, bytesQuote(body))
+	switch {
+	case resp.StatusCode == http.StatusRequestTimeout,
+		resp.StatusCode == http.StatusTooManyRequests,
+		resp.StatusCode >= 500:
+		return &RetryLaterError{Err: err, After: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	default:
+		return Permanent(err)
+	}
+}
+
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func bytesQuote(b []byte) string {
+	const max = 512
+	if len(b) > max {
+		return strconv.Quote(string(b[:max])) + "…"
+	}
+	return strconv.Quote(string(b))
+}
