@@ -6,10 +6,15 @@ package sink
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/chronostream/chronostream/event"
@@ -115,4 +120,51 @@ func bytesQuote(b []byte) string {
 		return strconv.Quote(string(b[:max])) + "…"
 	}
 	return strconv.Quote(string(b))
+}
+
+// Factory builds a sink of one type from its settings: the sink's section of
+// the config file (YAML or TOML), converted to JSON so that every sink
+// decodes it the same way into its own Config (json tags, snake_case keys).
+// A Factory validates everything it can: a bad setting is an error at start,
+// never at the first delivery.
+type Factory func(settings json.RawMessage, log *slog.Logger) (Sink, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a sink type available to the config file and to
+// `chronostream forward` under kind (e.g. "influxdb", "grafana", "webhook").
+// Sink packages call it from init; registering a kind twice panics.
+func Register(kind string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[kind]; dup {
+		panic("sink: type registered twice: " + kind)
+	}
+	registry[kind] = f
+}
+
+// New builds a sink of a registered type.
+func New(kind string, settings json.RawMessage, log *slog.Logger) (Sink, error) {
+	registryMu.RLock()
+	f, ok := registry[kind]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("sink: unknown type %q (known: %s)", kind, strings.Join(Kinds(), ", "))
+	}
+	return f(settings, log)
+}
+
+// Kinds lists the registered sink types, sorted.
+func Kinds() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	ks := make([]string, 0, len(registry))
+	for k := range registry {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
