@@ -137,15 +137,20 @@ func (s *ConnSet) Wait(ctx context.Context, giveUp func()) error {
 }
 
 // AcceptLoop accepts connections on ln until it is closed, handing each to
-// handle. Accept errors other than closing (out of file descriptors and
-// the like) are logged through warn and retried with a backoff rather than
-// in a spin.
+// handle. A listener deadline also ends it (closing ln): only shutdown sets
+// one, to take what is in the backlog before it stops. Other accept errors
+// (out of file descriptors and the like) are logged through warn and
+// retried with a backoff rather than in a spin.
 func AcceptLoop(ln net.Listener, warn *ThrottledLogger, what string, handle func(net.Conn)) {
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if IsTimeout(err) {
+				ln.Close()
 				return
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)

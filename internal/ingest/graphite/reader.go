@@ -166,7 +166,7 @@ func (r *reader) countUnread(read func([]byte) (int, error), buf, pending []byte
 		if datagrams {
 			c.end()
 		}
-		if err != nil && (!isTimeout(err) || n == 0) {
+		if err != nil && (!ingest.IsTimeout(err) || n == 0) {
 			break
 		}
 	}
@@ -212,11 +212,6 @@ func (c *lineCounter) end() {
 		c.n++
 	}
 	c.inLine, c.skip = false, false
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // serveTCP reads one connection until EOF, an error or the end of
@@ -270,18 +265,18 @@ func (s *Server) serveTCP(r *reader) {
 		}
 		switch {
 		case err == nil:
-		case isTimeout(err) && r.pipe != nil:
+		case ingest.IsTimeout(err) && r.pipe != nil:
 			// The window's time is up, or a drain found a pause: append
 			// the window and read on.
 			r.flush()
-		case isTimeout(err) && r.draining && !r.givingUp():
+		case ingest.IsTimeout(err) && r.draining && !r.givingUp():
 			// A drain's read waited drainGrace for nothing, and all read
 			// is appended: what is left is a line cut short by shutdown.
 			if start < end && !discarding {
 				r.reject(ReasonIncompleteLine, "connection ended inside a line", buf[start:end])
 			}
 			return
-		case isTimeout(err):
+		case ingest.IsTimeout(err):
 			// Woken by stop or abort: the loop arms the drain or gives up.
 		case errors.Is(err, io.EOF):
 			// A last line without a terminator is a line: senders such as

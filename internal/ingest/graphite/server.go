@@ -191,25 +191,7 @@ func (s *Server) UDPAddr() string { return s.udp.LocalAddr().String() }
 
 func (s *Server) accept() {
 	defer s.wg.Done()
-	var backoff time.Duration
-	for {
-		c, err := s.tcp.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if errors.Is(err, net.ErrClosed) || closing && isTimeout(err) {
-				// Shutdown's deadline: the backlog is taken.
-				s.tcp.Close()
-				return
-			}
-			// Out of file descriptors and the like: wait rather than spin.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.warn.Warn("graphite: accept failed", "err", err)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
+	ingest.AcceptLoop(s.tcp, s.warn, "graphite", func(c net.Conn) {
 		src := store.Source{ID: store.NewSourceID(), Protocol: ProtocolTCP, Remote: c.RemoteAddr().String(),
 			Chronicle: s.cfg.DefaultChronicle, Start: time.Now().UTC()}
 		r := s.newReader(src, c)
@@ -217,7 +199,7 @@ func (s *Server) accept() {
 		if s.ctx.Err() != nil {
 			s.mu.Unlock()
 			c.Close() // Shutdown gave up; nothing was read of it
-			continue
+			return
 		}
 		// Accepted during shutdown (it was in the backlog, or came within
 		// the drain): its lines were acknowledged by TCP, so it is drained
@@ -236,7 +218,7 @@ func (s *Server) accept() {
 			delete(s.conns, r)
 			s.mu.Unlock()
 		}()
-	}
+	})
 }
 
 // Shutdown stops accepting (after taking the connections already in the

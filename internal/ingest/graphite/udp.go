@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/chronostream/chronostream/internal/ingest"
 )
 
 // UDP: one goroutine reads datagrams into a window, and hands it, when its
@@ -121,11 +123,11 @@ func (s *Server) serveUDP(r *reader) {
 		}
 		switch {
 		case err == nil:
-		case isTimeout(err) && cur != nil:
+		case ingest.IsTimeout(err) && cur != nil:
 			handOff() // the window's time is up, or a drain found a pause
-		case isTimeout(err) && r.draining && !r.givingUp():
+		case ingest.IsTimeout(err) && r.draining && !r.givingUp():
 			return // a drain's read waited drainGrace for nothing
-		case isTimeout(err):
+		case ingest.IsTimeout(err):
 			// Woken by stop or abort: the loop arms the drain or gives up.
 		case errors.Is(err, net.ErrClosed):
 			handOff()
