@@ -70,4 +70,5 @@ func (a *API) Register(mux *http.ServeMux, protect func(http.Handler) http.Handl
 	handle("GET "+c+"/traces/{traceId}", a.getTrace)
 	handle("GET /api/v1/sources", a.listSources)
 	handle("GET /api/v1/sources/{id}", a.getSource)
+	a.registerViews(handle)
 }

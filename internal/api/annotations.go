@@ -1,0 +1,112 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+const (
+	defaultAnnotationLimit = 1000
+	maxAnnotationLimit     = 10000
+)
+
+// annotationJSON is one mark for a chart: a point in time, or a region when
+// EndMS is set. Times are Unix milliseconds, the unit charts draw in.
+type annotationJSON struct {
+	Seq    uint64            `json:"seq"`
+	Story  string            `json:"story"`
+	TimeMS float64           `json:"time_ms"`
+	EndMS  *float64          `json:"end_ms,omitempty"`
+	Text   string            `json:"text"`
+	Title  string            `json:"title,omitempty"`
+	Region string            `json:"region,omitempty"`
+	Open   bool              `json:"open,omitempty"`
+	Tags   map[string]string `json:"tags"`
+}
+
+// annotations serves GET /api/v1/chronicles/{chronicle}/annotations: the
+// chronicle's events of kind annotation between from and to, oldest first,
+// as points and regions. The convention (shared with `chronostream annotate`
+// and the annotation sinks): the string field text (and optionally title);
+// a region is one event with the int field time_end (Unix ns), or two
+// events sharing the string field region with phase "start" then "end".
+// A start whose end is not (yet) in range is an open region ("open":true,
+// ending at to or now); an end whose start lies before from begins at from.
+func (a *API) annotations(w http.ResponseWriter, r *http.Request) {
+	chronicle, _, err := names(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	p, err := newParams(r, "from", "to", "story", "limit")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	mq := store.MergedQuery{Chronicle: chronicle, Stories: p.q["story"]}
+	if mq.From, _, err = p.time("from"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if mq.To, _, err = p.time("to"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if mq.Limit, err = limitParam(p, defaultAnnotationLimit, maxAnnotationLimit); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	for _, st := range mq.Stories {
+		if err := event.ValidateStory(st); err != nil {
+			a.writeError(w, r, badParam("story", "%w", err))
+			return
+		}
+	}
+	var x expander
+	mq.Match = func(e *event.Event) bool { return e.Kind == event.KindAnnotation }
+	out := []annotationJSON{}
+	open := map[string]int{} // region name → index in out of its start
+	_, err = a.cfg.Store.ReadMerged(r.Context(), mq, func(e *event.Event) error {
+		x.expand(e)
+		an := annotationJSON{Seq: e.Seq, Story: e.Story, TimeMS: float64(e.Time) / 1e6,
+			Text: textOf(e, "text"), Title: textOf(e, "title"), Region: textOf(e, "region"), Tags: e.Tags}
+		if an.Tags == nil {
+			an.Tags = map[string]string{}
+		}
+		if end := numberOr(e, "time_end", 0); end > 0 {
+			ms := end / 1e6
+			an.EndMS = &ms
+			out = append(out, an)
+			return nil
+		}
+		if an.Region != "" {
+			switch textOf(e, "phase") {
+			case "start":
+				open[an.Region] = len(out)
+				an.Open = true
+			case "end":
+				ms := an.TimeMS
+				if i, ok := open[an.Region]; ok {
+					out[i].EndMS, out[i].Open = &ms, false
+					if out[i].Text == "" {
+						out[i].Text = an.Text
+					}
+					delete(open, an.Region)
+					return nil
+				}
+				// Its start lies before the range: the region begins at from.
+				an.TimeMS = float64(mq.From) / 1e6
+				an.EndMS = &ms
+			}
+		}
+		out = append(out, an)
+		return nil
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"annotations": out})
+}

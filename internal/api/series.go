@@ -1,0 +1,364 @@
+package api
+
+import (
+	"errors"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/downsample"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+// Bounds of a series request: the width is a chart's pixel columns, and each
+// group is a line of its own, held at about 4·width points while reading.
+const (
+	defaultSeriesWidth = 1000
+	maxSeriesWidth     = 10000
+	maxSeriesGroups    = 100
+)
+
+// registerViews adds the read-only routes the web UI draws from; they are
+// public API like the rest (docs/api.md).
+func (a *API) registerViews(handle func(string, http.HandlerFunc)) {
+	const c = "/api/v1/chronicles/{chronicle}"
+	handle("GET "+c+"/stories/{story}/series", a.series)
+	handle("GET "+c+"/annotations", a.annotations)
+	handle("GET "+c+"/traces", a.listTraces)
+	handle("GET /api/v1/metrics", a.metricsCatalog)
+}
+
+type seriesJSON struct {
+	Tags   map[string]string `json:"tags"`
+	Count  int               `json:"count"`
+	Min    *float64          `json:"min"`
+	Max    *float64          `json:"max"`
+	X      []float64         `json:"x"`
+	Y      []float64         `json:"y"`
+}
+
+// seriesLine is one group's downsampler: Range on the time axis, Sequence
+// on the sequential one.
+type seriesLine interface {
+	Points() []downsample.Point
+	Stats() downsample.Stats
+}
+
+// series serves a numeric field of one story downsampled for a chart of
+// width pixel columns: per column the first, last, lowest and highest
+// points (M4), so that the drawn line is the one all points would draw.
+// x=time puts points at their event time (Unix milliseconds), x=seq at
+// their position in the story (0, 1, 2…), Trendlines' sequential axis.
+// group_by=TAG draws one line per value of the tag.
+func (a *API) series(w http.ResponseWriter, r *http.Request) {
+	chronicle, story, err := names(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	p, err := newParams(r, "field", "from", "to", "x", "width", "group_by", "tag.", "q", "kind")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	field, err := p.one("field")
+	if err == nil && field == "" {
+		err = badParam("field", "required: the numeric field to draw")
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	axis, err := p.one("x")
+	if err == nil && axis == "" {
+		axis = "time"
+	}
+	if err == nil && axis != "time" && axis != "seq" {
+		err = badParam("x", "want time or seq, got %q", axis)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	width := defaultSeriesWidth
+	if v, err := p.one("width"); err != nil {
+		a.writeError(w, r, err)
+		return
+	} else if v != "" {
+		if width, err = strconv.Atoi(v); err != nil || width < 1 || width > maxSeriesWidth {
+			a.writeError(w, r, badParam("width", "want an integer from 1 to %d, got %q", maxSeriesWidth, v))
+			return
+		}
+	}
+	groupBy, err := p.one("group_by")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	q := store.Query{Chronicle: chronicle, Story: story}
+	if q.From, _, err = p.time("from"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if q.To, _, err = p.time("to"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if q.From != 0 && q.To != 0 && q.From > q.To {
+		a.writeError(w, r, badParam("to", "to is before from"))
+		return
+	}
+	f, err := p.filter()
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	// The time axis needs its range before the first point: an open end
+	// is the story's own first or last event time.
+	lo, hi := q.From, q.To
+	if axis == "time" && (lo == 0 || hi == 0) {
+		first, last, err := a.storyTimes(r, chronicle, story)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if lo == 0 {
+			lo = first
+		}
+		if hi == 0 {
+			hi = last
+		}
+	}
+	var (
+		x      expander
+		lines  = map[string]seriesLine{}
+		tagsOf = map[string]map[string]string{}
+		read   int
+		cut    bool
+	)
+	newLine := func() seriesLine {
+		if axis == "seq" {
+			return downsample.NewSequence(width)
+		}
+		return downsample.NewRange(float64(lo)/1e6, float64(hi)/1e6, width)
+	}
+	if !f.empty() {
+		q.Match = func(e *event.Event) bool {
+			x.expand(e)
+			return f.match(e)
+		}
+	}
+	_, err = a.cfg.Store.Read(ctx, q, func(e *event.Event) error {
+		if f.empty() {
+			x.expand(e)
+		}
+		v, ok := e.Fields[field]
+		if !ok {
+			return nil
+		}
+		y, ok := v.Number()
+		if !ok {
+			return nil
+		}
+		read++
+		key := ""
+		if groupBy != "" {
+			key = e.Tags[groupBy]
+		}
+		l, ok := lines[key]
+		if !ok {
+			if len(lines) >= maxSeriesGroups {
+				cut = true
+				return nil
+			}
+			l = newLine()
+			lines[key] = l
+			tags := map[string]string{}
+			if groupBy != "" {
+				tags[groupBy] = key
+			}
+			tagsOf[key] = tags
+		}
+		switch l := l.(type) {
+		case *downsample.Range:
+			l.Add(float64(e.Time)/1e6, y)
+		case *downsample.Sequence:
+			l.Add(y)
+		}
+		return nil
+	}, nil)
+	a.cfg.Metrics.ReadEvents.WithLabelValues("series").Add(float64(read))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := make([]seriesJSON, 0, len(lines))
+	for _, key := range slices.Sorted(maps.Keys(lines)) {
+		l := lines[key]
+		pts := l.Points()
+		s := seriesJSON{Tags: tagsOf[key], X: make([]float64, len(pts)), Y: make([]float64, len(pts))}
+		for i, pt := range pts {
+			s.X[i], s.Y[i] = pt.X, pt.Y
+		}
+		st := l.Stats()
+		s.Count = st.Count
+		if st.Count > 0 {
+			s.Min, s.Max = &st.Min, &st.Max
+		}
+		out = append(out, s)
+	}
+	resp := map[string]any{
+		"chronicle": chronicle, "story": story, "field": field, "x": axis,
+		"width": width, "points": read, "series": out, "groups_truncated": cut,
+	}
+	if axis == "time" {
+		resp["from_ms"], resp["to_ms"] = float64(lo)/1e6, float64(hi)/1e6
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// storyTimes returns the first and last event times of a story (Unix ns);
+// the last hour when it has no events.
+func (a *API) storyTimes(r *http.Request, chronicle, story string) (first, last int64, err error) {
+	sts, err := a.cfg.Store.Stories(r.Context(), chronicle)
+	if err != nil {
+		return 0, 0, err
+	}
+	now := time.Now().UnixNano()
+	for _, st := range sts {
+		if st.Name == story {
+			return st.FirstTime.UnixNano(), max(st.LastTime.UnixNano(), st.FirstTime.UnixNano()+1), nil
+		}
+	}
+	return now - int64(time.Hour), now, nil
+}
+
+// metricJSON is one drawable series of the catalog: a story's numeric field.
+type metricJSON struct {
+	Chronicle string    `json:"chronicle"`
+	Story     string    `json:"story"`
+	Field     string    `json:"field"`
+	Tags      []string  `json:"tags"`
+	Events    uint64    `json:"events"`
+	LastTime  time.Time `json:"last_time"`
+}
+
+// catalogSample is how many of a story's newest events name its fields.
+const (
+	catalogSample     = 64
+	maxCatalogStories = 5000
+)
+
+// metricsCatalog serves GET /api/v1/metrics: every numeric field of every
+// story (of one chronicle with chronicle=), as found in the story's newest
+// events, with the tag keys seen there (what group_by can take).
+func (a *API) metricsCatalog(w http.ResponseWriter, r *http.Request) {
+	p, err := newParams(r, "chronicle")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	only, err := p.one("chronicle")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	var chronicles []string
+	if only != "" {
+		if err := event.ValidateChronicle(only); err != nil {
+			a.writeError(w, r, badParam("chronicle", "%w", err))
+			return
+		}
+		chronicles = []string{only}
+	} else {
+		cs, err := a.cfg.Store.Chronicles(ctx)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		for _, c := range cs {
+			chronicles = append(chronicles, c.Name)
+		}
+	}
+	out := []metricJSON{}
+	scanned := 0
+	var x expander
+	for _, c := range chronicles {
+		sts, err := a.cfg.Store.Stories(ctx, c)
+		if errors.Is(err, store.ErrNotFound) && only == "" {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		for _, st := range sts {
+			if scanned >= maxCatalogStories {
+				break
+			}
+			scanned++
+			fields, tags := map[string]bool{}, map[string]bool{}
+			q := store.Query{Chronicle: c, Story: st.Name, Desc: true, Limit: catalogSample,
+				Match: func(e *event.Event) bool { return e.Kind != event.KindTrace && e.Kind != event.KindAnnotation }}
+			_, err := a.cfg.Store.Read(ctx, q, func(e *event.Event) error {
+				x.expand(e)
+				for k, v := range e.Fields {
+					if _, ok := v.Number(); ok {
+						fields[k] = true
+					}
+				}
+				for k := range e.Tags {
+					tags[k] = true
+				}
+				return nil
+			}, nil)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				a.writeError(w, r, err)
+				return
+			}
+			tagList := slices.Sorted(maps.Keys(tags))
+			for _, fname := range slices.Sorted(maps.Keys(fields)) {
+				out = append(out, metricJSON{Chronicle: c, Story: st.Name, Field: fname, Tags: tagList, Events: st.Events, LastTime: st.LastTime})
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"metrics": out, "stories_truncated": scanned >= maxCatalogStories})
+}
+
+// numberOr returns a numeric field's value, or def.
+func numberOr(e *event.Event, k string, def float64) float64 {
+	if v, ok := e.Fields[k]; ok {
+		if n, ok := v.Number(); ok {
+			return n
+		}
+	}
+	return def
+}
+
+// textOf returns the first of the fields keys that e has as a string.
+func textOf(e *event.Event, keys ...string) string {
+	for _, k := range keys {
+		if v, ok := e.Fields[k]; ok && v.Type() == event.TypeString {
+			return v.StringValue()
+		}
+	}
+	return ""
+}
+
+// limitParam parses limit= within [1, max], def when absent.
+func limitParam(p *params, def, maxN int) (int, error) {
+	v, err := p.one("limit")
+	if err != nil || v == "" {
+		return def, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxN {
+		return 0, badParam("limit", "want an integer from 1 to %d, got %q", maxN, v)
+	}
+	return n, nil
+}

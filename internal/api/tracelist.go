@@ -1,0 +1,137 @@
+package api
+
+import (
+	"bytes"
+	"cmp"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+const (
+	defaultTraceListLimit = 50
+	maxTraceListLimit     = 1000
+	// defaultTraceScan bounds the spans a trace list reads, newest first.
+	defaultTraceScan = 20000
+	maxTraceScan     = 1000000
+)
+
+// traceSummary is one line of the trace list.
+type traceSummary struct {
+	TraceID    string  `json:"trace_id"`
+	Root       string  `json:"root"`    // the root span's name ("" when no root was read)
+	Service    string  `json:"service"` // the root span's story (OTLP: its service)
+	StartMS    float64 `json:"start_ms"`
+	DurationMS float64 `json:"duration_ms"`
+	Spans      int     `json:"spans"`
+	Errors     int     `json:"errors"`
+	rootSeen   bool
+	endMS      float64
+}
+
+// Span ids as OTLP ingest stores them, and as other producers name them.
+var (
+	traceIDKeys  = []string{"trace_id", "traceId", "traceID"}
+	parentIDKeys = []string{"parent_span_id", "parentSpanId", "parentSpanID"}
+)
+
+// listTraces serves GET /api/v1/chronicles/{chronicle}/traces: the newest
+// traces among the chronicle's newest spans (at most scan of them), newest
+// first. A span is an event of kind trace (OTLP) or any event with a
+// traceId (trace_id) field; its start is its event time, its end its
+// end_time_unix_nano, or start plus duration_ns or duration_ms. A trace's
+// counts cover the spans within the scan.
+func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
+	chronicle, _, err := names(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	p, err := newParams(r, "from", "to", "limit", "scan", "story")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	mq := store.MergedQuery{Chronicle: chronicle, Desc: true, Stories: p.q["story"]}
+	if mq.From, _, err = p.time("from"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if mq.To, _, err = p.time("to"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	limit, err := limitParam(p, defaultTraceListLimit, maxTraceListLimit)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	mq.Limit = defaultTraceScan
+	if v, err := p.one("scan"); err != nil {
+		a.writeError(w, r, err)
+		return
+	} else if v != "" {
+		if mq.Limit, err = strconv.Atoi(v); err != nil || mq.Limit < 1 || mq.Limit > maxTraceScan {
+			a.writeError(w, r, badParam("scan", "want an integer from 1 to %d, got %q", maxTraceScan, v))
+			return
+		}
+	}
+	for _, st := range mq.Stories {
+		if err := event.ValidateStory(st); err != nil {
+			a.writeError(w, r, badParam("story", "%w", err))
+			return
+		}
+	}
+	var x expander
+	mq.Match = func(e *event.Event) bool {
+		// A byte search first: most events of a chronicle are not spans.
+		if e.Kind != event.KindTrace && !bytes.Contains(e.Body, []byte("race")) && len(e.Fields) == 0 {
+			return false
+		}
+		x.expand(e)
+		return textOf(e, traceIDKeys...) != ""
+	}
+	traces := map[string]*traceSummary{}
+	_, err = a.cfg.Store.ReadMerged(r.Context(), mq, func(e *event.Event) error {
+		id := strings.ToLower(textOf(e, traceIDKeys...))
+		t, ok := traces[id]
+		start := float64(e.Time) / 1e6
+		end := numberOr(e, "end_time_unix_nano", 0) / 1e6
+		if end == 0 {
+			end = start + numberOr(e, "duration_ns", 0)/1e6 + numberOr(e, "duration_ms", 0) + numberOr(e, "durationMs", 0)
+		}
+		if !ok {
+			t = &traceSummary{TraceID: id, StartMS: start, endMS: end}
+			traces[id] = t
+		}
+		t.Spans++
+		t.StartMS, t.endMS = min(t.StartMS, start), max(t.endMS, end)
+		if s := textOf(e, "status_code", "status"); s == "error" || s == "ERROR" {
+			t.Errors++
+		}
+		if textOf(e, parentIDKeys...) == "" && !t.rootSeen {
+			t.rootSeen, t.Root, t.Service = true, textOf(e, "name", "span_name", "spanName", "msg"), e.Story
+		}
+		return nil
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := make([]*traceSummary, 0, len(traces))
+	for _, t := range traces {
+		t.DurationMS = t.endMS - t.StartMS
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *traceSummary) int {
+		return cmp.Or(cmp.Compare(b.StartMS, a.StartMS), strings.Compare(a.TraceID, b.TraceID))
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"traces": out})
+}
