@@ -1,0 +1,373 @@
+package fn
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Reducer reduces one window of points to one point. Points arrive in time
+// order (ties in arrival order). Result's ok is false for an empty window (no
+// row, or a fill). Selectors (IsSelector) return the selected point's time;
+// aggregates return Time 0 and the caller sets the window start.
+type Reducer interface {
+	Add(p Point)
+	Result() (p Point, ok bool)
+	Reset()
+}
+
+// NewReducer returns the reducer of the InfluxQL function name; args are the
+// call's literal arguments after the field (percentile's N). Names are
+// case-insensitive, as InfluxQL's are. The errors are worded as InfluxDB
+// words them, so the /query endpoint can return them unchanged.
+func NewReducer(name string, args []Value) (Reducer, error) {
+	name = strings.ToLower(name)
+	want := 0
+	if name == "percentile" {
+		want = 1
+	}
+	if len(args) != want {
+		if _, known := reducers[name]; known || name == "percentile" {
+			return nil, fmt.Errorf("invalid number of arguments for %s, expected %d, got %d", name, want+1, len(args)+1)
+		}
+	}
+	if name == "percentile" {
+		n, ok := toFloat(args[0])
+		if !ok {
+			return nil, fmt.Errorf("expected float argument in percentile()")
+		}
+		return &sliceReducer{reduce: func(a []Point) (Point, bool) { return percentile(a, n) }, numeric: true}, nil
+	}
+	mk, ok := reducers[name]
+	if !ok {
+		return nil, fmt.Errorf("unsupported call: %s", name)
+	}
+	return mk(), nil
+}
+
+var reducers = map[string]func() Reducer{
+	"count":  func() Reducer { return &countReducer{} },
+	"sum":    func() Reducer { return &sumReducer{} },
+	"mean":   func() Reducer { return &meanReducer{} },
+	"min":    func() Reducer { return &selectReducer{better: minBetter, accepts: orderable} },
+	"max":    func() Reducer { return &selectReducer{better: maxBetter, accepts: orderable} },
+	"first":  func() Reducer { return &selectReducer{better: firstBetter, accepts: anyValue} },
+	"last":   func() Reducer { return &selectReducer{better: lastBetter, accepts: anyValue} },
+	"spread": func() Reducer { return &spreadReducer{} },
+	"median": func() Reducer { return &sliceReducer{reduce: median, numeric: true} },
+	"stddev": func() Reducer { return &sliceReducer{reduce: stddev, numeric: true} },
+	"mode":   func() Reducer { return &sliceReducer{reduce: mode} },
+}
+
+// IsSelector reports whether the function returns one of its input points
+// (with that point's time) rather than a computed value, as InfluxDB's
+// influxql.IsSelector does.
+func IsSelector(name string) bool {
+	switch strings.ToLower(name) {
+	case "first", "last", "min", "max", "percentile", "sample", "top", "bottom":
+		return true
+	}
+	return false
+}
+
+// countReducer counts non-null values of any type; its result is an int64.
+type countReducer struct{ n int64 }
+
+func (r *countReducer) Add(p Point) {
+	if p.Value != nil {
+		r.n++
+	}
+}
+
+func (r *countReducer) Result() (Point, bool) {
+	if r.n == 0 {
+		return Point{}, false
+	}
+	return Point{Value: r.n}, true
+}
+
+func (r *countReducer) Reset() { r.n = 0 }
+
+// numSum adds numbers keeping InfluxDB's result types: integers sum as
+// wrapping int64 (as InfluxDB's IntegerSumReduce), unsigned as uint64,
+// floats as float64; a window mixing kinds is summed as floats.
+type numSum struct {
+	f    float64
+	i    int64
+	u    uint64
+	n    int64
+	kind kind
+}
+
+func (s *numSum) add(v Value) bool {
+	switch x := v.(type) {
+	case float64:
+		s.f += x
+		s.kind = max(s.kind, kindFloat)
+	case int64:
+		s.i += x
+		s.kind = max(s.kind, kindInteger)
+	case uint64:
+		s.u += x
+		s.kind = max(s.kind, kindUnsigned)
+	default:
+		return false
+	}
+	s.n++
+	return true
+}
+
+// value is the sum in the window's type.
+func (s *numSum) value() Value {
+	switch s.kind {
+	case kindInteger:
+		if s.u == 0 {
+			return s.i
+		}
+		return float64(s.i) + float64(s.u)
+	case kindUnsigned:
+		return s.u
+	}
+	return s.f + float64(s.i) + float64(s.u)
+}
+
+// float is the sum as a float, for mean: InfluxDB sums integers as int64
+// and divides once.
+func (s *numSum) float() float64 {
+	if s.kind == kindInteger && s.u == 0 && s.f == 0 {
+		return float64(s.i)
+	}
+	return s.f + float64(s.i) + float64(s.u)
+}
+
+type sumReducer struct{ s numSum }
+
+func (r *sumReducer) Add(p Point) { r.s.add(p.Value) }
+
+func (r *sumReducer) Result() (Point, bool) {
+	if r.s.n == 0 {
+		return Point{}, false
+	}
+	return Point{Value: r.s.value()}, true
+}
+
+func (r *sumReducer) Reset() { r.s = numSum{} }
+
+// meanReducer is sum/count, always a float.
+type meanReducer struct{ s numSum }
+
+func (r *meanReducer) Add(p Point) { r.s.add(p.Value) }
+
+func (r *meanReducer) Result() (Point, bool) {
+	if r.s.n == 0 {
+		return Point{}, false
+	}
+	return Point{Value: r.s.float() / float64(r.s.n)}, true
+}
+
+func (r *meanReducer) Reset() { r.s = numSum{} }
+
+// selectReducer keeps the one point that better prefers over the kept one.
+type selectReducer struct {
+	better  func(curr, prev Point) bool
+	accepts func(v Value) bool
+	kept    Point
+	has     bool
+}
+
+func (r *selectReducer) Add(p Point) {
+	if p.Value == nil || !r.accepts(p.Value) {
+		return
+	}
+	if !r.has || r.better(p, r.kept) {
+		r.kept, r.has = p, true
+	}
+}
+
+func (r *selectReducer) Result() (Point, bool) { return r.kept, r.has }
+
+func (r *selectReducer) Reset() { r.kept, r.has = Point{}, false }
+
+func anyValue(v Value) bool { return v != nil }
+
+// orderable: min and max take numbers and booleans, not strings.
+func orderable(v Value) bool {
+	_, isString := v.(string)
+	return v != nil && !isString
+}
+
+// The tie rules are InfluxDB's FloatMinReduce & co: among equal values the
+// earliest time wins; among equal times first and last keep the larger
+// value.
+func minBetter(c, p Point) bool {
+	return less(c.Value, p.Value) || (equal(c.Value, p.Value) && c.Time < p.Time)
+}
+
+func maxBetter(c, p Point) bool {
+	return less(p.Value, c.Value) || (equal(c.Value, p.Value) && c.Time < p.Time)
+}
+
+func firstBetter(c, p Point) bool {
+	return c.Time < p.Time || (c.Time == p.Time && less(p.Value, c.Value))
+}
+
+func lastBetter(c, p Point) bool {
+	return c.Time > p.Time || (c.Time == p.Time && less(p.Value, c.Value))
+}
+
+func equal(a, b Value) bool { return !less(a, b) && !less(b, a) }
+
+// spreadReducer is max-min, in the field's type.
+type spreadReducer struct {
+	min, max Value
+}
+
+func (r *spreadReducer) Add(p Point) {
+	if !isNumeric(p.Value) {
+		return
+	}
+	if r.min == nil || less(p.Value, r.min) {
+		r.min = p.Value
+	}
+	if r.max == nil || less(r.max, p.Value) {
+		r.max = p.Value
+	}
+}
+
+func (r *spreadReducer) Result() (Point, bool) {
+	if r.min == nil {
+		return Point{}, false
+	}
+	return Point{Value: sub(r.max, r.min)}, true
+}
+
+func (r *spreadReducer) Reset() { r.min, r.max = nil, nil }
+
+// sub is max-min for spread: same kinds keep their type.
+func sub(a, b Value) Value {
+	switch x := a.(type) {
+	case int64:
+		if y, ok := b.(int64); ok {
+			return x - y
+		}
+	case uint64:
+		if y, ok := b.(uint64); ok {
+			return x - y
+		}
+	}
+	fa, _ := toFloat(a)
+	fb, _ := toFloat(b)
+	return fa - fb
+}
+
+// sliceReducer keeps the window's points for the functions that need all of
+// them (median, percentile, stddev, mode).
+type sliceReducer struct {
+	reduce  func(a []Point) (Point, bool)
+	numeric bool
+	pts     []Point
+}
+
+func (r *sliceReducer) Add(p Point) {
+	if p.Value == nil || (r.numeric && !isNumeric(p.Value)) {
+		return
+	}
+	r.pts = append(r.pts, p)
+}
+
+func (r *sliceReducer) Result() (Point, bool) {
+	if len(r.pts) == 0 {
+		return Point{}, false
+	}
+	return r.reduce(r.pts)
+}
+
+func (r *sliceReducer) Reset() { r.pts = r.pts[:0] }
+
+// sortByValue sorts stably, so equal values stay in time order.
+func sortByValue(a []Point) {
+	sort.SliceStable(a, func(i, j int) bool { return less(a[i].Value, a[j].Value) })
+}
+
+// median averages the two middle values of an even count as InfluxDB does
+// (lo + (hi-lo)/2); the result is a float.
+func median(a []Point) (Point, bool) {
+	if len(a) == 1 {
+		f, _ := toFloat(a[0].Value)
+		return Point{Value: f}, true
+	}
+	sortByValue(a)
+	if len(a)%2 == 0 {
+		lo, hi := a[len(a)/2-1].Value, a[len(a)/2].Value
+		lof, _ := toFloat(lo)
+		d, _ := toFloat(sub(hi, lo))
+		return Point{Value: lof + d/2}, true
+	}
+	f, _ := toFloat(a[len(a)/2].Value)
+	return Point{Value: f}, true
+}
+
+// percentile is nearest rank: index floor(n*p/100+0.5)-1; outside the
+// window (percentile 0 of anything) there is no point.
+func percentile(a []Point, p float64) (Point, bool) {
+	i := int(math.Floor(float64(len(a))*p/100+0.5)) - 1
+	if i < 0 || i >= len(a) {
+		return Point{}, false
+	}
+	sortByValue(a)
+	return a[i], true
+}
+
+// stddev is the sample standard deviation (n-1) as a float, computed as
+// InfluxDB does (running mean, then the sum of squares); one point gives a
+// null value, not an empty window.
+func stddev(a []Point) (Point, bool) {
+	if len(a) < 2 {
+		return Point{Value: nil}, true
+	}
+	var mean float64
+	var n int
+	for _, p := range a {
+		v, _ := toFloat(p.Value)
+		if math.IsNaN(v) {
+			continue
+		}
+		n++
+		mean += (v - mean) / float64(n)
+	}
+	var variance float64
+	for _, p := range a {
+		v, _ := toFloat(p.Value)
+		if math.IsNaN(v) {
+			continue
+		}
+		variance += math.Pow(v-mean, 2)
+	}
+	return Point{Value: math.Sqrt(variance / float64(n-1))}, true
+}
+
+// mode is the most frequent value; InfluxDB's tie rule prefers the value
+// whose run reached the count first in value order (the smallest value for
+// a plain tie). A single point keeps its own time, as in InfluxDB.
+func mode(a []Point) (Point, bool) {
+	if len(a) == 1 {
+		return a[0], true
+	}
+	sortByValue(a)
+	mostFreq, currFreq := 0, 0
+	currMode, mostMode := a[0].Value, a[0].Value
+	currTime, mostTime := a[0].Time, a[0].Time
+	for _, p := range a {
+		if !equal(p.Value, currMode) {
+			currFreq, currMode, currTime = 1, p.Value, p.Time
+			continue
+		}
+		currFreq++
+		if mostFreq > currFreq || (mostFreq == currFreq && currTime > mostTime) {
+			continue
+		}
+		mostFreq, mostMode, mostTime = currFreq, p.Value, p.Time
+	}
+	return Point{Value: mostMode}, true
+}

@@ -1,0 +1,132 @@
+package fn
+
+import "time"
+
+// The transformations take one series' points in time order (nulls and
+// non-numeric values are skipped) and return new points, as InfluxDB's
+// derivative, difference, moving_average and cumulative_sum do. A point at
+// the same time as the previous one is ignored by derivative and difference
+// (InfluxDB keeps the first of a joined series' duplicates).
+
+// Derivative returns the rate of change per unit between successive points,
+// at the later point's time (the first point yields nothing). nonNegative
+// drops the points whose value decreased.
+func Derivative(pts []Point, unit time.Duration, nonNegative bool) []Point {
+	if unit <= 0 {
+		unit = time.Second
+	}
+	var out []Point
+	var prev Point
+	has := false
+	for _, p := range pts {
+		if !isNumeric(p.Value) || (has && p.Time == prev.Time) {
+			continue
+		}
+		if has {
+			diff := toFloatValue(sub(p.Value, prev.Value))
+			elapsed := float64(p.Time - prev.Time)
+			if !nonNegative || diff >= 0 {
+				out = append(out, Point{Time: p.Time, Value: diff / (elapsed / float64(unit))})
+			}
+		}
+		prev, has = p, true
+	}
+	return out
+}
+
+// Difference returns the difference between successive points, at the later
+// point's time, in the field's type. nonNegative drops negative differences.
+func Difference(pts []Point, nonNegative bool) []Point {
+	var out []Point
+	var prev Point
+	has := false
+	for _, p := range pts {
+		if !isNumeric(p.Value) || (has && p.Time == prev.Time) {
+			continue
+		}
+		if has {
+			d := sub(p.Value, prev.Value)
+			if !nonNegative || !negative(d) {
+				out = append(out, Point{Time: p.Time, Value: d})
+			}
+		}
+		prev, has = p, true
+	}
+	return out
+}
+
+// MovingAverage returns the mean of each n successive points (a float), at
+// the last one's time; fewer than n points yield nothing.
+func MovingAverage(pts []Point, n int) []Point {
+	if n < 1 {
+		return nil
+	}
+	var out []Point
+	buf := make([]Value, 0, n)
+	pos := 0
+	var s numSum
+	for _, p := range pts {
+		if !isNumeric(p.Value) {
+			continue
+		}
+		// The running sum is InfluxDB's (subtract the value leaving the
+		// window), so float results match it to the bit.
+		if len(buf) < n {
+			buf = append(buf, p.Value)
+		} else {
+			s.addSigned(buf[pos], -1)
+			buf[pos] = p.Value
+		}
+		s.addSigned(p.Value, 1)
+		pos = (pos + 1) % n
+		if len(buf) == n {
+			out = append(out, Point{Time: p.Time, Value: s.float() / float64(n)})
+		}
+	}
+	return out
+}
+
+// CumulativeSum returns the running sum at each point, in the field's type.
+func CumulativeSum(pts []Point) []Point {
+	var out []Point
+	var s numSum
+	for _, p := range pts {
+		if !s.add(p.Value) {
+			continue
+		}
+		out = append(out, Point{Time: p.Time, Value: s.value()})
+	}
+	return out
+}
+
+// addSigned adds (sign 1) or removes (sign -1) a value from the sum.
+func (s *numSum) addSigned(v Value, sign int) {
+	if sign > 0 {
+		s.add(v)
+		return
+	}
+	switch x := v.(type) {
+	case float64:
+		s.f -= x
+	case int64:
+		s.i -= x
+	case uint64:
+		s.u -= x
+	}
+	s.n--
+}
+
+func toFloatValue(v Value) float64 {
+	f, _ := toFloat(v)
+	return f
+}
+
+func negative(v Value) bool {
+	switch x := v.(type) {
+	case float64:
+		return x < 0
+	case int64:
+		return x < 0
+	}
+	return false
+}
