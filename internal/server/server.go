@@ -27,6 +27,7 @@ import (
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/obs"
+	"github.com/chronostream/chronostream/internal/sink"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/vivo"
 )
@@ -105,6 +106,14 @@ type Options struct {
 	Tokens         []string
 	InsecureNoAuth bool // allow listening beyond loopback without tokens
 
+	// Sinks forward chronicles to outside systems (internal/sink); NodeID
+	// names this node in their leases (default: host, pid and a random
+	// part); SinkLeaseTTL is how long a dead node's sinks wait before
+	// another node takes them over (default sink.DefaultLeaseTTL).
+	Sinks        []sink.Config
+	NodeID       string
+	SinkLeaseTTL time.Duration
+
 	Logger *slog.Logger
 	// Version is reported by /health (and by InfluxDB-compatible endpoints).
 	Version string
@@ -178,6 +187,8 @@ type Server struct {
 	// forward is stopped first at shutdown too: it stores (and acks) the
 	// whole messages it received.
 	forward *forward.Server
+	// sinks deliver the log to outside systems; stopped before the log.
+	sinks *sink.Manager
 	// done closes when shutdown begins: long-lived streams (tails,
 	// WebSocket ingest) end themselves, so in-flight requests can drain.
 	done     chan struct{}
@@ -298,6 +309,10 @@ func isLoopback(addr string) bool {
 // Start starts the log and every listener. It returns once the server is ready.
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.startLog(ctx); err != nil {
+		s.closeLog()
+		return err
+	}
+	if err := s.startSinks(ctx); err != nil {
 		s.closeLog()
 		return err
 	}
@@ -577,6 +592,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) closeLog() {
+	if s.sinks != nil {
+		_ = s.sinks.Close()
+	}
 	if s.store != nil {
 		s.store.Close()
 	}

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chronostream/chronostream/internal/sink"
+)
+
+// startSinks runs the configured sinks (internal/sink): their state bucket
+// lives next to the chronicles, replicated like them.
+func (s *Server) startSinks(ctx context.Context) error {
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return fmt.Errorf("server: sinks: %w", err)
+	}
+	state, err := sink.OpenState(ctx, js, s.opts.Replicas, false)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	node := s.opts.NodeID
+	if node == "" {
+		host, _ := os.Hostname()
+		node = host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	}
+	m, err := sink.NewManager(sink.ManagerConfig{
+		State:    state,
+		Source:   sink.LocalSource{Store: s.store},
+		Metrics:  sink.NewMetrics(s.metrics.Registry),
+		Logger:   s.log,
+		Node:     node,
+		LeaseTTL: s.opts.SinkLeaseTTL,
+	}, s.opts.Sinks)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	m.Start(context.WithoutCancel(ctx))
+	s.sinks = m
+	return nil
+}
+
+// Sinks is the server's sink manager (for tests and embedding).
+func (s *Server) Sinks() *sink.Manager { return s.sinks }
