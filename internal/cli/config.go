@@ -250,7 +250,7 @@ func parseServe(args, environ []string) (*serveConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (serve takes only flags)", fs.Arg(0))
 	}
-	file, warnings, err := mergeOptions("serve", fs, opts, environ, &c.configFile, "chronicles")
+	file, warnings, err := mergeOptions("serve", fs, opts, environ, &c.configFile, "chronicles", "sinks")
 	c.warnings = append(c.warnings, warnings...)
 	if err != nil {
 		return nil, err
@@ -258,6 +258,11 @@ func parseServe(args, environ []string) (*serveConfig, error) {
 	if v, ok := file["chronicles"]; ok {
 		if c.server.Chronicles, err = parseChronicles(v); err != nil {
 			return nil, fmt.Errorf("config file %s: key \"chronicles\": %w", c.configFile, err)
+		}
+	}
+	if v, ok := file["sinks"]; ok {
+		if c.server.Sinks, err = parseSinks(v); err != nil {
+			return nil, fmt.Errorf("config file %s: key \"sinks\": %w", c.configFile, err)
 		}
 	}
 	if err := c.finish(); err != nil {
