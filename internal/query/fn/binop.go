@@ -6,7 +6,8 @@ import "math"
 // the bitwise & | ^) and for comparisons (= != <> < <= > >=), with InfluxDB
 // 1.x's rules: an integer op an integer stays an integer except /, which
 // is a float; mixed integer and float are floats; division by zero is 0
-// (and % by zero is 0); & | ^ take integers or booleans. The result is nil
+// (integer % by zero is 0, float % by zero null); & | ^ take integers or
+// booleans. The result is nil
 // when either side is nil or the types do not go together, except that a
 // comparison is then false and a boolean's missing other side counts as
 // false, as in InfluxDB's evaluator.
@@ -105,7 +106,11 @@ func floatOp(op string, x, y float64) Value {
 		}
 		return x / y
 	case "%":
-		return math.Mod(x, y)
+		// InfluxDB answers null where the remainder is not a number (x % 0).
+		if m := math.Mod(x, y); !math.IsNaN(m) {
+			return m
+		}
+		return nil
 	case "=":
 		return x == y
 	case "!=", "<>":

@@ -20,6 +20,19 @@ const (
 // fill(linear) leave the windows before the first value (and, for linear,
 // after the last) null; linear interpolation of integers truncates.
 func Fill(windows []int64, vals []Point, mode FillMode, number Value) []Point {
+	present := make([]bool, len(vals))
+	for i, v := range vals {
+		present[i] = v.Value != nil
+	}
+	return FillPresent(windows, vals, present, mode, number)
+}
+
+// FillPresent is Fill for results that may be present with a null value
+// (stddev of a single point: a Reducer's ok with a nil Value): such a
+// window is a row, kept by fill(none), not filled, and it is the "previous"
+// value (null) for fill(previous) and fill(linear), as in InfluxDB.
+// present[i] is the window's ok.
+func FillPresent(windows []int64, vals []Point, present []bool, mode FillMode, number Value) []Point {
 	out := make([]Point, 0, len(windows))
 	seriesKind := kindNone
 	for _, v := range vals {
@@ -28,15 +41,12 @@ func Fill(windows []int64, vals []Point, mode FillMode, number Value) []Point {
 			break
 		}
 	}
-	prev := -1 // index of the last non-null window
+	prev := -1 // index of the last present window
 	for i, t := range windows {
 		var v Value
-		if i < len(vals) {
-			v = vals[i].Value
-		}
-		if v != nil {
+		if i < len(vals) && i < len(present) && present[i] {
 			prev = i
-			out = append(out, Point{Time: t, Value: v})
+			out = append(out, Point{Time: t, Value: vals[i].Value})
 			continue
 		}
 		switch mode {
@@ -49,8 +59,8 @@ func Fill(windows []int64, vals []Point, mode FillMode, number Value) []Point {
 				v = vals[prev].Value
 			}
 		case FillLinear:
-			if prev >= 0 {
-				if next := nextValue(vals, i+1); next >= 0 {
+			if prev >= 0 && vals[prev].Value != nil {
+				if next := nextPresent(present, i+1); next >= 0 && next < len(vals) {
 					v = linear(t, windows[prev], windows[next], vals[prev].Value, vals[next].Value)
 				}
 			}
@@ -60,9 +70,9 @@ func Fill(windows []int64, vals []Point, mode FillMode, number Value) []Point {
 	return out
 }
 
-func nextValue(vals []Point, from int) int {
-	for j := from; j < len(vals); j++ {
-		if vals[j].Value != nil {
+func nextPresent(present []bool, from int) int {
+	for j := from; j < len(present); j++ {
+		if present[j] {
 			return j
 		}
 	}
@@ -102,6 +112,9 @@ func linear(t, ta, tb int64, a, b Value) Value {
 			m := float64(bi-ai) / float64(tb-ta)
 			return int64(m*float64(t-ta) + float64(ai))
 		}
+	}
+	if a == nil || b == nil {
+		return nil
 	}
 	af, ok1 := toFloat(a)
 	bf, ok2 := toFloat(b)

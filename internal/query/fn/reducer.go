@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Reducer reduces one window of points to one point. Points arrive in time
@@ -23,27 +24,96 @@ type Reducer interface {
 // words them, so the /query endpoint can return them unchanged.
 func NewReducer(name string, args []Value) (Reducer, error) {
 	name = strings.ToLower(name)
-	want := 0
-	if name == "percentile" {
-		want = 1
-	}
-	if len(args) != want {
-		if _, known := reducers[name]; known || name == "percentile" {
-			return nil, fmt.Errorf("invalid number of arguments for %s, expected %d, got %d", name, want+1, len(args)+1)
+	switch name {
+	case "percentile":
+		if len(args) != 1 {
+			return nil, fmt.Errorf("invalid number of arguments for percentile, expected 2, got %d", len(args)+1)
 		}
-	}
-	if name == "percentile" {
 		n, ok := toFloat(args[0])
 		if !ok {
 			return nil, fmt.Errorf("expected float argument in percentile()")
 		}
 		return &sliceReducer{reduce: func(a []Point) (Point, bool) { return percentile(a, n) }, numeric: true}, nil
+	case "integral":
+		if len(args) > 1 {
+			return nil, fmt.Errorf("invalid number of arguments for integral, expected at least 1 but no more than 2, got %d", len(args)+1)
+		}
+		unit := time.Second
+		if len(args) == 1 {
+			d, ok := durationArg(args[0])
+			if !ok || d <= 0 {
+				return nil, fmt.Errorf("second argument must be a duration")
+			}
+			unit = d
+		}
+		return &sliceReducer{reduce: func(a []Point) (Point, bool) { return integral(a, unit) }, numeric: true}, nil
 	}
 	mk, ok := reducers[name]
 	if !ok {
-		return nil, fmt.Errorf("unsupported call: %s", name)
+		return nil, fmt.Errorf("undefined function %s()", name)
+	}
+	if len(args) != 0 {
+		return nil, fmt.Errorf("invalid number of arguments for %s, expected 1, got %d", name, len(args)+1)
 	}
 	return mk(), nil
+}
+
+// durationArg reads a duration literal passed as a time.Duration or as
+// int64 nanoseconds.
+func durationArg(v Value) (time.Duration, bool) {
+	switch d := v.(type) {
+	case time.Duration:
+		return d, true
+	case int64:
+		return time.Duration(d), true
+	}
+	return 0, false
+}
+
+// CheckType returns InfluxDB's error for a function called on a field of
+// v's type it does not take (mean of a string, sum of a boolean, …), nil
+// when the type is accepted. InfluxDB reports it when the statement runs,
+// as the statement's error, naming its iterator type; the wording is
+// InfluxDB 1.6's.
+func CheckType(name string, v Value) error {
+	name = strings.ToLower(name)
+	k := kindOf(v)
+	ok := true
+	switch name {
+	case "count", "first", "last", "mode", "distinct", "elapsed":
+	case "min", "max":
+		ok = k != kindString
+	default:
+		ok = k != kindString && k != kindBool
+	}
+	if ok || k == kindNone {
+		return nil
+	}
+	label := name
+	switch name {
+	case "non_negative_derivative":
+		label = "derivative"
+	case "non_negative_difference":
+		label = "difference"
+	case "cumulative_sum":
+		label = "cumulative sum"
+	case "moving_average":
+		label = "moving average"
+	}
+	typ := "string"
+	if k == kindBool {
+		typ = "boolean"
+	}
+	return fmt.Errorf("unsupported %s iterator type: *query.%sInterruptIterator", label, typ)
+}
+
+// CallFill is the fill a call's empty windows take: InfluxDB fills count()'s
+// empty windows with 0 under fill(null), the default.
+func CallFill(name string, mode FillMode, number Value) (FillMode, Value) {
+	if mode == FillNull && strings.EqualFold(name, "count") {
+		return FillNumber, int64(0)
+	}
+	return mode, number
 }
 
 var reducers = map[string]func() Reducer{
@@ -199,7 +269,7 @@ func orderable(v Value) bool {
 
 // The tie rules are InfluxDB's FloatMinReduce & co: among equal values the
 // earliest time wins; among equal times first and last keep the larger
-// value.
+// value (but first keeps false over true).
 func minBetter(c, p Point) bool {
 	return less(c.Value, p.Value) || (equal(c.Value, p.Value) && c.Time < p.Time)
 }
@@ -209,7 +279,15 @@ func maxBetter(c, p Point) bool {
 }
 
 func firstBetter(c, p Point) bool {
-	return c.Time < p.Time || (c.Time == p.Time && less(p.Value, c.Value))
+	if c.Time != p.Time {
+		return c.Time < p.Time
+	}
+	// Except for booleans: InfluxDB's first() prefers false on a tie.
+	if cb, ok := c.Value.(bool); ok {
+		pb, _ := p.Value.(bool)
+		return !cb && pb
+	}
+	return less(p.Value, c.Value)
 }
 
 func lastBetter(c, p Point) bool {
@@ -347,12 +425,13 @@ func stddev(a []Point) (Point, bool) {
 	return Point{Value: math.Sqrt(variance / float64(n-1))}, true
 }
 
-// mode is the most frequent value; InfluxDB's tie rule prefers the value
-// whose run reached the count first in value order (the smallest value for
-// a plain tie). A single point keeps its own time, as in InfluxDB.
+// mode is the most frequent value. Ties in count follow InfluxDB's loop over
+// the values sorted by value: a later value takes the lead when its first
+// time is not after the time the leader's last occurrence (so it is not
+// simply the smallest value).
 func mode(a []Point) (Point, bool) {
 	if len(a) == 1 {
-		return a[0], true
+		return Point{Value: a[0].Value}, true
 	}
 	sortByValue(a)
 	mostFreq, currFreq := 0, 0
@@ -370,4 +449,17 @@ func mode(a []Point) (Point, bool) {
 		mostFreq, mostMode, mostTime = currFreq, p.Value, p.Time
 	}
 	return Point{Value: mostMode}, true
+}
+
+// integral is the area under the window's points by the trapezium rule, per
+// unit, as a float; a point at the same time as the previous one replaces
+// it (as InfluxDB's reducer does) and one point gives 0. Across GROUP BY
+// time windows InfluxDB also interpolates at the window edges: Integral
+// does that.
+func integral(a []Point, unit time.Duration) (Point, bool) {
+	out := Integral(a, unit, nil)
+	if len(out) == 0 {
+		return Point{}, false
+	}
+	return out[0], true
 }

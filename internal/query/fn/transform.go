@@ -130,3 +130,103 @@ func negative(v Value) bool {
 	}
 	return false
 }
+
+// Elapsed returns the time between successive points in units (an int64,
+// truncated), at the later point's time. Unlike derivative it does not skip
+// points at the same time (they give 0), as InfluxDB's elapsed does.
+func Elapsed(pts []Point, unit time.Duration) []Point {
+	if unit <= 0 {
+		unit = time.Nanosecond
+	}
+	var out []Point
+	var prev Point
+	has := false
+	for _, p := range pts {
+		if p.Value == nil {
+			continue
+		}
+		if has {
+			out = append(out, Point{Time: p.Time, Value: (p.Time - prev.Time) / int64(unit)})
+		}
+		prev, has = p, true
+	}
+	return out
+}
+
+// Distinct returns the window's distinct values in the order they first
+// appear (InfluxDB returns them all at the window's start).
+func Distinct(pts []Point) []Value {
+	seen := make(map[Value]struct{})
+	var out []Value
+	for _, p := range pts {
+		if p.Value == nil {
+			continue
+		}
+		if _, dup := seen[p.Value]; dup {
+			continue
+		}
+		seen[p.Value] = struct{}{}
+		out = append(out, p.Value)
+	}
+	return out
+}
+
+// Integral returns the area under the points (trapezium rule, per unit) in
+// each window, as InfluxDB's integral(): window maps a time to its GROUP BY
+// time window [start, end), or is nil for a single window (Time 0). Where a
+// window ends between two points, the value at its end is interpolated and
+// the area split between the windows. A point at the same time as the
+// previous one replaces it; a window with one point gives 0. Two of
+// InfluxDB 1.6's quirks are kept, as its answers are the reference: for
+// integer fields the area after a window edge runs from the previous
+// point's value to the interpolated one (not to the new point's), and a
+// last window whose only point is at its start is not returned.
+func Integral(pts []Point, unit time.Duration, window func(t int64) (start, end int64)) []Point {
+	if unit <= 0 {
+		unit = time.Second
+	}
+	var out []Point
+	var prevT int64
+	var prevV, sum float64
+	var start, end int64
+	has := false
+	for _, p := range pts {
+		v, ok := toFloat(p.Value)
+		if !ok {
+			continue
+		}
+		if !has {
+			prevT, prevV, has = p.Time, v, true
+			if window != nil {
+				start, end = window(p.Time)
+			}
+			continue
+		}
+		if p.Time == prevT {
+			prevV = v
+			continue
+		}
+		cur := v
+		if window != nil && p.Time >= end {
+			if prevT != end {
+				edge := (v-prevV)/float64(p.Time-prevT)*float64(end-prevT) + prevV
+				sum += 0.5 * (edge + prevV) * (float64(end-prevT) / float64(unit))
+				prevT = end
+				if _, isFloat := p.Value.(float64); isFloat {
+					prevV = edge
+				} else {
+					cur = edge
+				}
+			}
+			out = append(out, Point{Time: start, Value: sum})
+			start, end = window(p.Time)
+			sum = 0
+		}
+		sum += 0.5 * (cur + prevV) * (float64(p.Time-prevT) / float64(unit))
+		prevT, prevV = p.Time, v
+	}
+	if has && prevT != start {
+		out = append(out, Point{Time: start, Value: sum})
+	}
+	return out
+}

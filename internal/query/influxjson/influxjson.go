@@ -189,13 +189,13 @@ func sanitize(v any) any {
 // "" gives an RFC 3339 string in UTC with the fraction's trailing zeros cut
 // ("2026-11-22T10:00:00Z", "…:00.5Z"); "u", "ms", "s", "m", "h" give the
 // integer count of those units, truncated toward zero; any other epoch
-// ("ns", "n", …) gives nanoseconds.
+// ("ns", "n", even "µ", …) gives nanoseconds.
 func FormatTime(ns int64, epoch string) any {
 	if epoch == "" {
 		return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 	}
 	switch epoch {
-	case "u", "µ":
+	case "u":
 		return ns / int64(time.Microsecond)
 	case "ms":
 		return ns / int64(time.Millisecond)
@@ -215,6 +215,10 @@ func FormatTime(ns int64, epoch string) any {
 // "partial":true; every line but a statement's last has the result's
 // "partial":true.
 type ChunkedWriter struct {
+	// Pretty indents each line's JSON (pretty=true), as influxd does even
+	// when chunked.
+	Pretty bool
+
 	w         http.ResponseWriter
 	epoch     string
 	chunkSize int
@@ -287,7 +291,7 @@ func (c *ChunkedWriter) start() {
 }
 
 func (c *ChunkedWriter) writeLine(v wireResponse) error {
-	if _, err := c.w.Write(encode(v, false)); err != nil {
+	if _, err := c.w.Write(encode(v, c.Pretty)); err != nil {
 		return err
 	}
 	if f, ok := c.w.(http.Flusher); ok {
