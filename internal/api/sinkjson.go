@@ -2,18 +2,8 @@ package api
 
 import "github.com/chronostream/chronostream/event"
 
-// EventJSON encodes events for sinks exactly as the read API and tail
-// encode them, so that a receiver of a sink (a webhook) parses the same
-// objects as a reader of GET …/events?format=ndjson. The zero value is
-// ready; it is not safe for concurrent use.
-type EventJSON struct{ x expander }
-
-// Expand derives e's tags and fields from its body (JSON or line
-// protocol) as reads do, keeping those it already has.
-func (j *EventJSON) Expand(e *event.Event) { j.x.expand(e) }
-
-// Append expands e and appends its JSON object, with no trailing newline.
-func (j *EventJSON) Append(b []byte, e *event.Event) []byte {
-	j.x.expand(e)
-	return appendEvent(b, e, "")
-}
+// AppendEventJSON appends e as the read API and tail encode it, with no
+// trailing newline, so that a sink's receiver (a webhook) parses the same
+// objects as a reader of GET …/events?format=ndjson. Tags and fields are
+// those e holds: expand a verbatim body first (the sink runner does).
+func AppendEventJSON(b []byte, e *event.Event) []byte { return appendEvent(b, e, "") }

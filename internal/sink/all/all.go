@@ -4,5 +4,7 @@
 package all
 
 import (
+	_ "github.com/chronostream/chronostream/internal/sink/grafana"
 	_ "github.com/chronostream/chronostream/internal/sink/influxdb"
+	_ "github.com/chronostream/chronostream/internal/sink/webhook"
 )

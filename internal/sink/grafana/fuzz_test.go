@@ -4,8 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/chronostream/chronostream/event"
-	"github.com/chronostream/chronostream/internal/api"
+	"github.com/chronostream/chronostream/internal/jsonev"
 )
 
 // FuzzNoteOf decodes arbitrary annotation bodies as the sink does: it
@@ -27,9 +29,9 @@ func FuzzNoteOf(f *testing.F) {
 		f.Add([]byte(s), int64(1795000000123456789))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, at int64) {
-		var x api.EventJSON
+		var p fastjson.Parser
 		e := event.Event{Seq: 1, Time: at, Kind: event.KindAnnotation, Body: body, Format: event.FormatJSON}
-		x.Expand(&e)
+		jsonev.Expand(&p, &e)
 		n, ok, err := noteOf(&e)
 		if !ok {
 			t.Fatal("an annotation event was taken for another kind")

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,7 +27,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/chronostream/chronostream/internal/api"
 	"github.com/chronostream/chronostream/internal/sink"
 	"github.com/chronostream/chronostream/internal/sink/sinkhttp"
 )
@@ -90,23 +88,18 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-// Deliver sends the batch's annotations to every server, in order. An
+// Deliver sends the batch's annotations to every server, in order (the
+// runner has expanded the events' bodies into tags and fields). An
 // annotation event that breaks the convention fails the batch before
 // anything is sent (permanent: the runner isolates and dead-letters it).
 // Each server stops at its first failure, so that a region's end never
 // overtakes its start; the others go on, and what they accepted is not
 // sent to them again when the runner retries.
 func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
-	var (
-		x     api.EventJSON
-		notes []note
-	)
+	var notes []note
 	for i := range b.Events {
-		e := b.Events[i]
-		// Expanding writes tags and fields: into copies, not the runner's.
-		e.Tags, e.Fields = maps.Clone(e.Tags), maps.Clone(e.Fields)
-		x.Expand(&e)
-		n, ok, err := noteOf(&e)
+		e := &b.Events[i]
+		n, ok, err := noteOf(e)
 		if err != nil {
 			return sink.Permanent(fmt.Errorf("annotation %s seq %d: %w", b.Chronicle, e.Seq, err))
 		}

@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/jsonev"
 	"github.com/chronostream/chronostream/internal/sink"
 	"github.com/chronostream/chronostream/internal/sink/grafana"
 	"github.com/chronostream/chronostream/internal/sink/grafana/grafanatest"
@@ -29,15 +32,18 @@ var t0 = time.Date(2026, 11, 22, 3, 0, 0, 123456789, time.UTC)
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-// ann is an annotation event as `chronostream annotate` writes it: a JSON
-// body the sink expands.
+// ann is an annotation event as `chronostream annotate` writes it, its
+// JSON body expanded as the runner does before Deliver.
 func ann(seq uint64, at time.Time, body map[string]any) event.Event {
 	body["kind"] = "annotation"
 	b, err := json.Marshal(body)
 	if err != nil {
 		panic(err)
 	}
-	return event.Event{Seq: seq, Time: at.UnixNano(), Story: "annotations", Kind: event.KindAnnotation, Body: b, Format: event.FormatJSON}
+	e := event.Event{Seq: seq, Time: at.UnixNano(), Story: "annotations", Kind: event.KindAnnotation, Body: b, Format: event.FormatJSON}
+	var p fastjson.Parser
+	jsonev.Expand(&p, &e)
+	return e
 }
 
 // settingsFor returns a server's settings for the fake at hs, merged with extra.

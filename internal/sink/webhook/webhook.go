@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -159,17 +158,12 @@ func Sign(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// Body encodes a batch as the NDJSON the receiver gets (before gzip).
+// Body encodes a batch as the NDJSON the receiver gets (before gzip). The
+// runner has expanded the events' bodies into tags and fields.
 func Body(b sink.Batch) []byte {
-	var (
-		enc api.EventJSON
-		buf []byte
-	)
+	var buf []byte
 	for i := range b.Events {
-		e := b.Events[i]
-		// Expanding writes tags and fields: into copies, not the runner's.
-		e.Tags, e.Fields = maps.Clone(e.Tags), maps.Clone(e.Fields)
-		buf = enc.Append(buf, &e)
+		buf = api.AppendEventJSON(buf, &b.Events[i])
 		buf = append(buf, '\n')
 	}
 	return buf
