@@ -63,7 +63,7 @@ func addRemoteFlags(fs *flag.FlagSet, add func(option), c *remoteConfig, cmd str
 		usage: "Config file, YAML (.yaml, .yml), TOML (.toml) or JSON (.json); its keys are these flag\nnames (long form). Set by flag or environment only."})
 	c.logLevel = choice{value: "info", choices: []string{"debug", "info", "warn", "error"}}
 	c.logFormat = choice{value: "text", choices: []string{"text", "json"}}
-	if cmd == "agent" {
+	if cmd == "agent" || cmd == "canary" {
 		declare(fs, add, &c.logLevel, option{name: "log-level", metavar: "debug|info|warn|error", group: groupOps, usage: "Least severe level logged."})
 		declare(fs, add, &c.logFormat, option{name: "log-format", metavar: "text|json", group: groupOps, usage: "Log format on stderr: text (logfmt) or json."})
 	}
@@ -125,6 +125,8 @@ func allOptionNames() map[string]bool {
 	_, o = newSendFlags(&sendConfig{})
 	tables = append(tables, o)
 	_, o = newTailFlags(&tailConfig{})
+	tables = append(tables, o)
+	_, o = newCanaryFlags(&canaryConfig{})
 	tables = append(tables, o)
 	for _, t := range tables {
 		for _, o := range t {
