@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/chronostream/chronostream/bench/internal/cpuonly"
 	"io"
 	"net/http"
 	"slices"
@@ -27,7 +28,7 @@ type load struct {
 // drive posts batches in order from `writers` goroutines, each with its own
 // keep-alive connection, until every batch is sent or, if dur > 0, dur has
 // passed (requests in flight then are waited for and counted).
-func drive(writeURL string, batches []Batch, writers int, dur time.Duration) load {
+func drive(writeURL string, batches []cpuonly.Batch, writers int, dur time.Duration) load {
 	tr := &http.Transport{MaxIdleConnsPerHost: writers, MaxConnsPerHost: writers, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Minute}

@@ -18,6 +18,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/chronostream/chronostream/bench/internal/cpuonly"
+	"github.com/chronostream/chronostream/bench/internal/peers"
 	"log"
 	"os"
 	"strconv"
@@ -72,12 +74,12 @@ func main() {
 		c.maxGenBytes = n
 	}
 
-	all := map[string]*system{
-		"influxdb":        influxDB(),
-		"victoriametrics": victoriaMetrics(),
-		"chronostream":    chronostream(*bin),
+	all := map[string]*peers.System{
+		"influxdb":        peers.InfluxDB(),
+		"victoriametrics": peers.VictoriaMetrics(),
+		"chronostream":    peers.Chronostream(*bin),
 	}
-	var systems []*system
+	var systems []*peers.System
 	for _, name := range strings.Split(*only, ",") {
 		s, ok := all[strings.TrimSpace(name)]
 		if !ok {
@@ -99,7 +101,7 @@ func main() {
 
 	// The stream starts far enough in the past that its last possible line
 	// (the memory cap's worth) is still before now.
-	pool := NewPool(NewWorkload(c.hosts, c.batch, c.interval, time.Time{}, *seed))
+	pool := cpuonly.NewPool(cpuonly.NewWorkload(c.hosts, c.batch, c.interval, time.Time{}, *seed))
 	lineBytes := pool.MeanLineBytes()
 	maxBatches := max(1, int(c.maxGenBytes/int64(lineBytes*c.batch)))
 	warmBatches := ceilDiv(c.warmupLines, c.batch)
@@ -111,7 +113,7 @@ func main() {
 	}
 	span := time.Duration(maxBatches*c.batch/c.hosts+1) * c.interval
 	start := time.Now().Add(-span - time.Hour).Truncate(time.Hour)
-	pool = NewPool(NewWorkload(c.hosts, c.batch, c.interval, start, *seed))
+	pool = cpuonly.NewPool(cpuonly.NewWorkload(c.hosts, c.batch, c.interval, start, *seed))
 
 	log.Printf("%d hosts × 10 fields every %v, %d lines a request, %d writers; ~%d bytes a line; data from %s; up to %d batches (%.1f GiB) in memory",
 		c.hosts, c.interval, c.batch, c.writers, lineBytes, start.UTC().Format(time.RFC3339), maxBatches,
@@ -130,7 +132,7 @@ func main() {
 
 // result is one system's row.
 type result struct {
-	sys     *system
+	sys     *peers.System
 	failed  string // why it has no measurement
 	warm    load
 	run     load
@@ -147,33 +149,33 @@ type result struct {
 func (r *result) acked() int64 { return r.warm.lines + r.run.lines }
 
 // benchmark starts one system, warms it up, writes to it, counts, stops it.
-func benchmark(s *system, pool *Pool, c config, warmBatches, maxBatches int, root string) *result {
+func benchmark(s *peers.System, pool *cpuonly.Pool, c config, warmBatches, maxBatches int, root string) *result {
 	r := &result{sys: s}
-	log.Printf("%s: starting", s.label)
-	p, err := start(s, root)
+	log.Printf("%s: starting", s.Label)
+	p, err := peers.Start(s, root)
 	if err != nil {
 		r.failed = err.Error()
-		log.Printf("%s: %v", s.label, err)
+		log.Printf("%s: %v", s.Label, err)
 		return r
 	}
 	defer func() {
-		r.stopErr = p.stop()
-		r.disk = diskBytes(p.dataDir)
+		r.stopErr = p.Stop()
+		r.disk = peers.DiskBytes(p.DataDir)
 		if !c.keep {
-			_ = os.RemoveAll(p.dataDir)
+			_ = os.RemoveAll(p.DataDir)
 		}
 	}()
-	writeURL := p.base + "/write?db=" + db + "&precision=ns"
+	writeURL := p.Base + "/write?db=" + peers.DB + "&precision=ns"
 
 	// Warm-up: the first batches of the stream, all sent. They create the
 	// series, and their rate sizes the pool for a -duration run.
 	r.warm = drive(writeURL, pool.Batches()[:warmBatches], c.writers, 0)
 	log.Printf("%s: warm-up: %d lines acknowledged in %v (%.0f lines/s), %d errors",
-		s.label, r.warm.lines, r.warm.elapsed.Round(time.Millisecond), r.warm.rate(), r.warm.errors)
+		s.Label, r.warm.lines, r.warm.elapsed.Round(time.Millisecond), r.warm.rate(), r.warm.errors)
 	if r.warm.lines == 0 && r.warm.errors > 0 {
 		r.failed = "every warm-up write failed: " + r.warm.firstErr
-		r.peakRSS = p.peakRSS()
-		r.stored, r.countErr = s.count(p.base, pool.w, warmBatches*c.batch)
+		r.peakRSS = p.PeakRSS()
+		r.stored, r.countErr = s.Count(p.Base, pool.Workload(), warmBatches*c.batch)
 		return r
 	}
 
@@ -184,9 +186,9 @@ func benchmark(s *system, pool *Pool, c config, warmBatches, maxBatches int, roo
 	}
 	if have := len(pool.Batches()); have < need {
 		t0 := time.Now()
-		log.Printf("%s: generating batches %d..%d (not timed)", s.label, have, need)
+		log.Printf("%s: generating batches %d..%d (not timed)", s.Label, have, need)
 		pool.Ensure(need)
-		log.Printf("%s: generated in %v; %.1f GiB of batches in memory", s.label,
+		log.Printf("%s: generated in %v; %.1f GiB of batches in memory", s.Label,
 			time.Since(t0).Round(time.Millisecond), float64(pool.Bytes())/(1<<30))
 	}
 	batches := pool.Batches()[warmBatches:need]
@@ -194,16 +196,16 @@ func benchmark(s *system, pool *Pool, c config, warmBatches, maxBatches int, roo
 	if c.lines > 0 {
 		dur = 0
 	}
-	log.Printf("%s: writing", s.label)
-	serverCPU, clientCPU, machineCPU := p.cpuTime(), selfCPUTime(), machineCPUTime()
+	log.Printf("%s: writing", s.Label)
+	serverCPU, clientCPU, machineCPU := p.CPUTime(), peers.SelfCPUTime(), peers.MachineCPUTime()
 	r.run = drive(writeURL, batches, c.writers, dur)
-	r.serverCPU, r.clientCPU = p.cpuTime()-serverCPU, selfCPUTime()-clientCPU
-	r.otherCPU = max(0, machineCPUTime()-machineCPU-r.serverCPU-r.clientCPU)
-	r.peakRSS = p.peakRSS()
+	r.serverCPU, r.clientCPU = p.CPUTime()-serverCPU, peers.SelfCPUTime()-clientCPU
+	r.otherCPU = max(0, peers.MachineCPUTime()-machineCPU-r.serverCPU-r.clientCPU)
+	r.peakRSS = p.PeakRSS()
 	log.Printf("%s: %d lines acknowledged in %v (%.0f lines/s), %d errors",
-		s.label, r.run.lines, r.run.elapsed.Round(time.Millisecond), r.run.rate(), r.run.errors)
+		s.Label, r.run.lines, r.run.elapsed.Round(time.Millisecond), r.run.rate(), r.run.errors)
 	if r.run.ranOut {
-		log.Printf("%s: the generated batches ran out before %v (raise -max-gen-mem or -headroom)", s.label, c.duration)
+		log.Printf("%s: the generated batches ran out before %v (raise -max-gen-mem or -headroom)", s.Label, c.duration)
 	}
 
 	// Count what the server stored of the lines sent (warm-up included). A
@@ -212,7 +214,7 @@ func benchmark(s *system, pool *Pool, c config, warmBatches, maxBatches int, roo
 	sent := warmBatches*c.batch + int(r.run.requests+r.run.errors)*c.batch
 	var last int64 = -1
 	for i := 0; i < 30; i++ {
-		r.stored, r.countErr = s.count(p.base, pool.w, sent)
+		r.stored, r.countErr = s.Count(p.Base, pool.Workload(), sent)
 		if r.countErr != nil || r.stored >= r.acked() || (r.stored == last && i >= 4) {
 			break
 		}

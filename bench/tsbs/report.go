@@ -24,18 +24,18 @@ func report(out io.Writer, results []*result, c config, lineBytes int) {
 	for _, r := range results {
 		if r.run.lines == 0 && r.warm.lines == 0 {
 			fmt.Fprintf(out, "| %s | – | – | – | – | %s | %s | %s | %s | – | – |\n",
-				r.sys.label, mib(r.peakRSS), mib(r.disk), errorsCell(r), storedCell(r))
+				r.sys.Label, mib(r.peakRSS), mib(r.disk), errorsCell(r), storedCell(r))
 			continue
 		}
 		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.sys.label, group(int64(r.run.rate())), group(int64(r.run.rate()*10)),
+			r.sys.Label, group(int64(r.run.rate())), group(int64(r.run.rate()*10)),
 			ms(r.run.pct(0.50)), ms(r.run.pct(0.99)), mib(r.peakRSS), mib(r.disk),
 			errorsCell(r), storedCell(r), timedCell(r), cpuCell(r))
 	}
 
 	var cs *result
 	for _, r := range results {
-		if r.sys.name == "chronostream" {
+		if r.sys.Name == "chronostream" {
 			cs = r
 		}
 	}
@@ -47,42 +47,42 @@ func report(out io.Writer, results []*result, c config, lineBytes int) {
 			}
 			switch {
 			case r.run.rate() == 0:
-				fmt.Fprintf(out, "- chronostream ÷ %s: n/a (%s has no measurement)\n", r.sys.label, r.sys.label)
+				fmt.Fprintf(out, "- chronostream ÷ %s: n/a (%s has no measurement)\n", r.sys.Label, r.sys.Label)
 			case cs.run.rate() == 0:
-				fmt.Fprintf(out, "- chronostream ÷ %s: n/a (chronostream has no measurement)\n", r.sys.label)
+				fmt.Fprintf(out, "- chronostream ÷ %s: n/a (chronostream has no measurement)\n", r.sys.Label)
 			default:
-				fmt.Fprintf(out, "- chronostream ÷ %s: **%.2f×** lines/s\n", r.sys.label, cs.run.rate()/r.run.rate())
+				fmt.Fprintf(out, "- chronostream ÷ %s: **%.2f×** lines/s\n", r.sys.Label, cs.run.rate()/r.run.rate())
 			}
 		}
 	}
 
 	fmt.Fprintln(out, "\nWhat an answer to a write means:")
 	for _, r := range results {
-		fmt.Fprintf(out, "- %s: %s\n", r.sys.label, r.sys.acks)
+		fmt.Fprintf(out, "- %s: %s\n", r.sys.Label, r.sys.Acks)
 	}
 	var notes []string
 	for _, r := range results {
 		if r.failed != "" {
-			notes = append(notes, fmt.Sprintf("%s: not measured: %s", r.sys.label, oneLine(r.failed)))
-			if r.sys.name == "chronostream" && strings.Contains(r.failed, "HTTP 404") {
+			notes = append(notes, fmt.Sprintf("%s: not measured: %s", r.sys.Label, oneLine(r.failed)))
+			if r.sys.Name == "chronostream" && strings.Contains(r.failed, "HTTP 404") {
 				notes = append(notes, "chronostream: POST /write answers 404: the InfluxDB line protocol endpoint is not in this binary yet")
 			}
 		} else if r.run.errors > 0 {
-			notes = append(notes, fmt.Sprintf("%s: first error: %s", r.sys.label, oneLine(r.run.firstErr)))
+			notes = append(notes, fmt.Sprintf("%s: first error: %s", r.sys.Label, oneLine(r.run.firstErr)))
 		}
 		if r.run.ranOut {
 			notes = append(notes, fmt.Sprintf("%s: the generated batches ran out after %v, before %v: its rate is over that time (raise -max-gen-mem or -headroom)",
-				r.sys.label, r.run.elapsed.Round(100*time.Millisecond), c.duration))
+				r.sys.Label, r.run.elapsed.Round(100*time.Millisecond), c.duration))
 		}
 		if s := r.run.elapsed.Seconds(); s > 0 && r.otherCPU.Seconds()/s > 0.25 {
 			notes = append(notes, fmt.Sprintf("%s: other processes used %.2f of the machine's %d cores while it was timed: "+
-				"its numbers are depressed and not comparable with the others'", r.sys.label, r.otherCPU.Seconds()/s, runtime.NumCPU()))
+				"its numbers are depressed and not comparable with the others'", r.sys.Label, r.otherCPU.Seconds()/s, runtime.NumCPU()))
 		}
 		if r.countErr != nil {
-			notes = append(notes, fmt.Sprintf("%s: counting what it stored failed: %s", r.sys.label, oneLine(r.countErr.Error())))
+			notes = append(notes, fmt.Sprintf("%s: counting what it stored failed: %s", r.sys.Label, oneLine(r.countErr.Error())))
 		}
 		if r.stopErr != nil {
-			notes = append(notes, fmt.Sprintf("%s: %v", r.sys.label, r.stopErr))
+			notes = append(notes, fmt.Sprintf("%s: %v", r.sys.Label, r.stopErr))
 		}
 	}
 	if len(notes) > 0 {

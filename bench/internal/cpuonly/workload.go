@@ -1,4 +1,6 @@
-package main
+// Package cpuonly generates the TSBS cpu-only data set as InfluxDB line
+// protocol, deterministically from a seed, for the benchmarks under bench/.
+package cpuonly
 
 import (
 	"math"
@@ -12,8 +14,8 @@ import (
 // The TSBS cpu-only data set: one measurement, ten tags per host, ten float
 // fields per line, one line per host every interval.
 
-// fieldNames are the fields of TSBS's cpu measurement, in its order.
-var fieldNames = [...]string{
+// FieldNames are the fields of TSBS's cpu measurement, in its order.
+var FieldNames = [...]string{
 	"usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
 	"usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice",
 }
@@ -108,7 +110,7 @@ func (w *Workload) segment(seg int, sizeHint int) (buf []byte, ends []int) {
 	r := rand.New(rand.NewPCG(w.Seed, uint64(seg)+1))
 	// Every host's ten values start at a level fixed by (seed, host, segment)
 	// and walk by normally distributed steps, clamped to [0, 100].
-	level := make([]float64, w.Hosts*len(fieldNames))
+	level := make([]float64, w.Hosts*len(FieldNames))
 	for i := range level {
 		level[i] = r.Float64() * 100
 	}
@@ -119,13 +121,13 @@ func (w *Workload) segment(seg int, sizeHint int) (buf []byte, ends []int) {
 		ts := w.Start.Add(time.Duration(tick) * w.Interval).UnixNano()
 		for h := 0; h < w.Hosts; h++ {
 			buf = append(buf, w.prefixes[h]...)
-			for f := range fieldNames {
-				v := &level[h*len(fieldNames)+f]
+			for f := range FieldNames {
+				v := &level[h*len(FieldNames)+f]
 				*v = min(100, max(0, *v+r.NormFloat64()))
 				if f > 0 {
 					buf = append(buf, ',')
 				}
-				buf = append(buf, fieldNames[f]...)
+				buf = append(buf, FieldNames[f]...)
 				buf = append(buf, '=')
 				buf = appendCenti(buf, int(math.Round(*v*100)))
 			}
@@ -259,7 +261,10 @@ func (p *Pool) add(b Batch) {
 	p.bytes += int64(len(b.Body))
 }
 
-// lineTime returns the timestamp of line i of the stream (the same in every pool).
-func (w *Workload) lineTime(i int) time.Time {
+// LineTime returns the timestamp of line i of the stream (the same in every pool).
+func (w *Workload) LineTime(i int) time.Time {
 	return w.Start.Add(time.Duration(i/w.Hosts) * w.Interval)
 }
+
+// Workload is the workload the pool's batches come from.
+func (p *Pool) Workload() *Workload { return p.w }

@@ -1,4 +1,4 @@
-package main
+package cpuonly
 
 import (
 	"bytes"
@@ -39,13 +39,13 @@ func TestLineFormat(t *testing.T) {
 			t.Fatalf("line %d: %s, want %s", i, tags[1], want)
 		}
 		fields := strings.Split(parts[1], ",")
-		if len(fields) != len(fieldNames) {
+		if len(fields) != len(FieldNames) {
 			t.Fatalf("line %d: %d fields", i, len(fields))
 		}
 		for j, kv := range fields {
 			k, v, _ := strings.Cut(kv, "=")
 			f, err := strconv.ParseFloat(v, 64)
-			if k != fieldNames[j] || err != nil || f < 0 || f > 100 || strings.HasSuffix(v, "i") {
+			if k != FieldNames[j] || err != nil || f < 0 || f > 100 || strings.HasSuffix(v, "i") {
 				t.Fatalf("line %d: field %q", i, kv)
 			}
 		}

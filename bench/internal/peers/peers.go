@@ -1,10 +1,15 @@
-package main
+// Package peers starts the systems the benchmarks under bench/ compare --
+// InfluxDB 1.6, VictoriaMetrics and chronostream -- on free loopback ports with
+// their data in fresh directories, and measures their processes (RSS, CPU,
+// bytes on disk).
+package peers
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chronostream/chronostream/bench/internal/cpuonly"
 	"io"
 	"io/fs"
 	"net"
@@ -21,29 +26,29 @@ import (
 
 // The database (InfluxDB), db label (VictoriaMetrics) or chronicle
 // (chronostream) every system is written to.
-const db = "benchmark"
+const DB = "benchmark"
 
 // A system is one server under test: how to start it on loopback with its
 // data under a directory, how to tell it is up, and how to count what it stored.
-type system struct {
-	name  string // as -only names it
-	label string // as the table names it
-	acks  string // what its answer to a write means
+type System struct {
+	Name  string // as -only names it
+	Label string // as the table names it
+	Acks  string // what its answer to a write means
 	// command builds the server's command line; dir is empty and the
 	// server's own; port is free on 127.0.0.1.
-	command func(dir string, port int) (*exec.Cmd, error)
-	ready   string                                                   // path answering 2xx once the server takes writes
-	setup   func(base string) error                                  // run once it is ready (nil: nothing)
-	count   func(base string, w *Workload, lines int) (int64, error) // lines stored
+	Command func(dir string, port int) (*exec.Cmd, error)
+	Ready   string                                                           // path answering 2xx once the server takes writes
+	Setup   func(base string) error                                          // run once it is ready (nil: nothing)
+	Count   func(base string, w *cpuonly.Workload, lines int) (int64, error) // lines stored
 }
 
-func influxDB() *system {
-	return &system{
-		name:  "influxdb",
-		label: "InfluxDB " + debVersion("influxdb"),
-		acks:  "WAL fsynced per request (wal-fsync-delay = 0s, the default)",
-		command: func(dir string, port int) (*exec.Cmd, error) {
-			rpc, err := freePort()
+func InfluxDB() *System {
+	return &System{
+		Name:  "influxdb",
+		Label: "InfluxDB " + DebVersion("influxdb"),
+		Acks:  "WAL fsynced per request (wal-fsync-delay = 0s, the default)",
+		Command: func(dir string, port int) (*exec.Cmd, error) {
+			rpc, err := FreePort()
 			if err != nil {
 				return nil, err
 			}
@@ -87,14 +92,14 @@ bind-address = "127.0.0.1:%d"
 			}
 			return exec.Command(lookBin("influxd"), "run", "-config", cfg), nil
 		},
-		ready: "/ping",
-		setup: func(base string) error {
-			_, err := httpDo("POST", base+"/query?q="+url.QueryEscape("CREATE DATABASE "+db), nil)
+		Ready: "/ping",
+		Setup: func(base string) error {
+			_, err := HTTPDo("POST", base+"/query?q="+url.QueryEscape("CREATE DATABASE "+DB), nil)
 			return err
 		},
-		count: func(base string, _ *Workload, _ int) (int64, error) {
-			q := url.Values{"db": {db}, "q": {"SELECT count(usage_user) FROM cpu"}}
-			b, err := httpDo("GET", base+"/query?"+q.Encode(), nil)
+		Count: func(base string, _ *cpuonly.Workload, _ int) (int64, error) {
+			q := url.Values{"db": {DB}, "q": {"SELECT count(usage_user) FROM cpu"}}
+			b, err := HTTPDo("GET", base+"/query?"+q.Encode(), nil)
 			if err != nil {
 				return 0, err
 			}
@@ -123,12 +128,12 @@ bind-address = "127.0.0.1:%d"
 	}
 }
 
-func victoriaMetrics() *system {
-	return &system{
-		name:  "victoriametrics",
-		label: "VictoriaMetrics " + debVersion("victoria-metrics"),
-		acks:  "parsed into in-memory buffers; written to disk in the background about every second (acknowledged before it is on disk)",
-		command: func(dir string, port int) (*exec.Cmd, error) {
+func VictoriaMetrics() *System {
+	return &System{
+		Name:  "victoriametrics",
+		Label: "VictoriaMetrics " + DebVersion("victoria-metrics"),
+		Acks:  "parsed into in-memory buffers; written to disk in the background about every second (acknowledged before it is on disk)",
+		Command: func(dir string, port int) (*exec.Cmd, error) {
 			return exec.Command(lookBin("victoria-metrics"),
 				"-httpListenAddr", fmt.Sprintf("127.0.0.1:%d", port),
 				"-storageDataPath", dir,
@@ -137,20 +142,20 @@ func victoriaMetrics() *system {
 				"-loggerLevel", "WARN",
 			), nil
 		},
-		ready: "/health",
-		count: func(base string, w *Workload, lines int) (int64, error) {
+		Ready: "/health",
+		Count: func(base string, w *cpuonly.Workload, lines int) (int64, error) {
 			// Make what is buffered in memory searchable, then count every
 			// sample of one field over the whole span of the stream.
-			if _, err := httpDo("GET", base+"/internal/force_flush", nil); err != nil {
+			if _, err := HTTPDo("GET", base+"/internal/force_flush", nil); err != nil {
 				return 0, err
 			}
-			end := w.lineTime(lines).Add(w.Interval)
+			end := w.LineTime(lines).Add(w.Interval)
 			window := end.Sub(w.Start) + w.Interval
 			q := url.Values{
-				"query": {fmt.Sprintf(`sum(count_over_time(cpu_usage_user{db=%q}[%ds]))`, db, int64(window.Seconds()))},
+				"query": {fmt.Sprintf(`sum(count_over_time(cpu_usage_user{db=%q}[%ds]))`, DB, int64(window.Seconds()))},
 				"time":  {strconv.FormatInt(end.Unix(), 10)},
 			}
-			b, err := httpDo("GET", base+"/api/v1/query?"+q.Encode(), nil)
+			b, err := HTTPDo("GET", base+"/api/v1/query?"+q.Encode(), nil)
 			if err != nil {
 				return 0, err
 			}
@@ -179,12 +184,12 @@ func victoriaMetrics() *system {
 	}
 }
 
-func chronostream(bin string) *system {
-	return &system{
-		name:  "chronostream",
-		label: "chronostream",
-		acks:  "in the log and fsynced (--sync always, the default)",
-		command: func(dir string, port int) (*exec.Cmd, error) {
+func Chronostream(bin string) *System {
+	return &System{
+		Name:  "chronostream",
+		Label: "chronostream",
+		Acks:  "in the log and fsynced (--sync always, the default)",
+		Command: func(dir string, port int) (*exec.Cmd, error) {
 			if bin == "" {
 				return nil, errors.New("no binary: give -chronostream /path/to/chronostream (go build -o /tmp/chronostream ./cmd/chronostream)")
 			}
@@ -195,10 +200,10 @@ func chronostream(bin string) *system {
 				"--log-level", "warn",
 			), nil
 		},
-		ready: "/ready",
-		count: func(base string, _ *Workload, _ int) (int64, error) {
-			b, err := httpDo("GET", base+"/api/v1/chronicles/"+db, nil)
-			var he *httpError
+		Ready: "/ready",
+		Count: func(base string, _ *cpuonly.Workload, _ int) (int64, error) {
+			b, err := HTTPDo("GET", base+"/api/v1/chronicles/"+DB, nil)
+			var he *HTTPError
 			if errors.As(err, &he) && he.status == http.StatusNotFound {
 				return 0, nil // no such chronicle: nothing stored
 			}
@@ -215,29 +220,29 @@ func chronostream(bin string) *system {
 }
 
 // proc is a started server.
-type proc struct {
-	sys     *system
+type Proc struct {
+	Sys     *System
 	cmd     *exec.Cmd
-	base    string // http://127.0.0.1:port
-	dataDir string
-	logPath string
+	Base    string // http://127.0.0.1:port
+	DataDir string
+	LogPath string
 	done    chan struct{} // closed when the process has exited
 	waitErr error
 }
 
 // start launches the system with its data in root/<name>/data, its output in
 // root/<name>/server.log, and waits until it answers on its ready path.
-func start(sys *system, root string) (*proc, error) {
-	dir := filepath.Join(root, sys.name)
+func Start(sys *System, root string) (*Proc, error) {
+	dir := filepath.Join(root, sys.Name)
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := sys.command(data, port)
+	cmd, err := sys.Command(data, port)
 	if err != nil {
 		return nil, err
 	}
@@ -249,39 +254,39 @@ func start(sys *system, root string) (*proc, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", sys.name, err)
+		return nil, fmt.Errorf("start %s: %w", sys.Name, err)
 	}
-	p := &proc{sys: sys, cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port),
-		dataDir: data, logPath: logPath, done: make(chan struct{})}
+	p := &Proc{Sys: sys, cmd: cmd, Base: fmt.Sprintf("http://127.0.0.1:%d", port),
+		DataDir: data, LogPath: logPath, done: make(chan struct{})}
 	go func() { p.waitErr = cmd.Wait(); logf.Close(); close(p.done) }()
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case <-p.done:
-			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", sys.name, p.waitErr, p.logTail())
+			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", sys.Name, p.waitErr, p.LogTail())
 		default:
 		}
-		if _, err := httpDo("GET", p.base+sys.ready, nil); err == nil {
+		if _, err := HTTPDo("GET", p.Base+sys.Ready, nil); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("%s not ready on %s within 60s:\n%s", sys.name, p.base, p.logTail())
+			p.Stop()
+			return nil, fmt.Errorf("%s not ready on %s within 60s:\n%s", sys.Name, p.Base, p.LogTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if sys.setup != nil {
-		if err := sys.setup(p.base); err != nil {
-			p.stop()
-			return nil, fmt.Errorf("%s setup: %w", sys.name, err)
+	if sys.Setup != nil {
+		if err := sys.Setup(p.Base); err != nil {
+			p.Stop()
+			return nil, fmt.Errorf("%s setup: %w", sys.Name, err)
 		}
 	}
 	return p, nil
 }
 
 // peakRSS is VmHWM, the high-water mark of the process's resident memory.
-func (p *proc) peakRSS() int64 {
+func (p *Proc) PeakRSS() int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
@@ -296,7 +301,7 @@ func (p *proc) peakRSS() int64 {
 }
 
 // stop asks the server to shut down (SIGTERM) and kills it after a minute.
-func (p *proc) stop() error {
+func (p *Proc) Stop() error {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -304,12 +309,12 @@ func (p *proc) stop() error {
 	case <-time.After(60 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		return fmt.Errorf("%s ignored SIGTERM for 60s; killed", p.sys.name)
+		return fmt.Errorf("%s ignored SIGTERM for 60s; killed", p.Sys.Name)
 	}
 }
 
-func (p *proc) logTail() string {
-	b, _ := os.ReadFile(p.logPath)
+func (p *Proc) LogTail() string {
+	b, _ := os.ReadFile(p.LogPath)
 	if len(b) > 2000 {
 		b = b[len(b)-2000:]
 	}
@@ -318,7 +323,7 @@ func (p *proc) logTail() string {
 
 // diskBytes is the space the files under dir take on disk (allocated blocks,
 // as du counts them, so preallocated or sparse files count what they use).
-func diskBytes(dir string) int64 {
+func DiskBytes(dir string) int64 {
 	var n int64
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -336,18 +341,18 @@ func diskBytes(dir string) int64 {
 	return n
 }
 
-type httpError struct {
+type HTTPError struct {
 	status int
 	body   string
 }
 
-func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
+func (e *HTTPError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
 
 var ctlClient = &http.Client{Timeout: 60 * time.Second}
 
 // httpDo sends one control request (not a measured write) and returns the
-// body of a 2xx answer, or an *httpError.
-func httpDo(method, u string, body io.Reader) ([]byte, error) {
+// body of a 2xx answer, or an *HTTPError.
+func HTTPDo(method, u string, body io.Reader) ([]byte, error) {
 	req, err := http.NewRequestWithContext(context.Background(), method, u, body)
 	if err != nil {
 		return nil, err
@@ -359,12 +364,12 @@ func httpDo(method, u string, body io.Reader) ([]byte, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return nil, &httpError{resp.StatusCode, strings.TrimSpace(string(b))}
+		return nil, &HTTPError{resp.StatusCode, strings.TrimSpace(string(b))}
 	}
 	return b, nil
 }
 
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -383,7 +388,7 @@ func lookBin(name string) string {
 
 // debVersion is the upstream version of an installed Debian package
 // (1.6.7~rc0 of 1.6.7~rc0-1+b13), or "" if unknown.
-func debVersion(pkg string) string {
+func DebVersion(pkg string) string {
 	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", pkg).Output()
 	if err != nil {
 		return ""
@@ -396,7 +401,7 @@ func debVersion(pkg string) string {
 }
 
 // cpuTime is the CPU time (user + system, all threads) the process has used.
-func (p *proc) cpuTime() time.Duration {
+func (p *Proc) CPUTime() time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
@@ -418,7 +423,7 @@ const clockTicks = 100
 
 // machineCPUTime is the CPU time every process on the machine has used
 // (the busy time in /proc/stat, summed over cores).
-func machineCPUTime() time.Duration {
+func MachineCPUTime() time.Duration {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0
@@ -437,7 +442,7 @@ func machineCPUTime() time.Duration {
 }
 
 // selfCPUTime is the CPU time this benchmark process has used.
-func selfCPUTime() time.Duration {
+func SelfCPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
