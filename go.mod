@@ -8,6 +8,8 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 )
 
+require github.com/influxdata/influxql v1.4.0
+
 require (
 	github.com/ebitengine/purego v0.11.2 // indirect
 	github.com/go-ole/go-ole v1.2.6 // indirect

@@ -58,6 +58,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /api/v2/write", protectV2(http.HandlerFunc(lp.ServeWriteV2)))
 	mux.HandleFunc("GET /ping", lp.ServePing)
 	mux.HandleFunc("HEAD /ping", lp.ServePing)
+	// InfluxDB 1.x queries (InfluxQL), as Grafana's InfluxDB data source sends them.
+	qh := protectV1(s.queryHandler())
+	mux.Handle("GET /query", qh)
+	mux.Handle("POST /query", qh)
 
 	// OTLP/HTTP: logs, metrics and traces of OpenTelemetry SDKs and collectors.
 	otlp.NewHandler(otlp.Config{Config: ingestCfg, Chronicle: s.opts.OTLPChronicle, StoryAttribute: s.opts.OTLPStoryAttribute}).Register(mux, protect)

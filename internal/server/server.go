@@ -27,6 +27,7 @@ import (
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/obs"
+	"github.com/chronostream/chronostream/internal/query/tsdb"
 	"github.com/chronostream/chronostream/internal/sink"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/vivo"
@@ -187,6 +188,8 @@ type Server struct {
 	// forward is stopped first at shutdown too: it stores (and acks) the
 	// whole messages it received.
 	forward *forward.Server
+	// queryIndex is the InfluxQL engine's index of the log (/query).
+	queryIndex *tsdb.Index
 	// sinks deliver the log to outside systems; stopped before the log.
 	sinks *sink.Manager
 	// done closes when shutdown begins: long-lived streams (tails,
@@ -312,6 +315,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeLog()
 		return err
 	}
+	s.startQueryIndex(ctx)
 	if err := s.startSinks(ctx); err != nil {
 		s.closeLog()
 		return err
@@ -592,6 +596,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) closeLog() {
+	s.closeQueryIndex() // it reads the log
 	if s.sinks != nil {
 		_ = s.sinks.Close()
 	}

@@ -276,6 +276,29 @@ func (c *ChunkedWriter) WriteResult(res Result) error {
 	return nil
 }
 
+// WriteUnsplit writes a result the way influxd answers the statements it
+// does not chunk (SHOW DATABASES, MEASUREMENTS, TAG KEYS, TAG VALUES,
+// RETENTION POLICIES and the other meta statements): each series whole on
+// its own line, without "partial". SHOW SERIES and SHOW FIELD KEYS are
+// chunked like a SELECT: use WriteResult for them.
+func (c *ChunkedWriter) WriteUnsplit(res Result) error {
+	c.start()
+	w := toWire(res, c.epoch)
+	if len(w.Series) <= 1 {
+		return c.writeLine(wireResponse{Results: []wireResult{w}})
+	}
+	for i, s := range w.Series {
+		line := withSeries(wireResult{StatementID: w.StatementID}, s)
+		if i == len(w.Series)-1 {
+			line.Messages, line.Err = w.Messages, w.Err
+		}
+		if err := c.writeLine(wireResponse{Results: []wireResult{line}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func withSeries(r wireResult, s wireSeries) wireResult {
 	r.Series = []wireSeries{s}
 	return r
