@@ -1,0 +1,457 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/chronostream/chronostream/internal/query/fn"
+	"github.com/chronostream/chronostream/internal/query/influxjson"
+	"github.com/chronostream/chronostream/internal/query/tsdb"
+)
+
+// windows returns the start of each GROUP BY time window of a group (one
+// window starting at the range's start without GROUP BY time).
+func (p *plan) windows(g *group) ([]int64, error) {
+	if p.interval == 0 {
+		if p.lo == minTime {
+			return []int64{0}, nil
+		}
+		return []int64{p.lo}, nil
+	}
+	lo, hi := p.lo, p.hi
+	if lo == minTime {
+		// No lower bound: start at the group's oldest point.
+		lo = maxTime
+		for _, s := range g.series {
+			for _, f := range p.leafFields() {
+				if c := s.s.Column(f); c != nil && c.Len() > 0 {
+					lo = min(lo, c.Time(0))
+				}
+			}
+		}
+		if lo == maxTime {
+			return nil, nil
+		}
+	}
+	if hi == maxTime {
+		hi = p.now
+	}
+	if hi < lo {
+		return nil, nil
+	}
+	start := p.windowStart(lo)
+	n := (hi-start)/p.interval + 1
+	if n > maxWindows {
+		return nil, fmt.Errorf("max-select-buckets limit exceeded: (%d/%d)", n, maxWindows)
+	}
+	ws := make([]int64, n)
+	for i := range ws {
+		ws[i] = start + int64(i)*p.interval
+	}
+	return ws, nil
+}
+
+func (p *plan) windowStart(t int64) int64 {
+	m := (t - p.offset) % p.interval
+	if m < 0 {
+		m += p.interval
+	}
+	return t - m
+}
+
+// leafFields are the fields the statement's functions read.
+func (p *plan) leafFields() []string {
+	set := map[string]bool{}
+	for _, f := range p.stmt.Fields {
+		fieldRefs(f.Expr, set)
+	}
+	return sortedKeys(set)
+}
+
+// aggregate answers a statement with functions for one group.
+func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
+	if rt := p.rawTransforms(); rt {
+		return p.rawTransform(m, g)
+	}
+	ws, err := p.windows(g)
+	if err != nil || len(ws) == 0 {
+		return nil, err
+	}
+	a := &aggEval{p: p, g: g, ws: ws, cache: map[string][]fn.Point{}}
+	cols := make([][]fn.Point, len(p.stmt.Fields))
+	calls := 0
+	var selector *influxql.Call
+	for i, f := range p.stmt.Fields {
+		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+			if c, ok := n.(*influxql.Call); ok {
+				calls++
+				if fn.IsSelector(c.Name) && strings.ToLower(c.Name) != "percentile" {
+					selector = c
+				}
+			}
+		})
+		if cols[i], err = a.eval(f.Expr); err != nil {
+			return nil, err
+		}
+	}
+	if !a.any {
+		return nil, nil // no point in range: no series
+	}
+	// A lone selector without GROUP BY time reports its point's time.
+	selTime := p.interval == 0 && calls == 1 && selector != nil
+	dropEmpty := p.fill == fn.FillNone || a.transformed || p.interval == 0
+	ser := &influxjson.Series{Name: m.Name, Tags: g.tags, Columns: p.columns}
+	for w := range ws {
+		vals := make([]any, 0, len(cols)+1)
+		t := ws[w]
+		null := true
+		for _, c := range cols {
+			if c[w].Value != nil {
+				null = false
+			}
+			vals = append(vals, c[w].Value)
+		}
+		if null && dropEmpty {
+			continue
+		}
+		if selTime {
+			t = cols[0][w].Time
+		}
+		ser.Values = append(ser.Values, append([]any{t}, vals...))
+	}
+	if !p.stmt.TimeAscending() {
+		slices.Reverse(ser.Values)
+	}
+	ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)
+	return ser, nil
+}
+
+// aggEval evaluates field expressions over a group's windows.
+type aggEval struct {
+	p           *plan
+	g           *group
+	ws          []int64
+	cache       map[string][]fn.Point // by call text
+	any         bool                  // some window had a point
+	transformed bool                  // a transformation was applied
+}
+
+// eval returns one point per window (Value nil: none).
+func (a *aggEval) eval(e influxql.Expr) ([]fn.Point, error) {
+	switch x := e.(type) {
+	case *influxql.ParenExpr:
+		return a.eval(x.Expr)
+	case *influxql.BinaryExpr:
+		l, err := a.eval(x.LHS)
+		if err != nil {
+			return nil, err
+		}
+		r, err := a.eval(x.RHS)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]fn.Point, len(a.ws))
+		for i := range out {
+			out[i] = fn.Point{Time: a.ws[i], Value: fn.BinaryOp(x.Op.String(), l[i].Value, r[i].Value)}
+		}
+		return out, nil
+	case *influxql.Call:
+		key := x.String()
+		if pts, ok := a.cache[key]; ok {
+			return pts, nil
+		}
+		var pts []fn.Point
+		var err error
+		if transforms[strings.ToLower(x.Name)] {
+			pts, err = a.transform(x)
+		} else {
+			pts, err = a.leaf(x)
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.cache[key] = pts
+		return pts, nil
+	case *influxql.VarRef:
+		return nil, errors.New("mixing aggregate and non-aggregate queries is not supported")
+	}
+	v := literal(e)
+	out := make([]fn.Point, len(a.ws))
+	for i := range out {
+		out[i] = fn.Point{Time: a.ws[i], Value: v}
+	}
+	return out, nil
+}
+
+// leaf computes an aggregate or selector per window: from rollups and the
+// raw points at their edges when the function is mergeable, else from the
+// raw points.
+func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
+	name := strings.ToLower(c.Name)
+	field := c.Args[0].(*influxql.VarRef).Val
+	var args []fn.Value
+	for _, x := range c.Args[1:] {
+		args = append(args, literal(x))
+	}
+	red, err := fn.NewReducer(name, args)
+	if err != nil {
+		return nil, err
+	}
+	mergeable := fn.Mergeable(name) && name != "stddev" // stddev from a summary differs in the last bits
+	for _, s := range a.g.series {
+		if s.cond != nil {
+			mergeable = false
+		}
+	}
+	p := a.p
+	out := make([]fn.Point, len(a.ws))
+	for w, ws := range a.ws {
+		lo, hi := p.lo, p.hi
+		if p.interval > 0 {
+			lo, hi = max(lo, ws), min(hi, ws+p.interval-1)
+		}
+		var pt fn.Point
+		var ok bool
+		if mergeable {
+			var sum fn.Summary
+			for _, s := range a.g.series {
+				if col := s.s.Column(field); col != nil {
+					summarize(col, &sum, lo, hi, p.widths)
+				}
+			}
+			if pt, ok, err = fn.FromSummary(name, &sum); err != nil {
+				return nil, err
+			}
+		} else {
+			red.Reset()
+			for _, s := range a.g.series {
+				if s.cond == nil {
+					col := s.s.Column(field)
+					if col == nil {
+						continue
+					}
+					for k := col.Search(lo); k < col.Len() && col.Time(k) <= hi; k++ {
+						red.Add(fn.Point{Time: col.Time(k), Value: col.Value(k)})
+					}
+					continue
+				}
+				need := map[string]bool{field: true}
+				fieldRefs(s.cond, need)
+				err := rows(s, sortedKeys(need), lo, hi, func(r row) error {
+					if v, ok := r.vals[field]; ok {
+						red.Add(fn.Point{Time: r.t, Value: v})
+					}
+					return nil
+				})
+				if err != nil {
+					return nil, err
+				}
+			}
+			pt, ok = red.Result()
+		}
+		if !ok {
+			out[w] = fn.Point{Time: ws}
+			continue
+		}
+		if pt.Value != nil {
+			a.any = true
+		}
+		if !fn.IsSelector(name) || name == "percentile" && p.interval > 0 {
+			pt.Time = ws
+		}
+		out[w] = pt
+	}
+	if p.interval > 0 && p.fill != fn.FillNull && p.fill != fn.FillNone {
+		filled := fn.Fill(a.ws, out, p.fill, p.fillValue)
+		for i := range out {
+			out[i].Value = filled[i].Value
+		}
+	}
+	return out, nil
+}
+
+// summarize adds to sum the points of col in [lo, hi]: whole buckets of
+// the widest rollup that fits, the edges from narrower ones, raw points
+// at the finest edges.
+func summarize(col *tsdb.Column, sum *fn.Summary, lo, hi int64, widths []int64) {
+	n := col.Len()
+	if n == 0 {
+		return
+	}
+	lo, hi = max(lo, col.Time(0)), min(hi, col.Time(n-1))
+	if lo > hi {
+		return
+	}
+	var rec func(lo, hi int64, level int)
+	rec = func(lo, hi int64, level int) {
+		if level < 0 {
+			for k := col.Search(lo); k < n && col.Time(k) <= hi; k++ {
+				sum.Add(fn.Point{Time: col.Time(k), Value: col.Value(k)})
+			}
+			return
+		}
+		w := widths[level]
+		r := col.Rollup(w)
+		if r == nil {
+			rec(lo, hi, level-1)
+			return
+		}
+		ia, ib := ceilTo(lo, w), floorTo(hi+1, w)
+		if ia >= ib {
+			rec(lo, hi, level-1)
+			return
+		}
+		r.Merge(sum, ia, ib)
+		if lo < ia {
+			rec(lo, ia-1, level-1)
+		}
+		if ib <= hi {
+			rec(ib, hi, level-1)
+		}
+	}
+	rec(lo, hi, len(widths)-1)
+}
+
+func floorTo(t, w int64) int64 {
+	m := t % w
+	if m < 0 {
+		m += w
+	}
+	return t - m
+}
+
+func ceilTo(t, w int64) int64 {
+	f := floorTo(t, w)
+	if f == t {
+		return t
+	}
+	return f + w
+}
+
+// transform applies derivative, difference, moving_average or
+// cumulative_sum to the windows of its argument (GROUP BY time).
+func (a *aggEval) transform(c *influxql.Call) ([]fn.Point, error) {
+	name := strings.ToLower(c.Name)
+	inner, ok := c.Args[0].(*influxql.Call)
+	if !ok || a.p.interval == 0 {
+		return nil, fmt.Errorf("%s aggregate requires a GROUP BY interval", name)
+	}
+	in, err := a.eval(inner)
+	if err != nil {
+		return nil, err
+	}
+	var pts []fn.Point
+	for _, pt := range in {
+		if pt.Value != nil {
+			pts = append(pts, fn.Point{Time: pt.Time, Value: pt.Value})
+		}
+	}
+	outPts, err := applyTransform(name, c.Args[1:], pts, time.Duration(a.p.interval))
+	if err != nil {
+		return nil, err
+	}
+	a.transformed = true
+	out := make([]fn.Point, len(a.ws))
+	byTime := make(map[int64]any, len(outPts))
+	for _, pt := range outPts {
+		byTime[pt.Time] = pt.Value
+	}
+	for i, ws := range a.ws {
+		out[i] = fn.Point{Time: ws, Value: byTime[ws]}
+	}
+	return out, nil
+}
+
+// applyTransform runs a transformation; unit is derivative's default unit.
+func applyTransform(name string, args []influxql.Expr, pts []fn.Point, unit time.Duration) ([]fn.Point, error) {
+	switch name {
+	case "derivative", "non_negative_derivative":
+		if len(args) > 1 {
+			return nil, fmt.Errorf("invalid number of arguments for %s, expected at least 1 but no more than 2, got %d", name, len(args)+1)
+		}
+		if len(args) == 1 {
+			d, ok := args[0].(*influxql.DurationLiteral)
+			if !ok {
+				return nil, fmt.Errorf("second argument to %s must be a duration, got %T", name, args[0])
+			}
+			unit = d.Val
+		}
+		return fn.Derivative(pts, unit, name == "non_negative_derivative"), nil
+	case "difference", "non_negative_difference":
+		return fn.Difference(pts, name == "non_negative_difference"), nil
+	case "cumulative_sum":
+		return fn.CumulativeSum(pts), nil
+	case "moving_average":
+		if len(args) != 1 {
+			return nil, fmt.Errorf("invalid number of arguments for moving_average, expected 2, got %d", len(args)+1)
+		}
+		n, ok := args[0].(*influxql.IntegerLiteral)
+		if !ok || n.Val < 1 {
+			return nil, errors.New("moving_average window must be greater than 1, got 0")
+		}
+		return fn.MovingAverage(pts, int(n.Val)), nil
+	}
+	return nil, fmt.Errorf("undefined function %s()", name)
+}
+
+// rawTransforms says whether every field is a transformation of a raw
+// field (derivative(usage) without GROUP BY time).
+func (p *plan) rawTransforms() bool {
+	for _, f := range p.stmt.Fields {
+		c, ok := f.Expr.(*influxql.Call)
+		if !ok || !transforms[strings.ToLower(c.Name)] {
+			return false
+		}
+		if _, ok := c.Args[0].(*influxql.VarRef); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// rawTransform applies transformations to a group's raw points.
+func (p *plan) rawTransform(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
+	if p.interval > 0 {
+		return nil, fmt.Errorf("aggregate function required inside the call to %s", p.stmt.Fields[0].Expr.(*influxql.Call).Name)
+	}
+	if len(p.stmt.Fields) != 1 {
+		return nil, errors.New("chronostream supports one transformation of raw points per statement")
+	}
+	c := p.stmt.Fields[0].Expr.(*influxql.Call)
+	field := c.Args[0].(*influxql.VarRef).Val
+	var pts []fn.Point
+	for _, s := range g.series {
+		need := map[string]bool{field: true}
+		if s.cond != nil {
+			fieldRefs(s.cond, need)
+		}
+		err := rows(s, sortedKeys(need), p.lo, p.hi, func(r row) error {
+			if v, ok := r.vals[field]; ok {
+				pts = append(pts, fn.Point{Time: r.t, Value: v})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(pts, func(a, b fn.Point) int { return cmpInt(a.Time, b.Time) })
+	out, err := applyTransform(strings.ToLower(c.Name), c.Args[1:], pts, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	ser := &influxjson.Series{Name: m.Name, Tags: g.tags, Columns: p.columns}
+	for _, pt := range out {
+		ser.Values = append(ser.Values, []any{pt.Time, pt.Value})
+	}
+	if !p.stmt.TimeAscending() {
+		slices.Reverse(ser.Values)
+	}
+	ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)
+	return ser, nil
+}

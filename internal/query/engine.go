@@ -1,0 +1,472 @@
+// Package query is chronostream's InfluxQL engine: it parses InfluxDB 1.x
+// queries with InfluxData's own parser (github.com/influxdata/influxql),
+// evaluates them over the columnar index of the log (internal/query/tsdb)
+// with InfluxDB's function semantics (internal/query/fn), and serves them
+// on /query in InfluxDB's JSON format (internal/query/influxjson).
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/query/influxjson"
+	"github.com/chronostream/chronostream/internal/query/tsdb"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+// Catalog is what the engine needs of the log beyond the index: listing
+// and creating chronicles (SHOW DATABASES, CREATE DATABASE).
+type Catalog interface {
+	ChronicleNames(ctx context.Context) ([]string, error)
+	CreateChronicle(ctx context.Context, name string, r store.Retention) error
+}
+
+// Source of a database's index: tsdb.Index.Sync.
+type Source interface {
+	Sync(ctx context.Context, chronicle string) (*tsdb.DB, error)
+}
+
+// Engine executes InfluxQL statements.
+type Engine struct {
+	Index   Source
+	Catalog Catalog
+	Logger  *slog.Logger
+	// Retention is what CREATE DATABASE gives a new chronicle.
+	Retention store.Retention
+	// Now is the clock of now() (time.Now when nil).
+	Now func() time.Time
+	// MaxRows bounds the rows one statement may return (default 1,000,000):
+	// beyond it the statement fails instead of holding the server's memory.
+	MaxRows int
+}
+
+// ErrParse wraps a query that does not parse (a request-level 400).
+var ErrParse = errors.New("error parsing query")
+
+// errDBRequired and friends are InfluxDB's words.
+var (
+	errDBRequired = errors.New("database name required")
+)
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Execute parses q and runs each statement against database db (the
+// default for statements that name none). A query that does not parse is
+// ErrParse; per-statement errors are in the results.
+func (e *Engine) Execute(ctx context.Context, q, db string) ([]influxjson.Result, error) {
+	parsed, err := influxql.NewParser(strings.NewReader(q)).ParseQuery()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrParse, err)
+	}
+	results := make([]influxjson.Result, 0, len(parsed.Statements))
+	for i, st := range parsed.Statements {
+		res := influxjson.Result{StatementID: i}
+		res.Series, res.Err = e.statement(ctx, st, db)
+		results = append(results, res)
+		if res.Err != nil {
+			// InfluxDB stops at the first failing statement.
+			break
+		}
+	}
+	return results, nil
+}
+
+func (e *Engine) statement(ctx context.Context, st influxql.Statement, db string) ([]influxjson.Series, error) {
+	switch s := st.(type) {
+	case *influxql.SelectStatement:
+		if s.Target != nil {
+			return nil, errors.New("SELECT INTO is not supported by chronostream: the log is written by ingest only")
+		}
+		return e.selectStatement(ctx, s, db)
+	case *influxql.ShowDatabasesStatement:
+		names, err := e.Catalog.ChronicleNames(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(names)
+		return []influxjson.Series{nameList("databases", "name", names)}, nil
+	case *influxql.CreateDatabaseStatement:
+		if s.RetentionPolicyCreate {
+			return nil, errors.New("CREATE DATABASE … WITH is not supported by chronostream: set a chronicle's retention through /api/v1")
+		}
+		return nil, e.Catalog.CreateChronicle(ctx, s.Name, e.Retention)
+	case *influxql.ShowRetentionPoliciesStatement:
+		name := s.Database
+		if name == "" {
+			name = db
+		}
+		if _, err := e.database(ctx, name); err != nil {
+			return nil, err
+		}
+		return []influxjson.Series{{
+			Columns: []string{"name", "duration", "shardGroupDuration", "replicaN", "default"},
+			Values:  [][]any{{"autogen", "0s", "168h0m0s", int64(1), true}},
+		}}, nil
+	case *influxql.ShowMeasurementsStatement:
+		return e.showMeasurements(ctx, s, db)
+	case *influxql.ShowTagKeysStatement:
+		return e.showTagKeys(ctx, s, db)
+	case *influxql.ShowTagValuesStatement:
+		return e.showTagValues(ctx, s, db)
+	case *influxql.ShowFieldKeysStatement:
+		return e.showFieldKeys(ctx, s, db)
+	case *influxql.ShowSeriesStatement:
+		return e.showSeries(ctx, s, db)
+	}
+	return nil, fmt.Errorf("not supported by chronostream: %s (the log is the truth: chronostream answers SELECT, SHOW and CREATE DATABASE)", statementKind(st))
+}
+
+// statementKind names a statement by its leading keywords.
+func statementKind(st influxql.Statement) string {
+	words := strings.Fields(st.String())
+	if len(words) > 2 {
+		words = words[:2]
+	}
+	return strings.Join(words, " ")
+}
+
+// database returns the synced index of a database, with InfluxDB's errors.
+func (e *Engine) database(ctx context.Context, name string) (*tsdb.DB, error) {
+	if name == "" {
+		return nil, errDBRequired
+	}
+	db, err := e.Index.Sync(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("database not found: %s", name)
+	}
+	return db, err
+}
+
+func nameList(series, column string, names []string) influxjson.Series {
+	s := influxjson.Series{Name: series, Columns: []string{column}}
+	for _, n := range names {
+		s.Values = append(s.Values, []any{n})
+	}
+	return s
+}
+
+// measurements resolves sources (names and regexes; hold db's lock).
+func measurements(db *tsdb.DB, sources influxql.Sources) []*tsdb.Measurement {
+	if len(sources) == 0 {
+		var all []*tsdb.Measurement
+		for _, n := range db.Measurements() {
+			all = append(all, db.Measurement(n))
+		}
+		return all
+	}
+	seen := map[string]bool{}
+	var out []*tsdb.Measurement
+	for _, src := range sources {
+		m, ok := src.(*influxql.Measurement)
+		if !ok {
+			continue
+		}
+		for _, n := range db.Measurements() {
+			if seen[n] {
+				continue
+			}
+			if m.Regex != nil && m.Regex.Val.MatchString(n) || m.Regex == nil && m.Name == n {
+				seen[n] = true
+				out = append(out, db.Measurement(n))
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *tsdb.Measurement) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// sourceDB is the database the sources name, or def.
+func sourceDB(sources influxql.Sources, def string) string {
+	for _, src := range sources {
+		if m, ok := src.(*influxql.Measurement); ok && m.Database != "" {
+			return m.Database
+		}
+	}
+	return def
+}
+
+// withDB runs fn under db's read lock, after preparing (under its write
+// lock) every column of the measurements fn reads.
+func withDB(db *tsdb.DB, prepare func(), fn func() error) error {
+	db.Lock()
+	if prepare != nil {
+		prepare()
+	}
+	db.Unlock()
+	db.RLock()
+	defer db.RUnlock()
+	return fn()
+}
+
+// seriesMatch evaluates a tag-only condition for a series (nil: all).
+func seriesMatch(cond influxql.Expr, s *tsdb.Series) bool {
+	if cond == nil {
+		return true
+	}
+	b, ok := influxql.Reduce(cond, tagValuer{s: s}).(*influxql.BooleanLiteral)
+	return ok && b.Val
+}
+
+// tagValuer resolves tag references to a series' tag values ("" when the
+// series lacks the tag, as InfluxDB), leaving fields (and time) alone.
+type tagValuer struct {
+	s      *tsdb.Series
+	fields map[string]event.FieldType
+}
+
+func (v tagValuer) Value(key string) (any, bool) {
+	if strings.EqualFold(key, "time") {
+		return nil, false
+	}
+	if _, ok := v.fields[key]; ok {
+		return nil, false
+	}
+	return v.s.Tag(key), true
+}
+func (tagValuer) Call(string, []any) (any, bool) { return nil, false }
+
+func (e *Engine) showMeasurements(ctx context.Context, s *influxql.ShowMeasurementsStatement, def string) ([]influxjson.Series, error) {
+	db, err := e.database(ctx, firstNonEmpty(s.Database, def))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	err = withDB(db, nil, func() error {
+		for _, n := range db.Measurements() {
+			if s.Source != nil {
+				if m, ok := s.Source.(*influxql.Measurement); ok {
+					if m.Regex != nil && !m.Regex.Val.MatchString(n) || m.Regex == nil && m.Name != n {
+						continue
+					}
+				}
+			}
+			if s.Condition != nil && !slices.ContainsFunc(db.Measurement(n).Series(), func(x *tsdb.Series) bool { return seriesMatch(s.Condition, x) }) {
+				continue
+			}
+			names = append(names, n)
+		}
+		return nil
+	})
+	names = page(names, s.Offset, s.Limit)
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	return []influxjson.Series{nameList("measurements", "name", names)}, nil
+}
+
+func page[T any](a []T, offset, limit int) []T {
+	if offset > 0 {
+		if offset >= len(a) {
+			return nil
+		}
+		a = a[offset:]
+	}
+	if limit > 0 && limit < len(a) {
+		a = a[:limit]
+	}
+	return a
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (e *Engine) showTagKeys(ctx context.Context, s *influxql.ShowTagKeysStatement, def string) ([]influxjson.Series, error) {
+	db, err := e.database(ctx, firstNonEmpty(s.Database, sourceDB(s.Sources, def)))
+	if err != nil {
+		return nil, err
+	}
+	var out []influxjson.Series
+	err = withDB(db, nil, func() error {
+		for _, m := range measurements(db, s.Sources) {
+			set := map[string]bool{}
+			for _, x := range m.Series() {
+				if !seriesMatch(s.Condition, x) {
+					continue
+				}
+				for _, t := range x.Tags {
+					set[t.Key] = true
+				}
+			}
+			keys := page(sortedKeys(set), s.Offset, s.Limit)
+			if len(keys) > 0 {
+				out = append(out, nameList(m.Name, "tagKey", keys))
+			}
+		}
+		return nil
+	})
+	return page(out, s.SOffset, s.SLimit), err
+}
+
+func sortedKeys(set map[string]bool) []string {
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (e *Engine) showTagValues(ctx context.Context, s *influxql.ShowTagValuesStatement, def string) ([]influxjson.Series, error) {
+	db, err := e.database(ctx, firstNonEmpty(s.Database, sourceDB(s.Sources, def)))
+	if err != nil {
+		return nil, err
+	}
+	keyMatch, err := tagKeyMatcher(s.Op, s.TagKeyExpr)
+	if err != nil {
+		return nil, err
+	}
+	var out []influxjson.Series
+	err = withDB(db, nil, func() error {
+		for _, m := range measurements(db, s.Sources) {
+			type kv struct{ k, v string }
+			set := map[kv]bool{}
+			for _, x := range m.Series() {
+				if !seriesMatch(s.Condition, x) {
+					continue
+				}
+				for _, t := range x.Tags {
+					if keyMatch(t.Key) {
+						set[kv{t.Key, t.Value}] = true
+					}
+				}
+			}
+			pairs := make([]kv, 0, len(set))
+			for p := range set {
+				pairs = append(pairs, p)
+			}
+			slices.SortFunc(pairs, func(a, b kv) int {
+				if c := strings.Compare(a.k, b.k); c != 0 {
+					return c
+				}
+				return strings.Compare(a.v, b.v)
+			})
+			pairs = page(pairs, s.Offset, s.Limit)
+			if len(pairs) == 0 {
+				continue
+			}
+			ser := influxjson.Series{Name: m.Name, Columns: []string{"key", "value"}}
+			for _, p := range pairs {
+				ser.Values = append(ser.Values, []any{p.k, p.v})
+			}
+			out = append(out, ser)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// tagKeyMatcher turns WITH KEY = / != / =~ / !~ / IN into a predicate.
+func tagKeyMatcher(op influxql.Token, expr influxql.Literal) (func(string) bool, error) {
+	switch x := expr.(type) {
+	case *influxql.StringLiteral:
+		switch op {
+		case influxql.EQ:
+			return func(k string) bool { return k == x.Val }, nil
+		case influxql.NEQ:
+			return func(k string) bool { return k != x.Val }, nil
+		}
+	case *influxql.RegexLiteral:
+		re := x.Val
+		switch op {
+		case influxql.EQREGEX:
+			return re.MatchString, nil
+		case influxql.NEQREGEX:
+			return func(k string) bool { return !re.MatchString(k) }, nil
+		}
+	case *influxql.ListLiteral:
+		return func(k string) bool { return slices.Contains(x.Vals, k) }, nil
+	}
+	return nil, fmt.Errorf("unsupported WITH KEY %s %s", op, expr)
+}
+
+func (e *Engine) showFieldKeys(ctx context.Context, s *influxql.ShowFieldKeysStatement, def string) ([]influxjson.Series, error) {
+	db, err := e.database(ctx, firstNonEmpty(s.Database, sourceDB(s.Sources, def)))
+	if err != nil {
+		return nil, err
+	}
+	var out []influxjson.Series
+	err = withDB(db, nil, func() error {
+		for _, m := range measurements(db, s.Sources) {
+			names := make([]string, 0, len(m.Fields))
+			for f := range m.Fields {
+				names = append(names, f)
+			}
+			sort.Strings(names)
+			names = page(names, s.Offset, s.Limit)
+			if len(names) == 0 {
+				continue
+			}
+			ser := influxjson.Series{Name: m.Name, Columns: []string{"fieldKey", "fieldType"}}
+			for _, f := range names {
+				ser.Values = append(ser.Values, []any{f, m.Fields[f].String()})
+			}
+			out = append(out, ser)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (e *Engine) showSeries(ctx context.Context, s *influxql.ShowSeriesStatement, def string) ([]influxjson.Series, error) {
+	db, err := e.database(ctx, firstNonEmpty(s.Database, sourceDB(s.Sources, def)))
+	if err != nil {
+		return nil, err
+	}
+	if s.Condition != nil && influxql.HasTimeExpr(s.Condition) {
+		return nil, errors.New("SHOW SERIES with a time condition is not supported by chronostream")
+	}
+	var keys []string
+	err = withDB(db, nil, func() error {
+		for _, m := range measurements(db, s.Sources) {
+			for _, x := range m.Series() {
+				if seriesMatch(s.Condition, x) {
+					keys = append(keys, seriesKey(m.Name, x))
+				}
+			}
+		}
+		return nil
+	})
+	sort.Strings(keys)
+	keys = page(keys, s.Offset, s.Limit)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	return []influxjson.Series{nameList("", "key", keys)}, nil
+}
+
+var (
+	measurementEscaper = strings.NewReplacer(",", `\,`, " ", `\ `)
+	tagEscaper         = strings.NewReplacer(",", `\,`, " ", `\ `, "=", `\=`)
+)
+
+// seriesKey is InfluxDB's series key: the measurement and tags escaped as
+// in line protocol.
+func seriesKey(name string, s *tsdb.Series) string {
+	var b strings.Builder
+	b.WriteString(measurementEscaper.Replace(name))
+	for _, t := range s.Tags {
+		b.WriteByte(',')
+		b.WriteString(tagEscaper.Replace(t.Key))
+		b.WriteByte('=')
+		b.WriteString(tagEscaper.Replace(t.Value))
+	}
+	return b.String()
+}

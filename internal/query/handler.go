@@ -1,0 +1,84 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/chronostream/chronostream/internal/query/influxjson"
+	"github.com/chronostream/chronostream/internal/query/tsdb"
+)
+
+// MaxQueryBytes bounds a request's query text (and a POST form body).
+const MaxQueryBytes = 1 << 20
+
+// Handler serves InfluxDB 1.x's GET and POST /query.
+type Handler struct {
+	Engine *Engine
+}
+
+// epochs are the values of the epoch parameter InfluxDB accepts.
+var epochs = map[string]bool{"": true, "ns": true, "n": true, "u": true, "µ": true, "ms": true, "s": true, "m": true, "h": true}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxQueryBytes)
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		influxjson.WriteError(w, status, fmt.Errorf("invalid request: %w", err))
+		return
+	}
+	q := r.FormValue("q")
+	if q == "" {
+		influxjson.WriteError(w, http.StatusBadRequest, errors.New(`missing required parameter "q"`))
+		return
+	}
+	if len(q) > MaxQueryBytes {
+		influxjson.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("query is longer than %d bytes", MaxQueryBytes))
+		return
+	}
+	epoch := r.FormValue("epoch")
+	if !epochs[epoch] {
+		// InfluxDB ignores an unknown epoch and writes RFC 3339 times;
+		// saying so is kinder than guessing.
+		influxjson.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid epoch %q: want one of ns, u, µ, ms, s, m, h", epoch))
+		return
+	}
+	pretty := r.FormValue("pretty") == "true"
+	results, err := h.Engine.Execute(r.Context(), q, r.FormValue("db"))
+	if err != nil {
+		if errors.Is(err, ErrParse) {
+			influxjson.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		influxjson.WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	for _, res := range results {
+		// The index still loading a large chronicle is worth a retry, not
+		// an answer: InfluxDB's clients retry a 503.
+		if errors.Is(res.Err, tsdb.ErrCatchUp) {
+			w.Header().Set("Retry-After", "1")
+			influxjson.WriteError(w, http.StatusServiceUnavailable, res.Err)
+			return
+		}
+	}
+	if r.FormValue("chunked") == "true" {
+		size, _ := strconv.Atoi(strings.TrimSpace(r.FormValue("chunk_size")))
+		cw := influxjson.NewChunkedWriter(w, r, epoch, size)
+		cw.Pretty = pretty
+		for _, res := range results {
+			if err := cw.WriteResult(res); err != nil {
+				return // the client went away
+			}
+		}
+		_ = cw.Close()
+		return
+	}
+	influxjson.WriteResponse(w, r, results, epoch, pretty)
+}

@@ -1,0 +1,484 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/chronostream/chronostream/internal/query/fn"
+	"github.com/chronostream/chronostream/internal/query/influxjson"
+	"github.com/chronostream/chronostream/internal/query/tsdb"
+)
+
+// maxWindows bounds GROUP BY time windows per statement, as InfluxDB's
+// max-select-buckets would.
+const maxWindows = 100_000
+
+// transforms are the functions over a series of points (raw or windowed)
+// rather than over one window.
+var transforms = map[string]bool{
+	"derivative": true, "non_negative_derivative": true, "difference": true,
+	"non_negative_difference": true, "moving_average": true, "cumulative_sum": true,
+}
+
+var aggregates = map[string]bool{
+	"count": true, "sum": true, "mean": true, "median": true, "mode": true, "min": true, "max": true,
+	"first": true, "last": true, "spread": true, "stddev": true, "percentile": true,
+}
+
+func (e *Engine) selectStatement(ctx context.Context, s *influxql.SelectStatement, def string) ([]influxjson.Series, error) {
+	for _, src := range s.Sources {
+		if sq, ok := src.(*influxql.SubQuery); ok {
+			if len(s.Sources) > 1 {
+				return nil, errors.New("chronostream supports one subquery as the only source")
+			}
+			return e.selectSubquery(ctx, s, sq, def)
+		}
+	}
+	db, err := e.database(ctx, sourceDB(s.Sources, def))
+	if err != nil {
+		return nil, err
+	}
+	return e.selectOn(db, s)
+}
+
+// selectOn evaluates a statement over one DB's index.
+func (e *Engine) selectOn(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjson.Series, error) {
+	var out []influxjson.Series
+	prepare := func() {
+		for _, m := range measurements(db, s.Sources) {
+			for _, x := range m.Series() {
+				for f := range m.Fields {
+					if c := x.Column(f); c != nil && !c.Ready() {
+						c.Prepare()
+					}
+				}
+			}
+		}
+	}
+	err := withDB(db, prepare, func() error {
+		var err error
+		out, err = e.evaluate(db, s)
+		return err
+	})
+	return out, err
+}
+
+// plan is a statement ready to evaluate.
+type plan struct {
+	stmt             *influxql.SelectStatement
+	lo, hi           int64 // inclusive time range
+	interval, offset int64
+	dims             []string
+	cond             influxql.Expr // without time
+	columns          []string
+	agg              bool
+	fill             fn.FillMode
+	fillValue        any
+	widths           []int64 // rollup widths, narrowest first
+	limitRows        int
+	now              int64
+}
+
+func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjson.Series, error) {
+	ms := measurements(db, s.Sources)
+	stmt, err := s.RewriteFields(mapper{db})
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.compile(stmt)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	var out []influxjson.Series
+	rows := 0
+	for _, m := range ms {
+		groups := p.group(m)
+		for _, g := range groups {
+			var ser *influxjson.Series
+			if p.agg {
+				ser, err = p.aggregate(m, g)
+			} else {
+				ser, err = p.raw(m, g)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if ser == nil || len(ser.Values) == 0 {
+				continue
+			}
+			rows += len(ser.Values)
+			if rows > p.limitRows {
+				return nil, fmt.Errorf("max-select-point limit exceeded: the statement returns more than %d rows", p.limitRows)
+			}
+			out = append(out, *ser)
+		}
+	}
+	return page(out, stmt.SOffset, stmt.SLimit), nil
+}
+
+func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
+	now := e.now().UTC()
+	p := &plan{stmt: stmt, columns: stmt.ColumnNames(), limitRows: e.MaxRows, now: now.UnixNano()}
+	if p.limitRows <= 0 {
+		p.limitRows = 1_000_000
+	}
+	cond := influxql.Reduce(stmt.Condition, &influxql.NowValuer{Now: now})
+	var err error
+	p.lo, p.hi, p.cond, err = splitTime(cond)
+	if err != nil {
+		return nil, err
+	}
+	iv, err := stmt.GroupByInterval()
+	if err != nil {
+		return nil, err
+	}
+	off, err := stmt.GroupByOffset()
+	if err != nil {
+		return nil, err
+	}
+	p.interval, p.offset = int64(iv), int64(off)
+	if p.interval > 0 {
+		p.offset %= p.interval
+		if p.offset < 0 {
+			p.offset += p.interval
+		}
+	}
+	for _, d := range stmt.Dimensions {
+		switch x := d.Expr.(type) {
+		case *influxql.VarRef:
+			p.dims = append(p.dims, x.Val)
+		case *influxql.Call:
+			if x.Name != "time" {
+				return nil, fmt.Errorf("only time() calls allowed in dimensions")
+			}
+		default:
+			return nil, fmt.Errorf("only time and tag dimensions allowed")
+		}
+	}
+	sort.Strings(p.dims)
+	p.dims = slices.Compact(p.dims)
+	hasCall, hasRef := false, false
+	for _, f := range stmt.Fields {
+		if err := checkField(f.Expr, &hasCall, &hasRef, false); err != nil {
+			return nil, err
+		}
+	}
+	p.agg = hasCall
+	if hasCall && hasRef {
+		return nil, errors.New("mixing aggregate and non-aggregate queries is not supported")
+	}
+	if p.interval > 0 && !hasCall {
+		return nil, errors.New("GROUP BY requires at least one aggregate function")
+	}
+	if !hasCall && !hasRef {
+		return nil, errors.New("at least 1 non-time field must be queried")
+	}
+	switch stmt.Fill {
+	case influxql.NullFill:
+		p.fill = fn.FillNull
+	case influxql.NoFill:
+		p.fill = fn.FillNone
+	case influxql.NumberFill:
+		p.fill, p.fillValue = fn.FillNumber, stmt.FillValue
+	case influxql.PreviousFill:
+		p.fill = fn.FillPrevious
+	case influxql.LinearFill:
+		p.fill = fn.FillLinear
+	}
+	for _, w := range tsdb.DefaultRollups {
+		p.widths = append(p.widths, int64(w))
+	}
+	return p, nil
+}
+
+// checkField validates a field expression: calls are known, their field
+// argument is a field, raw references and calls are not mixed.
+func checkField(e influxql.Expr, hasCall, hasRef *bool, inCall bool) error {
+	switch x := e.(type) {
+	case *influxql.Call:
+		name := strings.ToLower(x.Name)
+		switch {
+		case aggregates[name]:
+			*hasCall = true
+			if len(x.Args) == 0 {
+				return fmt.Errorf("invalid number of arguments for %s, expected 1, got 0", name)
+			}
+			switch a := x.Args[0].(type) {
+			case *influxql.VarRef:
+			case *influxql.Distinct, *influxql.Call:
+				return fmt.Errorf("chronostream does not support %s of %s", name, a)
+			default:
+				return fmt.Errorf("expected field argument in %s()", name)
+			}
+		case transforms[name]:
+			*hasCall = true
+			if len(x.Args) == 0 {
+				return fmt.Errorf("invalid number of arguments for %s, expected at least 1, got 0", name)
+			}
+			if c, ok := x.Args[0].(*influxql.Call); ok {
+				return checkField(c, hasCall, hasRef, true)
+			}
+		default:
+			return fmt.Errorf("undefined function %s()", x.Name)
+		}
+	case *influxql.BinaryExpr:
+		if err := checkField(x.LHS, hasCall, hasRef, inCall); err != nil {
+			return err
+		}
+		return checkField(x.RHS, hasCall, hasRef, inCall)
+	case *influxql.ParenExpr:
+		return checkField(x.Expr, hasCall, hasRef, inCall)
+	case *influxql.VarRef:
+		if x.Type != influxql.Tag {
+			*hasRef = true
+		}
+	case *influxql.Distinct:
+		return errors.New("chronostream does not support DISTINCT")
+	}
+	return nil
+}
+
+// group is one output series: the series of a measurement sharing the
+// GROUP BY tag values.
+type group struct {
+	tags   map[string]string
+	series []selected
+}
+
+// selected is a series the condition keeps, with what it leaves to check
+// per point (a condition on fields), or nil.
+type selected struct {
+	s    *tsdb.Series
+	cond influxql.Expr
+}
+
+func (p *plan) group(m *tsdb.Measurement) []*group {
+	byKey := map[string]*group{}
+	var keys []string
+	for _, s := range m.Series() {
+		var residual influxql.Expr
+		if p.cond != nil {
+			r := influxql.Reduce(p.cond, tagValuer{s: s, fields: m.Fields})
+			if b, ok := r.(*influxql.BooleanLiteral); ok {
+				if !b.Val {
+					continue
+				}
+			} else {
+				residual = r
+			}
+		}
+		var kb strings.Builder
+		for _, d := range p.dims {
+			kb.WriteString(s.Tag(d))
+			kb.WriteByte(0)
+		}
+		key := kb.String()
+		g := byKey[key]
+		if g == nil {
+			g = &group{}
+			if len(p.dims) > 0 {
+				g.tags = map[string]string{}
+				for _, d := range p.dims {
+					g.tags[d] = s.Tag(d)
+				}
+			}
+			byKey[key] = g
+			keys = append(keys, key)
+		}
+		g.series = append(g.series, selected{s, residual})
+	}
+	sort.Strings(keys)
+	out := make([]*group, len(keys))
+	for i, k := range keys {
+		out[i] = byKey[k]
+	}
+	return out
+}
+
+// fieldRefs returns the field (not tag) names an expression reads.
+func fieldRefs(e influxql.Expr, into map[string]bool) {
+	influxql.WalkFunc(e, func(n influxql.Node) {
+		if r, ok := n.(*influxql.VarRef); ok && r.Type != influxql.Tag && !isTime(r) {
+			into[r.Val] = true
+		}
+	})
+}
+
+// row is one timestamp of a series: the values of the fields read.
+type row struct {
+	t    int64
+	vals map[string]any
+}
+
+// rows merges the columns of fields of one series by time, within [lo, hi],
+// keeping the rows cond accepts.
+func rows(s selected, fields []string, lo, hi int64, fn func(row) error) error {
+	type cur struct {
+		name string
+		c    *tsdb.Column
+		k    int
+		end  int
+	}
+	var cs []*cur
+	for _, f := range fields {
+		c := s.s.Column(f)
+		if c == nil {
+			continue
+		}
+		cs = append(cs, &cur{name: f, c: c, k: c.Search(lo), end: c.Search(hi + 1)})
+		if hi == maxTime {
+			cs[len(cs)-1].end = c.Len()
+		}
+	}
+	for {
+		t, found := int64(0), false
+		for _, x := range cs {
+			if x.k < x.end {
+				if tt := x.c.Time(x.k); !found || tt < t {
+					t, found = tt, true
+				}
+			}
+		}
+		if !found {
+			return nil
+		}
+		r := row{t: t, vals: make(map[string]any, len(cs))}
+		for _, x := range cs {
+			if x.k < x.end && x.c.Time(x.k) == t {
+				r.vals[x.name] = x.c.Value(x.k)
+				x.k++
+			}
+		}
+		if s.cond != nil && !evalCond(s.cond, r.vals, s.s) {
+			continue
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+}
+
+// evalCond evaluates a condition on a row's fields and its series' tags.
+func evalCond(cond influxql.Expr, vals map[string]any, s *tsdb.Series) bool {
+	m := make(map[string]any, len(vals)+len(s.Tags))
+	for _, t := range s.Tags {
+		m[t.Key] = t.Value
+	}
+	for k, v := range vals {
+		m[k] = v
+	}
+	return influxql.EvalBool(cond, m)
+}
+
+// raw answers a statement without functions: one row per timestamp.
+func (p *plan) raw(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
+	need := map[string]bool{}
+	for _, f := range p.stmt.Fields {
+		fieldRefs(f.Expr, need)
+	}
+	for _, s := range g.series {
+		if s.cond != nil {
+			fieldRefs(s.cond, need)
+		}
+	}
+	fields := sortedKeys(need)
+	type out struct {
+		t    int64
+		vals []any
+	}
+	var all []out
+	for _, s := range g.series {
+		err := rows(s, fields, p.lo, p.hi, func(r row) error {
+			vals := make([]any, 0, len(p.stmt.Fields)+1)
+			vals = append(vals, r.t)
+			null := true
+			for _, f := range p.stmt.Fields {
+				v := evalRaw(f.Expr, r.vals, s.s)
+				if v != nil {
+					if ref, ok := f.Expr.(*influxql.VarRef); !ok || ref.Type != influxql.Tag {
+						null = false
+					}
+				}
+				vals = append(vals, v)
+			}
+			if !null {
+				all = append(all, out{r.t, vals})
+				if len(all) > p.limitRows {
+					return fmt.Errorf("max-select-point limit exceeded: the statement returns more than %d rows", p.limitRows)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(g.series) > 1 {
+		slices.SortStableFunc(all, func(a, b out) int { return cmpInt(a.t, b.t) })
+	}
+	if !p.stmt.TimeAscending() {
+		slices.Reverse(all)
+	}
+	all = page(all, p.stmt.Offset, p.stmt.Limit)
+	ser := &influxjson.Series{Name: m.Name, Tags: g.tags, Columns: p.columns}
+	for _, o := range all {
+		ser.Values = append(ser.Values, o.vals)
+	}
+	return ser, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// evalRaw evaluates a field expression on a row.
+func evalRaw(e influxql.Expr, vals map[string]any, s *tsdb.Series) any {
+	switch x := e.(type) {
+	case *influxql.VarRef:
+		if x.Type == influxql.Tag {
+			if v := s.Tag(x.Val); v != "" {
+				return v
+			}
+			return nil
+		}
+		return vals[x.Val]
+	case *influxql.ParenExpr:
+		return evalRaw(x.Expr, vals, s)
+	case *influxql.BinaryExpr:
+		return fn.BinaryOp(x.Op.String(), evalRaw(x.LHS, vals, s), evalRaw(x.RHS, vals, s))
+	}
+	return literal(e)
+}
+
+func literal(e influxql.Expr) any {
+	switch x := e.(type) {
+	case *influxql.NumberLiteral:
+		return x.Val
+	case *influxql.IntegerLiteral:
+		return x.Val
+	case *influxql.UnsignedLiteral:
+		return x.Val
+	case *influxql.StringLiteral:
+		return x.Val
+	case *influxql.BooleanLiteral:
+		return x.Val
+	case *influxql.DurationLiteral:
+		return int64(x.Val)
+	}
+	return nil
+}

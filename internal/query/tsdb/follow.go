@@ -1,0 +1,358 @@
+package tsdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fastjson"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/ingest/lineproto"
+	"github.com/chronostream/chronostream/internal/jsonev"
+	"github.com/chronostream/chronostream/internal/store"
+)
+
+// Log is what the index reads: the store's catch-up reads, push-based
+// tails and the chronicles' block ranges.
+type Log interface {
+	Read(ctx context.Context, q store.Query, fn func(*event.Event) error, onGap func(store.Gap) error) (uint64, error)
+	Tail(ctx context.Context, q store.TailQuery) (*store.Tail, error)
+	Blocks(ctx context.Context, chronicle string) (first, last uint64, err error)
+	ChronicleNames(ctx context.Context) ([]string, error)
+}
+
+// Options configure an Index.
+type Options struct {
+	Log     Log
+	Logger  *slog.Logger
+	Rollups []time.Duration // default DefaultRollups
+	// CatchUp bounds how long Sync waits for the index to reach the log's
+	// newest block (default 10 s).
+	CatchUp time.Duration
+	// Rescan is how often chronicles are listed (new ones followed,
+	// deleted ones dropped) and retention applied (default 5 s).
+	Rescan     time.Duration
+	Registerer prometheus.Registerer
+}
+
+// ErrCatchUp is returned by Sync when the index did not reach the log's
+// newest block in time (it is still loading a large chronicle).
+var ErrCatchUp = errors.New("the query index is still reading the log")
+
+type stats struct {
+	points, series, conflicts atomic.Int64
+}
+
+// Index follows every chronicle of the log.
+type Index struct {
+	opts   Options
+	log    *slog.Logger
+	widths []int64
+	stats  stats
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// entry is one followed chronicle.
+type entry struct {
+	db     *DB
+	cancel context.CancelFunc
+	// progress is closed (and replaced) each time blocks are applied.
+	mu       sync.Mutex
+	progress chan struct{}
+}
+
+// New returns an index; Start begins following the log.
+func New(o Options) *Index {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Rollups == nil {
+		o.Rollups = DefaultRollups
+	}
+	if o.CatchUp <= 0 {
+		o.CatchUp = 10 * time.Second
+	}
+	if o.Rescan <= 0 {
+		o.Rescan = 5 * time.Second
+	}
+	ix := &Index{opts: o, log: o.Logger, entries: map[string]*entry{}}
+	for _, w := range o.Rollups {
+		ix.widths = append(ix.widths, int64(w))
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronostream_query_index_points",
+				Help: "Points (field values) held by the query index."}, func() float64 { return float64(ix.stats.points.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronostream_query_index_series",
+				Help: "Series (measurement and tag set) held by the query index."}, func() float64 { return float64(ix.stats.series.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chronostream_query_index_type_conflicts_total",
+				Help: "Field values not indexed because the field already had another type."}, func() float64 { return float64(ix.stats.conflicts.Load()) }),
+		)
+	}
+	return ix
+}
+
+// Start follows every chronicle now in the log, and those created later.
+func (ix *Index) Start(ctx context.Context) {
+	ix.ctx, ix.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	ix.rescan()
+	ix.wg.Add(1)
+	go func() {
+		defer ix.wg.Done()
+		t := time.NewTicker(ix.opts.Rescan)
+		defer t.Stop()
+		for {
+			select {
+			case <-ix.ctx.Done():
+				return
+			case <-t.C:
+				ix.rescan()
+			}
+		}
+	}()
+}
+
+// Close stops following the log.
+func (ix *Index) Close() {
+	if ix.cancel != nil {
+		ix.cancel()
+	}
+	ix.wg.Wait()
+}
+
+// Stats returns the points and series held.
+func (ix *Index) Stats() (points, series int64) {
+	return ix.stats.points.Load(), ix.stats.series.Load()
+}
+
+// rescan follows new chronicles, drops deleted ones and applies retention.
+func (ix *Index) rescan() {
+	names, err := ix.opts.Log.ChronicleNames(ix.ctx)
+	if err != nil {
+		if ix.ctx.Err() == nil {
+			ix.log.Warn("query index: listing chronicles", "err", err)
+		}
+		return
+	}
+	for _, n := range names {
+		if _, err := ix.sync(ix.ctx, n, false); err != nil && !errors.Is(err, store.ErrNotFound) && ix.ctx.Err() == nil {
+			ix.log.Warn("query index: chronicle", "chronicle", n, "err", err)
+		}
+	}
+	live := map[string]bool{}
+	for _, n := range names {
+		live[n] = true
+	}
+	ix.mu.Lock()
+	for n, e := range ix.entries {
+		if !live[n] {
+			ix.removeLocked(n, e)
+		}
+	}
+	ix.mu.Unlock()
+}
+
+func (ix *Index) removeLocked(name string, e *entry) {
+	e.cancel()
+	e.db.drop()
+	delete(ix.entries, name)
+}
+
+// Sync returns the index of a chronicle once it holds every block the log
+// had acknowledged when Sync was called (read-your-writes) and none that
+// retention has evicted. It starts following the chronicle if needed. A
+// missing chronicle is store.ErrNotFound.
+func (ix *Index) Sync(ctx context.Context, chronicle string) (*DB, error) {
+	return ix.sync(ctx, chronicle, true)
+}
+
+func (ix *Index) sync(ctx context.Context, chronicle string, wait bool) (*DB, error) {
+	first, last, err := ix.opts.Log.Blocks(ctx, chronicle)
+	ix.mu.Lock()
+	e := ix.entries[chronicle]
+	if errors.Is(err, store.ErrNotFound) {
+		if e != nil {
+			ix.removeLocked(chronicle, e)
+		}
+		ix.mu.Unlock()
+		return nil, err
+	}
+	if err != nil {
+		ix.mu.Unlock()
+		return nil, err
+	}
+	if e != nil {
+		e.db.mu.RLock()
+		recreated := last < e.db.applied
+		e.db.mu.RUnlock()
+		if recreated { // deleted and created again: start over
+			ix.removeLocked(chronicle, e)
+			e = nil
+		}
+	}
+	if e == nil {
+		if ix.ctx == nil || ix.ctx.Err() != nil {
+			ix.mu.Unlock()
+			return nil, errors.New("query index: not running")
+		}
+		e = &entry{db: newDB(chronicle, ix.widths, &ix.stats), progress: make(chan struct{})}
+		fctx, cancel := context.WithCancel(ix.ctx)
+		e.cancel = cancel
+		ix.entries[chronicle] = e
+		ix.wg.Add(1)
+		go func() {
+			defer ix.wg.Done()
+			ix.follow(fctx, e)
+		}()
+	}
+	ix.mu.Unlock()
+
+	e.db.mu.Lock()
+	if first > 0 {
+		e.db.evict(first)
+	}
+	e.db.mu.Unlock()
+	if !wait {
+		return e.db, nil
+	}
+	timer := time.NewTimer(ix.opts.CatchUp)
+	defer timer.Stop()
+	for {
+		e.mu.Lock()
+		ch := e.progress
+		e.mu.Unlock()
+		e.db.mu.RLock()
+		applied := e.db.applied
+		e.db.mu.RUnlock()
+		if applied >= last {
+			return e.db, nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return nil, fmt.Errorf("%w: chronicle %q at block %d of %d", ErrCatchUp, chronicle, applied, last)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// follow reads a chronicle from its start, then tails it; a tail that
+// falls behind (ErrSlowConsumer) resumes from the last block applied.
+func (ix *Index) follow(ctx context.Context, e *entry) {
+	name := e.db.Name
+	after := event.MakeSeq(0, event.MaxBlockEvents) // before the first block
+	var p fastjson.Parser
+	for ctx.Err() == nil {
+		var (
+			block uint64
+			batch []event.Event
+		)
+		flush := func() {
+			if len(batch) > 0 {
+				ix.apply(e, block, batch)
+				batch = batch[:0]
+			}
+		}
+		last, err := ix.opts.Log.Read(ctx, store.Query{Chronicle: name, After: after}, func(ev *event.Event) error {
+			b, _ := event.SplitSeq(ev.Seq)
+			if b != block {
+				flush()
+				block = b
+			}
+			batch = append(batch, expand(&p, ev))
+			return nil
+		}, nil)
+		flush()
+		after = max(after, last)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+				ix.log.Warn("query index: reading the log", "chronicle", name, "err", err)
+				sleep(ctx, time.Second)
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				return // deleted: rescan or Sync drops the entry
+			}
+			continue
+		}
+		tail, err := ix.opts.Log.Tail(ctx, store.TailQuery{Chronicle: name, After: after})
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return
+			}
+			if ctx.Err() == nil {
+				ix.log.Warn("query index: tailing the log", "chronicle", name, "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for {
+			item, err := tail.Next(ctx)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, store.ErrSlowConsumer) {
+					ix.log.Warn("query index: tail ended", "chronicle", name, "err", err)
+				}
+				break
+			}
+			if len(item.Events) == 0 {
+				continue
+			}
+			b, _ := event.SplitSeq(item.Events[0].Seq)
+			evs := make([]event.Event, len(item.Events))
+			for i := range item.Events {
+				evs[i] = expand(&p, &item.Events[i])
+			}
+			ix.apply(e, b, evs)
+			after = max(after, item.Events[len(item.Events)-1].Seq)
+		}
+		tail.Close()
+	}
+}
+
+func (ix *Index) apply(e *entry, block uint64, evs []event.Event) {
+	e.db.mu.Lock()
+	if block >= e.db.evicted {
+		e.db.apply(block, evs)
+	} else {
+		e.db.applied = max(e.db.applied, block)
+	}
+	e.db.mu.Unlock()
+	e.mu.Lock()
+	close(e.progress)
+	e.progress = make(chan struct{})
+	e.mu.Unlock()
+}
+
+// expand returns a copy of ev with the tags and fields of its body.
+func expand(p *fastjson.Parser, ev *event.Event) event.Event {
+	e := *ev
+	switch e.Format {
+	case event.FormatJSON:
+		jsonev.Expand(p, &e)
+	case event.FormatLine:
+		// Ingest validated the line; one that fails here keeps what it has.
+		_ = lineproto.Expand(&e)
+	}
+	e.Body = nil // not needed: let the block's memory go
+	return e
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,244 @@
+// Package tsdb is the query engine's in-memory columnar index of the log:
+// per chronicle (database), measurement (story), series (tag set) and
+// field, the time-ordered points with rollups of fixed widths. It is
+// derived from the log and rebuilt from it at start (see Follower); the log
+// stays the truth.
+package tsdb
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chronostream/chronostream/event"
+)
+
+// DefaultRollups are the rollup widths kept for every column. A GROUP BY
+// time(…) that is a multiple of one of them merges its buckets. (No 10 s
+// rollup: metrics are commonly sampled every 10 s, where such buckets would
+// cost more memory than the points they summarize.)
+var DefaultRollups = []time.Duration{time.Minute, time.Hour}
+
+// Tag is one tag of a series.
+type Tag struct{ Key, Value string }
+
+// Series is one tag set of a measurement.
+type Series struct {
+	Key  string // measurement-independent canonical form: k=v,k=v sorted by key
+	Tags []Tag  // sorted by key
+	cols map[string]*Column
+}
+
+// Tag returns the value of tag k ("" when the series does not have it).
+func (s *Series) Tag(k string) string {
+	for _, t := range s.Tags {
+		if t.Key == k {
+			return t.Value
+		}
+	}
+	return ""
+}
+
+// Column returns the series' column of field f, or nil.
+func (s *Series) Column(f string) *Column { return s.cols[f] }
+
+// Measurement is one story of a chronicle seen as an InfluxDB measurement.
+type Measurement struct {
+	Name   string
+	series map[string]*Series
+	sorted []*Series // by Key; nil when a series was added since
+	// Fields holds each field's type: the first type seen. A point of
+	// another type is not indexed (InfluxDB refuses such a write).
+	Fields map[string]event.FieldType
+}
+
+// Series returns the measurement's series sorted by key.
+func (m *Measurement) Series() []*Series {
+	if m.sorted == nil {
+		m.sorted = make([]*Series, 0, len(m.series))
+		for _, s := range m.series {
+			m.sorted = append(m.sorted, s)
+		}
+		slices.SortFunc(m.sorted, func(a, b *Series) int { return strings.Compare(a.Key, b.Key) })
+	}
+	return m.sorted
+}
+
+// TagKeys returns the tag keys of the measurement's series, sorted.
+func (m *Measurement) TagKeys() []string {
+	set := map[string]bool{}
+	for _, s := range m.series {
+		for _, t := range s.Tags {
+			set[t.Key] = true
+		}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// DB is one chronicle's index. Its lock guards everything below it:
+// appends and Prepare take it for writing, queries for reading.
+type DB struct {
+	Name string
+	mu   sync.RWMutex
+	meas map[string]*Measurement
+	// applied is the newest block applied; evicted the first block kept.
+	applied, evicted uint64
+	widths           []int64
+	stats            *stats
+	points           int64 // stored points of this DB
+	series           int64
+}
+
+func newDB(name string, widths []int64, st *stats) *DB {
+	return &DB{Name: name, meas: map[string]*Measurement{}, widths: widths, stats: st}
+}
+
+// Lock, Unlock, RLock and RUnlock expose the DB's lock to the query engine.
+func (db *DB) Lock()    { db.mu.Lock() }
+func (db *DB) Unlock()  { db.mu.Unlock() }
+func (db *DB) RLock()   { db.mu.RLock() }
+func (db *DB) RUnlock() { db.mu.RUnlock() }
+
+// Measurement returns the measurement named name, or nil (hold a lock).
+func (db *DB) Measurement(name string) *Measurement { return db.meas[name] }
+
+// Measurements returns the names of the measurements, sorted (hold a lock).
+func (db *DB) Measurements() []string {
+	names := make([]string, 0, len(db.meas))
+	for n, m := range db.meas {
+		if len(m.series) > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// apply indexes the events of one block (hold the write lock). Events
+// must have their tags and fields expanded.
+func (db *DB) apply(block uint64, evs []event.Event) {
+	for i := range evs {
+		e := &evs[i]
+		if len(e.Fields) == 0 {
+			continue // InfluxDB has no point without a field
+		}
+		m := db.meas[e.Story]
+		if m == nil {
+			m = &Measurement{Name: e.Story, series: map[string]*Series{}, Fields: map[string]event.FieldType{}}
+			db.meas[e.Story] = m
+		}
+		s := m.seriesFor(e.Tags, db)
+		for f, v := range e.Fields {
+			typ, ok := m.Fields[f]
+			if !ok {
+				typ = v.Type()
+				m.Fields[f] = typ
+			}
+			if typ != v.Type() {
+				db.stats.conflicts.Add(1)
+				continue
+			}
+			c := s.cols[f]
+			if c == nil {
+				c = newColumn(typ, db.widths)
+				s.cols[f] = c
+			}
+			c.add(e.Time, v, block)
+			db.points++
+			db.stats.points.Add(1)
+		}
+	}
+	db.applied = max(db.applied, block)
+}
+
+func (m *Measurement) seriesFor(tags map[string]string, db *DB) *Series {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		if tags[k] != "" { // InfluxDB drops empty tag values
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(tags[k])
+	}
+	key := b.String()
+	if s := m.series[key]; s != nil {
+		return s
+	}
+	s := &Series{Key: key, cols: map[string]*Column{}}
+	for _, k := range keys {
+		s.Tags = append(s.Tags, Tag{k, tags[k]})
+	}
+	m.series[key] = s
+	m.sorted = nil
+	db.series++
+	db.stats.series.Add(1)
+	return s
+}
+
+// evict drops every point of blocks before first (hold the write lock).
+func (db *DB) evict(first uint64) {
+	if first <= db.evicted {
+		return
+	}
+	db.evicted = first
+	for name, m := range db.meas {
+		for key, s := range m.series {
+			for f, c := range s.cols {
+				n := int64(c.evict(first))
+				db.points -= n
+				db.stats.points.Add(-n)
+				if c.Stored() == 0 {
+					delete(s.cols, f)
+				}
+			}
+			if len(s.cols) == 0 {
+				delete(m.series, key)
+				m.sorted = nil
+				db.series--
+				db.stats.series.Add(-1)
+			}
+		}
+		if len(m.series) == 0 {
+			delete(db.meas, name)
+		}
+	}
+}
+
+// drop forgets everything (the chronicle was deleted).
+func (db *DB) drop() {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.stats.points.Add(-db.points)
+	db.stats.series.Add(-db.series)
+	db.points, db.series = 0, 0
+	db.meas = map[string]*Measurement{}
+}
+
+// Points and SeriesCount report the DB's size (hold a lock).
+func (db *DB) Points() int64      { return db.points }
+func (db *DB) SeriesCount() int64 { return db.series }
+
+// NewDB returns an empty DB that is not fed by the log: the engine loads a
+// subquery's results into one to run the outer query over them.
+func NewDB(name string) *DB { return newDB(name, nil, &stats{}) }
+
+// Insert adds one point of measurement m (hold the write lock), after
+// every point inserted before in log order.
+func (db *DB) Insert(m string, tags map[string]string, t int64, fields map[string]event.Value) {
+	db.apply(db.applied+1, []event.Event{{Story: m, Time: t, Tags: tags, Fields: fields}})
+}

@@ -1,0 +1,32 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/chronostream/chronostream/internal/query"
+	"github.com/chronostream/chronostream/internal/query/tsdb"
+)
+
+// startQueryIndex builds the InfluxQL engine's index from the log and
+// follows it; /query waits for it to catch up with what the log holds.
+func (s *Server) startQueryIndex(ctx context.Context) {
+	s.queryIndex = tsdb.New(tsdb.Options{Log: s.store, Logger: s.log, Registerer: s.metrics.Registry})
+	s.queryIndex.Start(ctx)
+}
+
+// queryHandler serves InfluxDB 1.x's /query over the index.
+func (s *Server) queryHandler() http.Handler {
+	return &query.Handler{Engine: &query.Engine{
+		Index:     s.queryIndex,
+		Catalog:   s.store,
+		Logger:    s.log,
+		Retention: s.opts.Retention,
+	}}
+}
+
+func (s *Server) closeQueryIndex() {
+	if s.queryIndex != nil {
+		s.queryIndex.Close()
+	}
+}
