@@ -32,12 +32,12 @@ func (a *API) registerViews(handle func(string, http.HandlerFunc)) {
 }
 
 type seriesJSON struct {
-	Tags   map[string]string `json:"tags"`
-	Count  int               `json:"count"`
-	Min    *float64          `json:"min"`
-	Max    *float64          `json:"max"`
-	X      []float64         `json:"x"`
-	Y      []float64         `json:"y"`
+	Tags  map[string]string `json:"tags"`
+	Count int               `json:"count"`
+	Min   *float64          `json:"min"`
+	Max   *float64          `json:"max"`
+	X     []float64         `json:"x"`
+	Y     []float64         `json:"y"`
 }
 
 // seriesLine is one group's downsampler: Range on the time axis, Sequence

@@ -12,6 +12,7 @@ import (
 	"github.com/chronostream/chronostream/internal/ingest/trendlines"
 	"github.com/chronostream/chronostream/internal/ingest/wsingest"
 	"github.com/chronostream/chronostream/internal/vivo"
+	"github.com/chronostream/chronostream/internal/web"
 )
 
 // routes is the one HTTP mux: UI, our API and every HTTP protocol share the port.
@@ -38,6 +39,13 @@ func (s *Server) routes() http.Handler {
 	protectV1 := s.tokens.Guard(auth.Route{Deny: lp.DenyV1, QueryToken: true})
 	protectV2 := s.tokens.Guard(auth.Route{Deny: lp.DenyV2})
 
+	// The web UI: a browser's GET / gets the page, its assets are under
+	// /ui/. New validated the prefix, so this cannot fail.
+	ui, err := web.New(s.opts.URLPrefix)
+	if err != nil {
+		panic(err)
+	}
+
 	// anacrolix/telemetry compatibility on "/".
 	mux.Handle("POST /{$}", protect(http.HandlerFunc(nd.ServeRoot)))
 	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -45,8 +53,9 @@ func (s *Server) routes() http.Handler {
 			protect(ws).ServeHTTP(w, r)
 			return
 		}
-		index(w, r)
+		ui.ServeIndex(w, r)
 	}))
+	mux.Handle("GET "+web.AssetsPath, ui)
 	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protectAPI(http.HandlerFunc(nd.ServeEvents)))
 	a.Register(mux, protectAPI)
 	// Trendlines: its metrics are stories of the metrics chronicle, as Graphite's.
@@ -84,11 +93,5 @@ func (s *Server) routes() http.Handler {
 	if bodyTimeout == 0 {
 		bodyTimeout = ingest.DefaultBodyReadTimeout
 	}
-	return ingest.BodyReadTimeout(bodyTimeout)(mux)
-}
-
-// index answers a browser's GET / until the web UI exists.
-func index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("chronostream\n\nAPI: /api/v1/chronicles\nHealth: /health\nMetrics: /metrics\n"))
+	return web.StripPrefix(s.opts.URLPrefix, ingest.BodyReadTimeout(bodyTimeout)(mux))
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/chronostream/chronostream/internal/sink"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/vivo"
+	"github.com/chronostream/chronostream/internal/web"
 )
 
 // Options configure a server. The zero value of each field means its default.
@@ -110,6 +111,11 @@ type Options struct {
 	// Sinks forward chronicles to outside systems (internal/sink); NodeID
 	// names this node in their leases (default: host, pid and a random
 	// part); SinkLeaseTTL is how long a dead node's sinks wait before
+	// URLPrefix is the path a reverse proxy serves the server under
+	// ("/chronostream"; Trendlines' URL_PREFIX): the web UI's links and API
+	// calls carry it, and requests under it are served with it removed.
+	URLPrefix string
+
 	// another node takes them over (default sink.DefaultLeaseTTL).
 	Sinks        []sink.Config
 	NodeID       string
@@ -237,6 +243,11 @@ func New(o Options) (*Server, error) {
 	if err := s.checkForwardExposure(o.ForwardAddr); err != nil {
 		return nil, err
 	}
+	prefix, err := web.Normalize(o.URLPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.opts.URLPrefix = prefix
 	return s, nil
 }
 

@@ -1,0 +1,148 @@
+// Package web drives chronostream's web UI in a real headless Chromium
+// (Debian's /usr/bin/chromium through playwright-core from npm): the Go
+// test starts the server, stores data through real clients, and runs
+// ui.mjs, which opens every page and checks what it shows.
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/testutil/servertest"
+)
+
+const chromium = "/usr/bin/chromium"
+
+// requireBrowser skips outside CI when the browser or the npm packages are
+// missing (run `npm ci --prefix e2e/web`), and fails in CI.
+func requireBrowser(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	missing := ""
+	switch {
+	case err != nil:
+		missing = "node"
+	case fileMissing(chromium):
+		missing = chromium
+	case fileMissing(filepath.Join("node_modules", "playwright-core", "package.json")):
+		missing = "e2e/web/node_modules (npm ci --prefix e2e/web)"
+	}
+	if missing != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("web UI test needs %s", missing)
+		}
+		t.Skipf("web UI test needs %s", missing)
+	}
+	return node
+}
+
+func fileMissing(p string) bool { _, err := os.Stat(p); return err != nil }
+
+func post(t *testing.T, url, body string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d", url, resp.StatusCode)
+	}
+}
+
+// seed stores what the pages show: a metric of 300 samples from two hosts,
+// two annotations, 60 log lines, and a trace of three spans across two
+// services sent by the OpenTelemetry SDK.
+func seed(t *testing.T, addr string) (traceID string) {
+	base := "http://" + addr + "/api/v1/chronicles/"
+	now := time.Now().Truncate(time.Minute)
+	start := now.Add(-300 * time.Minute)
+	var b bytes.Buffer
+	for i := 0; i < 300; i++ {
+		host := []string{"web-1", "web-2"}[i%2]
+		v := 20 + 4*float64(i%40)/40 + float64(i%2)
+		if i == 200 {
+			v = 35 // a spike the chart must keep
+		}
+		fmt.Fprintf(&b, `{"time":%q,"value":%.2f,"tags":{"host":%q}}`+"\n", start.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), v, host)
+	}
+	post(t, base+"metrics/stories/room.temp/events", b.String())
+	post(t, base+"metrics/stories/deploys/events?kind=annotation",
+		fmt.Sprintf(`{"time":%q,"title":"deploy","text":"v2.4.1 rolled out"}`+"\n", start.Add(120*time.Minute).Format(time.RFC3339))+
+			fmt.Sprintf(`{"time":%q,"text":"maintenance window","time_end":%d}`+"\n", start.Add(220*time.Minute).Format(time.RFC3339), start.Add(250*time.Minute).UnixNano()))
+	b.Reset()
+	levels := []string{"info", "info", "debug", "warn", "info", "error"}
+	for i := 0; i < 60; i++ {
+		fmt.Fprintf(&b, `{"time":%q,"level":%q,"msg":"request %d served","status":%d,"tags":{"host":"web-%d"}}`+"\n",
+			now.Add(time.Duration(i-60)*time.Second).Format(time.RFC3339Nano), levels[i%len(levels)], i, 200+(i%5)*100, i%2+1)
+	}
+	post(t, base+"logs/stories/api/events", b.String())
+
+	ctx := context.Background()
+	newTP := func(service string) *sdktrace.TracerProvider {
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(addr), otlptracehttp.WithInsecure())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+			sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))))
+	}
+	front, back := newTP("frontend"), newTP("backend")
+	rootCtx, root := front.Tracer("ui").Start(ctx, "GET /checkout", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.route", "/checkout")))
+	coCtx, co := back.Tracer("ui").Start(rootCtx, "charge card")
+	_, db := back.Tracer("ui").Start(coCtx, "db.query", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.Int("db.rows", 3)))
+	time.Sleep(2 * time.Millisecond) // spans with a visible length, not an assertion
+	db.End()
+	co.SetStatus(codes.Error, "card declined")
+	co.End()
+	root.End()
+	for _, tp := range []*sdktrace.TracerProvider{front, back} {
+		if err := tp.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root.SpanContext().TraceID().String()
+}
+
+func TestWebUI(t *testing.T) {
+	node := requireBrowser(t)
+	s := servertest.RunServer(t, server.Options{AutoCreate: true, URLPrefix: "/cs"})
+	traceID := seed(t, s.Addr())
+
+	shots := os.Getenv("CHRONOSTREAM_UI_SHOTS")
+	if shots == "" {
+		var err error
+		if shots, err = os.MkdirTemp("", "chronostream-ui-shots-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots: %s", shots)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "ui.mjs")
+	cmd.Env = append(os.Environ(),
+		"UI_URL=http://"+s.Addr()+"/cs/", "UI_SERVER=http://"+s.Addr(), "UI_PREFIX=/cs",
+		"UI_SHOTS="+shots, "UI_TRACE="+traceID, "UI_CHROMIUM="+chromium, "UI_PROFILE="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	t.Logf("ui.mjs:\n%s", out)
+	if err != nil {
+		t.Fatalf("ui.mjs: %v", err)
+	}
+}

@@ -1,0 +1,234 @@
+// Logs: a live tail of a chronicle, some of its stories or one, newest on
+// top, with filters, pause/resume and history further down. The tail starts
+// at the chronicle's last seq as read when the view opened, so the first
+// record sent after that appears (Vivo lost it), and it resumes by
+// Last-Event-ID after errors and silences (Vivo stopped pulling).
+import { get, tail, h, seg, fmtTime, prettyJSON } from './api.js';
+
+const PAGE = 100;
+const MAX_ROWS = 3000;
+const LEVELS = ['', 'error', 'warn', 'info', 'debug'];
+
+// levelOf reads an event's level from the usual places.
+function levelOf(e) {
+  const f = e.fields || {}, t = e.tags || {};
+  const v = f.level ?? f.severity ?? f.severity_text ?? f.lvl ?? t.level ?? t.severity ?? '';
+  const s = String(v).toLowerCase();
+  if (s.startsWith('warn')) return 'warn';
+  if (s.startsWith('err') || s === 'fatal' || s === 'critical' || s === 'crit') return 'error';
+  if (s.startsWith('info') || s === 'notice') return 'info';
+  if (s.startsWith('debug') || s === 'trace') return 'debug';
+  return s;
+}
+
+function messageOf(e) {
+  const f = e.fields || {};
+  const m = f.msg ?? f.message ?? f.log ?? f.body ?? f.text ?? f.name;
+  if (m != null) return String(m);
+  return typeof e.body === 'string' ? e.body : JSON.stringify(e.body ?? e.body_base64 ?? '');
+}
+
+export function render(root, params, ctx) {
+  const state = {
+    c: params.get('c') || '',
+    stories: params.getAll('s'),
+    level: params.get('level') || '',
+    q: params.get('q') || '',
+    tags: params.getAll('tag'),
+    paused: false,
+  };
+  let stopTail = null;
+  let older = null; // the before cursor of the next history page, null: none
+  let held = []; // events received while paused
+  let seen = new Set();
+  let stopped = false;
+  let cursorRow = -1;
+
+  const save = () => {
+    const p = new URLSearchParams();
+    if (state.c) p.set('c', state.c);
+    for (const s of state.stories) p.append('s', s);
+    if (state.level) p.set('level', state.level);
+    if (state.q) p.set('q', state.q);
+    for (const t of state.tags) p.append('tag', t);
+    ctx.setParams(p);
+  };
+
+  const chronSel = h('select', { 'aria-label': 'chronicle', id: 'log-chronicle' });
+  const storyIn = h('input', { placeholder: 'stories (comma-separated, empty: all)', 'aria-label': 'stories', id: 'log-stories', value: state.stories.join(', ') });
+  const levelSel = h('select', { 'aria-label': 'level', id: 'log-level' }, LEVELS.map((l) => h('option', { value: l, selected: l === state.level }, l ? l + '+' : 'any level')));
+  const textIn = h('input', { type: 'search', placeholder: 'text  (/)', 'data-search': true, 'aria-label': 'text', id: 'log-text', value: state.q });
+  const tagIn = h('input', { placeholder: 'tag key=value', 'aria-label': 'tag filter', id: 'log-tag', value: state.tags.join(', ') });
+  const pauseBtn = h('button', { type: 'button', id: 'log-pause', title: 'Pause or resume (space)' });
+  const live = h('span.live', { id: 'log-state' });
+  const list = h('div.loglist', { id: 'log-list' });
+  const moreBtn = h('button.more', { type: 'button', id: 'log-more', hidden: true }, 'Older…');
+  root.append(h('div.logbar', null, h('div.toolbar', null, chronSel, storyIn, levelSel, textIn, tagIn, pauseBtn, live)),
+    h('section.card', null, list, moreBtn));
+
+  const rank = { error: 4, warn: 3, info: 2, debug: 1 };
+  const passLevel = (e) => !state.level || (rank[levelOf(e)] || 0) >= rank[state.level];
+
+  function filterParams() {
+    const p = new URLSearchParams();
+    for (const s of state.stories) p.append('story', s);
+    if (state.q) p.append('q', state.q);
+    for (const t of state.tags) {
+      const i = t.indexOf('=');
+      if (i > 0) p.append('tag.' + t.slice(0, i).trim(), t.slice(i + 1).trim());
+    }
+    return p;
+  }
+
+  function row(e, fresh) {
+    const lvl = levelOf(e);
+    const r = h('div.logrow' + (fresh ? '.new' : ''), { dataset: { seq: e.seq }, tabindex: -1 },
+      h('span.ts', { title: e.time }, fmtTime(e.time)), h('span.sty', { title: e.story }, e.story),
+      h('span.lvl.' + (lvl || 'none'), null, lvl || e.kind), h('span.msg', null, messageOf(e)));
+    r.addEventListener('click', () => {
+      const next = r.nextElementSibling;
+      if (next && next.classList.contains('json')) { next.remove(); return; }
+      r.after(prettyJSON(e));
+    });
+    return r;
+  }
+
+  function addLive(evs) {
+    const frag = document.createDocumentFragment();
+    for (let i = evs.length - 1; i >= 0; i--) {
+      const e = evs[i];
+      if (seen.has(e.seq) || !passLevel(e)) continue;
+      seen.add(e.seq);
+      frag.append(row(e, true));
+    }
+    list.querySelector('.empty')?.remove();
+    list.prepend(frag);
+    while (list.childElementCount > MAX_ROWS) list.lastElementChild.remove();
+  }
+
+  function setPaused(p) {
+    state.paused = p;
+    pauseBtn.textContent = p ? `Resume${held.length ? ` (${held.length} new)` : ''}` : 'Pause';
+    pauseBtn.classList.toggle('on', p);
+    if (!p && held.length) { addLive(held); held = []; }
+  }
+  pauseBtn.addEventListener('click', () => setPaused(!state.paused));
+
+  function setLive(s, err) {
+    live.replaceChildren(h('span.dot.' + (s === 'live' ? 'ok' : 'warn')), s === 'live' ? 'live' : 'reconnecting…');
+    live.dataset.state = s;
+    if (err) live.title = String(err.message || err);
+  }
+
+  async function loadOlder() {
+    if (older === null) return;
+    moreBtn.disabled = true;
+    const p = filterParams();
+    p.set('order', 'desc');
+    p.set('limit', PAGE);
+    if (older) p.set('before', older);
+    try {
+      const r = await get('chronicles/' + seg(state.c) + '/events', p);
+      if (stopped) return;
+      const frag = document.createDocumentFragment();
+      for (const e of r.events) {
+        if (seen.has(e.seq) || !passLevel(e)) continue;
+        seen.add(e.seq);
+        frag.append(row(e, false));
+      }
+      list.append(frag);
+      older = r.next || null;
+      moreBtn.hidden = older === null;
+      if (!list.childElementCount) list.append(h('div.empty', null, 'No events yet. Waiting for new ones…'));
+    } catch (err) {
+      ctx.status('history: ' + err.message, true);
+    }
+    moreBtn.disabled = false;
+  }
+  moreBtn.addEventListener('click', loadOlder);
+  // Reaching the bottom loads the next page of history.
+  const io = new IntersectionObserver((es) => { if (es.some((x) => x.isIntersecting) && !moreBtn.disabled) loadOlder(); });
+  io.observe(moreBtn);
+
+  async function start() {
+    if (stopTail) stopTail();
+    stopTail = null;
+    list.replaceChildren();
+    seen = new Set();
+    held = [];
+    setPaused(false);
+    if (!state.c) return;
+    let info;
+    try {
+      info = await get('chronicles/' + seg(state.c));
+    } catch (err) {
+      list.replaceChildren(h('div.problem', null, `Chronicle ${state.c}: ${err.message}`));
+      return;
+    }
+    if (stopped) return;
+    // The cursor at page load: everything after it is live, everything up
+    // to it is history.
+    const cursor = info.last_seq;
+    list.dataset.cursor = cursor;
+    stopTail = tail('chronicles/' + seg(state.c) + '/tail', filterParams(), cursor, {
+      onEvent: (e) => {
+        if (state.paused) { held.push(e); setPaused(true); return; }
+        addLive([e]);
+      },
+      onGap: (g) => list.prepend(h('div.notice', null, `Events ${g.after}…${g.next} were removed by retention before they were shown.`)),
+      onState: setLive,
+    });
+    older = '';
+    await loadOlder();
+  }
+
+  const apply = () => {
+    state.stories = storyIn.value.split(',').map((s) => s.trim()).filter(Boolean);
+    state.q = textIn.value;
+    state.tags = tagIn.value.split(',').map((s) => s.trim()).filter(Boolean);
+    state.level = levelSel.value;
+    save();
+    start();
+  };
+  for (const el of [storyIn, textIn, tagIn]) el.addEventListener('keydown', (e) => { if (e.key === 'Enter') apply(); });
+  for (const el of [storyIn, textIn, tagIn]) el.addEventListener('change', apply);
+  levelSel.addEventListener('change', apply);
+  chronSel.addEventListener('change', () => { state.c = chronSel.value; state.stories = []; storyIn.value = ''; save(); start(); });
+
+  const onKey = (e) => {
+    if (/^(INPUT|SELECT|TEXTAREA)$/.test(e.target.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === ' ') { setPaused(!state.paused); e.preventDefault(); }
+    else if (e.key === 'j' || e.key === 'k') {
+      const rows = [...list.querySelectorAll('.logrow')];
+      if (!rows.length) return;
+      rows[cursorRow]?.classList.remove('cursor');
+      cursorRow = Math.max(0, Math.min(rows.length - 1, cursorRow + (e.key === 'j' ? 1 : -1)));
+      rows[cursorRow].classList.add('cursor');
+      rows[cursorRow].scrollIntoView({ block: 'nearest' });
+    } else if (e.key === 'Enter' && cursorRow >= 0) list.querySelectorAll('.logrow')[cursorRow]?.click();
+  };
+  document.addEventListener('keydown', onKey);
+
+  (async () => {
+    try {
+      const { chronicles } = await get('chronicles');
+      if (stopped) return;
+      if (!state.c && chronicles.length) {
+        state.c = (chronicles.find((c) => c.name === 'logs') || chronicles[0]).name;
+        save();
+      }
+      chronSel.replaceChildren(...chronicles.map((c) => h('option', { value: c.name, selected: c.name === state.c }, c.name)));
+      if (!chronicles.length) list.append(h('div.empty', null, 'No chronicles yet.'));
+      start();
+    } catch (err) {
+      list.replaceChildren(h('div.problem', null, err.message));
+    }
+  })();
+
+  return () => {
+    stopped = true;
+    if (stopTail) stopTail();
+    io.disconnect();
+    document.removeEventListener('keydown', onKey);
+  };
+}

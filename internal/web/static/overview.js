@@ -1,0 +1,137 @@
+// Overview: chronicles and their stories with counts, ingest rate, last
+// event time, retention and sink status, refreshed every 2 s. The rate is
+// the change in events between two refreshes (retention evictions make it
+// read low, never negative).
+import { get, h, fmtInt, fmtBytes, fmtRate, fmtAgo, seg, APIError } from './api.js';
+
+const REFRESH_MS = 2000;
+
+function retention(r) {
+  const parts = [];
+  if (r.max_age_seconds) parts.push(r.max_age.replace(/0s$/, '').replace(/0m$/, '') || r.max_age);
+  if (r.max_events) parts.push(fmtInt(r.max_events) + ' ev');
+  if (r.max_bytes) parts.push(fmtBytes(r.max_bytes));
+  return parts.length ? parts.join(' · ') : 'forever';
+}
+
+// sinkState reads a sink's health from whichever member says it.
+function sinkState(s) {
+  const v = String(s.state ?? s.status ?? (s.healthy === false ? 'error' : s.healthy ? 'ok' : '')).toLowerCase();
+  if (/err|fail|down|stop|dead/.test(v) || s.last_error) return 'err';
+  if (/retry|lag|back|pend|degrad|pause/.test(v)) return 'warn';
+  return v ? 'ok' : '';
+}
+
+export function render(root, params, ctx) {
+  const collapsed = new Set(params.getAll('collapse'));
+  const prev = new Map(); // key → {events, at}
+  const rates = new Map();
+  let sinks = null; // null: unknown or not served (column hidden)
+  let timer = 0;
+  let stopped = false;
+
+  const stats = h('div.stats');
+  const tbody = h('tbody');
+  const sinkTh = h('th', { hidden: true }, 'Sinks');
+  const table = h('table', { id: 'overview-table' },
+    h('thead', null, h('tr', null, h('th', null, 'Chronicle / story'), h('th.num', null, 'Events'),
+      h('th.num', null, 'Rate'), h('th.num.hide-sm', null, 'Size'), h('th', null, 'Last event'),
+      h('th.hide-sm', null, 'Retention'), sinkTh, h('th.hide-sm', null, ''))),
+    tbody);
+  const problem = h('div.problem', { hidden: true });
+  root.append(problem, stats, h('section.card', null,
+    h('header', null, h('h2', null, 'Chronicles'), h('span.muted', null, 'live, every 2 s')),
+    h('div.tablewrap', null, table)));
+
+  const rate = (key, events) => {
+    const now = performance.now();
+    const p = prev.get(key);
+    prev.set(key, { events, at: now });
+    if (p && now > p.at) rates.set(key, Math.max(0, (events - p.events) * 1000 / (now - p.at)));
+    return rates.get(key) ?? null;
+  };
+
+  const toggle = (name) => {
+    collapsed.has(name) ? collapsed.delete(name) : collapsed.add(name);
+    const p = new URLSearchParams();
+    for (const c of collapsed) p.append('collapse', c);
+    ctx.setParams(p);
+    refresh();
+  };
+
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const { chronicles } = await get('chronicles');
+      const stories = await Promise.all(chronicles.map((c) => collapsed.has(c.name)
+        ? Promise.resolve(null)
+        : get('chronicles/' + seg(c.name) + '/stories').then((r) => r.stories).catch(() => [])));
+      try {
+        const r = await get('sinks');
+        sinks = Array.isArray(r) ? r : (r.sinks || []);
+      } catch (err) {
+        sinks = null; // 404 until the sinks API exists: hide the column
+        if (!(err instanceof APIError)) throw err;
+      }
+      if (stopped) return;
+      problem.hidden = true;
+      draw(chronicles, stories);
+      ctx.status('updated ' + new Date().toLocaleTimeString());
+    } catch (err) {
+      if (stopped) return;
+      problem.hidden = false;
+      problem.textContent = 'Could not read the chronicles: ' + err.message;
+    }
+    if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
+  }
+
+  function sinkCell(chronicle) {
+    if (!sinks) return null;
+    const mine = sinks.filter((s) => !s.chronicle || s.chronicle === chronicle || (s.chronicles || []).includes(chronicle));
+    return h('td', null, mine.length ? mine.map((s) => h('span.pill', { title: s.last_error || s.state || s.status || '' },
+      h('span.dot.' + (sinkState(s) || 'x')), s.name || s.type || s.kind || 'sink')) : h('span.muted', null, '—'));
+  }
+
+  function draw(chronicles, stories) {
+    let total = 0, totalRate = 0, totalBytes = 0, last = 0, nStories = 0;
+    const rows = [];
+    chronicles.forEach((c, i) => {
+      const r = rate('c/' + c.name, c.events);
+      const sts = stories[i];
+      const lastT = sts && sts.length ? Math.max(...sts.map((s) => Date.parse(s.last_time) || 0)) : 0;
+      total += c.events; totalBytes += c.bytes; totalRate += r || 0; last = Math.max(last, lastT); nStories += c.stories;
+      const open = !collapsed.has(c.name);
+      rows.push(h('tr.chron', { dataset: { chronicle: c.name } },
+        h('td', null, h('button.twisty', { 'aria-label': open ? 'collapse' : 'expand', onclick: () => toggle(c.name) }, open ? '▾' : '▸'),
+          c.name, ' ', h('span.muted', null, `(${c.stories} ${c.stories === 1 ? 'story' : 'stories'})`)),
+        h('td.num', null, fmtInt(c.events)), h('td.num', null, fmtRate(r)), h('td.num.hide-sm', null, fmtBytes(c.bytes)),
+        h('td', { title: lastT ? new Date(lastT).toISOString() : '' }, lastT ? fmtAgo(lastT) : '—'),
+        h('td.hide-sm', null, retention(c.retention)), sinkCell(c.name),
+        h('td.hide-sm', null, h('a', { href: '#/logs?c=' + encodeURIComponent(c.name) }, 'logs'), ' · ',
+          h('a', { href: '#/metrics?q=' + encodeURIComponent(c.name + ' ') }, 'metrics'))));
+      for (const s of open && sts ? sts : []) {
+        const sr = rate('s/' + c.name + '/' + s.name, s.events);
+        const lt = Date.parse(s.last_time) || 0;
+        rows.push(h('tr.story', { dataset: { story: s.name } },
+          h('td', null, s.name), h('td.num', null, fmtInt(s.events)), h('td.num', null, fmtRate(sr)),
+          h('td.num.hide-sm', null, fmtBytes(s.bytes)), h('td', { title: s.last_time }, fmtAgo(lt)),
+          h('td.hide-sm'), sinks ? h('td') : null,
+          h('td.hide-sm', null, h('a', { href: '#/logs?c=' + encodeURIComponent(c.name) + '&s=' + encodeURIComponent(s.name) }, 'tail'))));
+      }
+    });
+    sinkTh.hidden = !sinks;
+    tbody.replaceChildren(...(rows.length ? rows : [h('tr', null, h('td.empty', { colspan: 8 },
+      'No chronicles yet. Send an event: ', h('code', null, 'curl -d \'{"msg":"hello"}\' ' + location.origin + document.baseURI.replace(location.origin, '').replace(/\/$/, '') + '/?story=demo')))]));
+    const stat = (k, v) => h('div.card.stat', null, h('div.v', null, v), h('div.k', null, k));
+    stats.replaceChildren(stat('Events kept', fmtInt(total)), stat('Ingest rate', fmtRate(prev.size > chronicles.length ? totalRate : null)),
+      stat('Chronicles · stories', `${chronicles.length} · ${nStories}`), stat('Stored', fmtBytes(totalBytes)),
+      stat('Last event', last ? fmtAgo(last) : '—'));
+    if (sinks) {
+      const bad = sinks.filter((s) => sinkState(s) === 'err').length;
+      stats.append(stat('Sinks', sinks.length ? `${sinks.length}${bad ? ` · ${bad} failing` : ' · ok'}` : 'none'));
+    }
+  }
+
+  refresh();
+  return () => { stopped = true; clearTimeout(timer); };
+}
