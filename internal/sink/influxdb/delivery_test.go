@@ -1,0 +1,221 @@
+package influxdb_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/sink"
+	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/testutil"
+	"github.com/chronostream/chronostream/internal/testutil/servertest"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// A field type conflict (InfluxDB's 400 partial write) and an event line
+// protocol cannot carry are dead-lettered with the reason; the rest of the
+// batch is delivered and the cursor moves past all of it.
+func TestRefusedEventsAreDeadLettered(t *testing.T) {
+	db := testutil.StartInfluxDB(t)
+	createDB(t, db, "cs")
+	// The series' field v is a float in InfluxDB before any event arrives.
+	resp, err := http.Post(db.URL()+"/write?db=cs", "text/plain", strings.NewReader("m,chronicle=app,story=m v=0.5 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	srv := servertest.RunServer(t, server.Options{AutoCreate: true, Sinks: []sink.Config{
+		influxSink("influx", "app", db.URL()+"/write?db=cs", nil),
+	}})
+	evs := make([]event.Event, 12)
+	for i := range evs {
+		evs[i] = event.Event{Time: int64(1000 + i), Fields: map[string]event.Value{"v": event.Float(float64(i))}}
+	}
+	evs[4].Fields["v"] = event.String("not a number") // type conflict
+	evs[9].Fields["v"] = event.Float(math.NaN())      // not representable
+	app, err := srv.Store().Append("app", "m", evs).Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		st, _ := srv.Sinks().Status(context.Background(), "influx")
+		return st.DeadLettered == 2 && st.Delivered == 10
+	}, "10 delivered, 2 dead-lettered")
+	if n := count(t, db, "cs", `SELECT count(v) FROM m`); n != 11 {
+		t.Errorf("InfluxDB holds %d points of m, want 11 (10 events and the float written first)", n)
+	}
+	type letter struct { // sink.DeadLetter's members this test checks
+		Error string `json:"error"`
+		Seq   uint64 `json:"seq"`
+		Story string `json:"story"`
+		Time  int64  `json:"event_time"`
+	}
+	var letters []letter
+	_, err = srv.Store().Read(context.Background(), store.Query{Chronicle: "app", Story: sink.DeadLetterPrefix + "influx"}, func(e *event.Event) error {
+		var dl letter
+		if err := json.Unmarshal(e.Body, &dl); err != nil {
+			return err
+		}
+		letters = append(letters, dl)
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 2 {
+		t.Fatalf("dead letters: %+v", letters)
+	}
+	if !strings.Contains(letters[0].Error, "field type conflict") || letters[0].Time != 1004 || letters[0].Story != "m" || letters[0].Seq != app.First+4 {
+		t.Errorf("first dead letter: %+v", letters[0])
+	}
+	if !strings.Contains(letters[1].Error, "NaN") || letters[1].Time != 1009 {
+		t.Errorf("second dead letter: %+v", letters[1])
+	}
+	st, _ := srv.Sinks().Status(context.Background(), "influx")
+	if st.Cursor < app.Last {
+		t.Errorf("cursor %d did not move past the batch (last seq %d)", st.Cursor, app.Last)
+	}
+}
+
+// Steady ingest while InfluxDB is down for a while: afterwards every event
+// is in InfluxDB, once.
+func TestInfluxDBOutage(t *testing.T) {
+	db := testutil.StartInfluxDB(t)
+	createDB(t, db, "cs")
+	cfg := influxSink("influx", "app", db.URL()+"/write?db=cs", map[string]any{"timeout": "2s"})
+	cfg.RetryMax = sink.Duration(300 * time.Millisecond)
+	srv := servertest.RunServer(t, server.Options{AutoCreate: true, Sinks: []sink.Config{cfg}})
+	var (
+		mu   sync.Mutex
+		sent int
+	)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			e := []event.Event{{Time: time.Now().UnixNano(), Fields: map[string]event.Value{"n": event.Int(int64(i))}}}
+			if _, err := srv.Store().Append("app", "steady", e).Wait(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			sent++
+			mu.Unlock()
+		}
+	}()
+	sentNow := func() int { mu.Lock(); defer mu.Unlock(); return sent }
+	testutil.Eventually(t, 30*time.Second, func() bool { return count(t, db, "cs", `SELECT count(n) FROM steady`) > 20 }, "delivery before the outage")
+	db.Stop()
+	before := sentNow()
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		st, _ := srv.Sinks().Status(context.Background(), "influx")
+		return st.Retries > 0 && sentNow() > before+100
+	}, "the sink retries while ingest goes on")
+	db.Start()
+	testutil.Eventually(t, 30*time.Second, func() bool { return sentNow() > before+200 }, "ingest after the outage")
+	close(stop)
+	<-done
+	total := sentNow()
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		return count(t, db, "cs", `SELECT count(n) FROM steady`) == int64(total)
+	}, fmt.Sprintf("all %d events in InfluxDB", total))
+	st, _ := srv.Sinks().Status(context.Background(), "influx")
+	if st.Delivered < uint64(total) || st.DeadLettered != 0 {
+		t.Errorf("status %+v after %d events", st, total)
+	}
+}
+
+// kill -9 of chronostream during delivery: after a restart every event is
+// in InfluxDB, none twice (count of points == count of events; redelivered
+// points overwrite themselves).
+func TestKill9DuringDelivery(t *testing.T) {
+	db := testutil.StartInfluxDB(t)
+	createDB(t, db, "cs")
+	bin := testutil.BuildBinary(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "chronostream.yaml")
+	yaml := fmt.Sprintf(`auto-create: true
+sinks:
+  - name: influx
+    type: influxdb
+    chronicle: app
+    batch-events: 50
+    batch_age: 10ms
+    retry_max: 200ms
+    settings:
+      url: %q
+`, db.URL()+"/write?db=cs")
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	p := testutil.StartBinary(t, bin, "--data", data, "--config", conf)
+	const perRound, rounds = 300, 2
+	post := func(p *testutil.Proc, round int) {
+		var b strings.Builder
+		for i := 0; i < perRound; i++ {
+			// Two events per timestamp: the _seq rule keeps both.
+			fmt.Fprintf(&b, "k,round=%d v=%di %d\n", round, i, 1_700_000_000_000_000_000+int64(round*perRound+i/2))
+		}
+		resp, err := http.Post(p.URL()+"/write?db=app", "text/plain", strings.NewReader(b.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("write: %s", resp.Status)
+		}
+	}
+	for r := 0; r < rounds; r++ {
+		post(p, r)
+	}
+	// Kill once delivery is under way, not finished.
+	testutil.Eventually(t, 30*time.Second, func() bool { return count(t, db, "cs", `SELECT count(v) FROM k`) > 0 }, "delivery started")
+	p.Kill9()
+	p = testutil.StartBinary(t, bin, "--data", data, "--config", conf)
+	post(p, rounds) // and more after the restart
+	want := int64((rounds + 1) * perRound)
+	testutil.Eventually(t, 60*time.Second, func() bool { return count(t, db, "cs", `SELECT count(v) FROM k`) >= want }, "every event delivered")
+	if n := count(t, db, "cs", `SELECT count(v) FROM k`); n != want {
+		t.Fatalf("InfluxDB holds %d points, want %d", n, want)
+	}
+	resp, err := http.Get(p.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b := make([]byte, 1<<20)
+	n, _ := readAll(resp, b)
+	if !strings.Contains(string(b[:n]), `chronostream_sink_delivered_events_total{sink="influx"}`) {
+		t.Errorf("no sink metrics on /metrics")
+	}
+}
+
+func readAll(resp *http.Response, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := resp.Body.Read(b[n:])
+		n += k
+		if err != nil {
+			return n, nil
+		}
+	}
+	return n, nil
+}
