@@ -349,4 +349,3 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	i := int(p*float64(len(s))+0.5) - 1
 	return s[min(max(i, 0), len(s)-1)]
 }
-
