@@ -41,6 +41,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runSend(ctx, rest, environ, os.Stdin, stdout, stderr)
 	case "tail":
 		return runTail(ctx, rest, environ, stdout, stderr)
+	case "annotate":
+		return runAnnotate(ctx, rest, environ, stdout, stderr)
 	case "canary":
 		return runCanary(ctx, rest, environ, stdout, stderr)
 	case "version", "--version", "-version":
@@ -68,6 +70,8 @@ func help(args, environ []string, stdout, stderr io.Writer) int {
 		return runSend(context.Background(), []string{"--help"}, environ, nil, stdout, stderr)
 	case "tail":
 		return runTail(context.Background(), []string{"--help"}, environ, stdout, stderr)
+	case "annotate":
+		return runAnnotate(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "canary":
 		return runCanary(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "version":
@@ -88,6 +92,7 @@ Usage:
   chronostream agent [flags]    send this host's metrics to a server
   chronostream send [FILE...]   send events from stdin or files (NDJSON, or --lines)
   chronostream tail [CHRONICLE [STORY]]  follow a story or a chronicle live
+  chronostream annotate -r CHRONICLE TEXT  record an annotation (--start/--end ID: a region)
   chronostream canary [flags]   write and read back test events, report losses
   chronostream version          print the version
   chronostream help [command]   show help for a command

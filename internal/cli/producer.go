@@ -126,6 +126,8 @@ func allOptionNames() map[string]bool {
 	tables = append(tables, o)
 	_, o = newTailFlags(&tailConfig{})
 	tables = append(tables, o)
+	_, o = newAnnotateFlags(&annotateConfig{})
+	tables = append(tables, o)
 	_, o = newCanaryFlags(&canaryConfig{})
 	tables = append(tables, o)
 	for _, t := range tables {
