@@ -58,6 +58,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET "+web.AssetsPath, ui)
 	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protectAPI(http.HandlerFunc(nd.ServeEvents)))
 	a.Register(mux, protectAPI)
+	a.RegisterSinks(mux, protectAPI, s.sinks)
 	// Trendlines: its metrics are stories of the metrics chronicle, as Graphite's.
 	trendlines.NewHandler(trendlines.Config{Config: ingestCfg, Store: s.store, Chronicle: s.opts.MetricsChronicle}).Register(mux, protectAPI)
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -183,6 +184,11 @@ func (m *Manager) SetPaused(ctx context.Context, name string, paused bool) (Curs
 func (m *Manager) SetCursor(ctx context.Context, name, position, chronicle string) (Cursor, error) {
 	if err := ValidateName(name); err != nil {
 		return Cursor{}, fmt.Errorf("%w: %w", store.ErrInvalidName, err)
+	}
+	if chronicle != "" {
+		if err := event.ValidateChronicle(chronicle); err != nil {
+			return Cursor{}, fmt.Errorf("%w: %w", store.ErrInvalidName, err)
+		}
 	}
 	if r, ok := m.runners[name]; ok {
 		if chronicle != "" && chronicle != r.cfg.Chronicle {

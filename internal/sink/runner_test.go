@@ -1,0 +1,322 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/natsd"
+	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/testutil"
+)
+
+// recorder is a destination in memory: it keeps what it accepted and
+// refuses as told. (The runner's contract with a sink is this interface;
+// real destinations are tested in the sinks' own packages.)
+type recorder struct {
+	mu       sync.Mutex
+	batches  [][]event.Event
+	attempts int
+	// refuse returns the error for a batch (nil accepts it).
+	refuse func(attempt int, evs []event.Event) error
+}
+
+func (r *recorder) Deliver(ctx context.Context, b Batch) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.attempts++
+	if r.refuse != nil {
+		if err := r.refuse(r.attempts, b.Events); err != nil {
+			return err
+		}
+	}
+	r.batches = append(r.batches, append([]event.Event(nil), b.Events...))
+	return nil
+}
+
+func (r *recorder) Close() error { return nil }
+
+func (r *recorder) delivered() []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []event.Event
+	for _, b := range r.batches {
+		out = append(out, b...)
+	}
+	return out
+}
+
+type env struct {
+	store *store.Store
+	state *State
+	js    jetstream.JetStream
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ns, err := natsd.Start(natsd.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, err := store.Open(context.Background(), store.Options{Conn: nc, AutoCreate: true, Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	js, _ := jetstream.New(nc)
+	state, err := OpenState(context.Background(), js, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{store: st, state: state, js: js}
+}
+
+func (e *env) append(t *testing.T, chronicle, story string, evs ...event.Event) store.Appended {
+	t.Helper()
+	a, err := e.store.Append(chronicle, story, evs).Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// run starts a runner for cfg delivering to rec until the test ends.
+func (e *env) run(t *testing.T, cfg Config, rec *recorder) *Runner {
+	t.Helper()
+	r, err := NewRunner(cfg, rec, LocalSource{Store: e.store}, e.state, nil, "test/"+cfg.Name, testutil.Logger(t, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.retryBase = time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+func metric(n int) event.Event {
+	return event.Event{Time: int64(1000 + n), Kind: event.KindMetric, Fields: map[string]event.Value{"n": event.Int(int64(n))}}
+}
+
+func seqs(evs []event.Event) []uint64 {
+	out := make([]uint64, len(evs))
+	for i := range evs {
+		out[i] = evs[i].Seq
+	}
+	return out
+}
+
+func TestBackoff(t *testing.T) {
+	r := &Runner{cfg: Config{RetryMax: Duration(time.Second)}, retryBase: 100 * time.Millisecond}
+	for n, want := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
+		want *= time.Millisecond
+		if n >= 4 {
+			want = time.Second
+		}
+		for i := 0; i < 50; i++ {
+			if d := r.backoff(n, 0); d < want/2 || d > want {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
+			}
+		}
+	}
+	if d := r.backoff(0, 5*time.Second); d != 5*time.Second {
+		t.Errorf("Retry-After 5s: backoff %v", d)
+	}
+}
+
+// A permanent refusal splits the batch until the refused events are
+// alone; they are dead-lettered with the reason, everything else is
+// delivered in order, and the cursor passes them all.
+func TestSplitDeadLettersOnlyRefusedEvents(t *testing.T) {
+	e := newEnv(t)
+	var evs []event.Event
+	for i := 0; i < 20; i++ {
+		evs = append(evs, metric(i))
+	}
+	bad := map[int64]bool{1003: true, 1011: true, 1012: true}
+	rec := &recorder{refuse: func(_ int, b []event.Event) error {
+		for _, ev := range b {
+			if bad[ev.Time] {
+				return Permanent(fmt.Errorf("400: event at %d is bad", ev.Time))
+			}
+		}
+		return nil
+	}}
+	a := e.append(t, "c", "s", evs...)
+	r := e.run(t, Config{Name: "x", Type: "t", Chronicle: "c", BatchAge: Duration(time.Millisecond)}, rec)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == a.Last }, "cursor past the batch")
+	got := rec.delivered()
+	if len(got) != 17 {
+		t.Fatalf("delivered %d events, want 17", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Seq <= got[i-1].Seq || bad[got[i].Time] {
+			t.Fatalf("delivered out of order or a refused event: %v", seqs(got))
+		}
+	}
+	var letters []DeadLetter
+	if _, err := e.store.Read(context.Background(), store.Query{Chronicle: "c", Story: DeadLetterPrefix + "x"}, func(ev *event.Event) error {
+		var dl struct {
+			DeadLetter
+			Fields json.RawMessage `json:"event_fields"`
+		}
+		if err := json.Unmarshal(ev.Body, &dl); err != nil {
+			return err
+		}
+		letters = append(letters, dl.DeadLetter)
+		return nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 3 {
+		t.Fatalf("dead letters: %+v", letters)
+	}
+	for _, dl := range letters {
+		if !bad[dl.Time] || !strings.Contains(dl.Error, "is bad") || dl.Sink != "x" || dl.Story != "s" {
+			t.Errorf("dead letter %+v", dl)
+		}
+	}
+	if st := r.Status(); st.DeadLettered != 3 || st.Delivered != 17 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// Transient errors are retried (the same events, in order) until accepted.
+func TestTransientErrorsAreRetried(t *testing.T) {
+	e := newEnv(t)
+	rec := &recorder{refuse: func(attempt int, _ []event.Event) error {
+		if attempt <= 3 {
+			return &RetryLaterError{Err: errors.New("503")}
+		}
+		return nil
+	}}
+	a := e.append(t, "c", "s", metric(1), metric(2), metric(3))
+	r := e.run(t, Config{Name: "x", Type: "t", Chronicle: "c"}, rec)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == a.Last }, "delivered after retries")
+	if got := seqs(rec.delivered()); len(got) != 3 || got[0] != a.First {
+		t.Errorf("delivered %v", got)
+	}
+	if st := r.Status(); st.Retries != 3 || st.LastError == "" {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// Batches hold at most BatchEvents events; the rest go when BatchAge passes.
+func TestBatchingByCountAndAge(t *testing.T) {
+	e := newEnv(t)
+	var evs []event.Event
+	for i := 0; i < 25; i++ {
+		evs = append(evs, metric(i))
+	}
+	rec := &recorder{}
+	a := e.append(t, "c", "s", evs...)
+	r := e.run(t, Config{Name: "x", Type: "t", Chronicle: "c", BatchEvents: 10, BatchAge: Duration(50 * time.Millisecond)}, rec)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == a.Last }, "all delivered")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	total := 0
+	for _, b := range rec.batches {
+		if len(b) > 10 {
+			t.Errorf("a batch of %d events", len(b))
+		}
+		total += len(b)
+	}
+	if total != 25 || len(rec.batches) < 3 {
+		t.Errorf("%d events in %d batches", total, len(rec.batches))
+	}
+}
+
+// Unselected events are not delivered but move the cursor.
+func TestSelection(t *testing.T) {
+	e := newEnv(t)
+	tagged := func(n int, k event.Kind, tags map[string]string) event.Event {
+		ev := metric(n)
+		ev.Kind, ev.Tags = k, tags
+		return ev
+	}
+	e.append(t, "c", "cpu_usage", tagged(1, event.KindMetric, map[string]string{"dc": "eu"}), tagged(2, event.KindLog, map[string]string{"dc": "eu"}))
+	e.append(t, "c", "cpu_other", tagged(3, event.KindMetric, map[string]string{"dc": "us"}))
+	e.append(t, "c", "disk", tagged(4, event.KindMetric, map[string]string{"dc": "eu"}))
+	// A JSON body's tags count too (bodies are expanded before selection).
+	a := e.append(t, "c", "cpu_json", event.Event{Time: 1005, Kind: event.KindMetric, Format: event.FormatJSON, Body: []byte(`{"tags":{"dc":"eu"},"v":1}`)})
+	rec := &recorder{}
+	r := e.run(t, Config{Name: "x", Type: "t", Chronicle: "c", Stories: []string{"cpu_*"}, Kinds: []string{"metric"}, Tags: map[string]string{"dc": "eu"}}, rec)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == a.Last }, "cursor at the end")
+	var times []int64
+	for _, ev := range rec.delivered() {
+		times = append(times, ev.Time)
+	}
+	if fmt.Sprint(times) != "[1001 1005]" {
+		t.Errorf("delivered events at %v, want [1001 1005]", times)
+	}
+}
+
+// A restarted runner resumes after its cursor; events appended while it
+// runs wake it (no poll interval to wait for).
+func TestResumeFromCursor(t *testing.T) {
+	e := newEnv(t)
+	cfg := Config{Name: "x", Type: "t", Chronicle: "c", BatchAge: Duration(time.Millisecond)}
+	first := &recorder{}
+	a := e.append(t, "c", "s", metric(1), metric(2))
+	r, err := NewRunner(cfg, first, LocalSource{Store: e.store}, e.state, nil, "one", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == a.Last }, "first run delivers")
+	b := e.append(t, "c", "s", metric(3)) // pushed to the running sink
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == b.Last }, "woken by the append")
+	cancel()
+	<-done
+	c := e.append(t, "c", "s", metric(4))
+	second := &recorder{}
+	r2 := e.run(t, cfg, second)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r2.Status().Cursor == c.Last }, "second run delivers")
+	if got := seqs(second.delivered()); len(got) != 1 || got[0] != c.First {
+		t.Errorf("the restarted sink delivered %v, want only %d", got, c.First)
+	}
+}
+
+// Start "now" skips what is already in the log; a window starts at the
+// first event at or after now − window.
+func TestStartPositions(t *testing.T) {
+	e := newEnv(t)
+	old := metric(1)
+	old.Time = time.Now().Add(-time.Hour).UnixNano()
+	recent := metric(2)
+	recent.Time = time.Now().Add(-time.Minute).UnixNano()
+	e.append(t, "c", "s", old)
+	a := e.append(t, "c", "s", recent)
+	now, win := &recorder{}, &recorder{}
+	rn := e.run(t, Config{Name: "now", Type: "t", Chronicle: "c", Start: "now"}, now)
+	rw := e.run(t, Config{Name: "win", Type: "t", Chronicle: "c", WindowSec: 600}, win)
+	testutil.Eventually(t, 10*time.Second, func() bool { return rw.Status().Cursor == a.Last && rn.Status().Cursor >= a.Last }, "both at the end")
+	b := e.append(t, "c", "s", metric(3))
+	testutil.Eventually(t, 10*time.Second, func() bool { return rn.Status().Cursor == b.Last && rw.Status().Cursor == b.Last }, "both deliver new events")
+	if got := seqs(now.delivered()); fmt.Sprint(got) != fmt.Sprint([]uint64{b.First}) {
+		t.Errorf("start now delivered %v", got)
+	}
+	if got := seqs(win.delivered()); fmt.Sprint(got) != fmt.Sprint([]uint64{a.First, b.First}) {
+		t.Errorf("window delivered %v, want %v", got, []uint64{a.First, b.First})
+	}
+}
