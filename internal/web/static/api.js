@@ -157,6 +157,8 @@ export function h(tag, attrs, ...kids) {
       if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
       else if (k === 'dataset') Object.assign(el.dataset, v);
       else if (k === 'text') el.textContent = v;
+      // Through the CSSOM, which a CSP without 'unsafe-inline' allows.
+      else if (k === 'style') el.style.cssText = v;
       else el.setAttribute(k, v === true ? '' : v);
     }
   }

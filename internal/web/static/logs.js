@@ -83,8 +83,10 @@ export function render(root, params, ctx) {
   function row(e, fresh) {
     const lvl = levelOf(e);
     const r = h('div.logrow' + (fresh ? '.new' : ''), { dataset: { seq: e.seq }, tabindex: -1 },
-      h('span.ts', { title: e.time }, fmtTime(e.time)), h('span.sty', { title: e.story }, e.story),
-      h('span.lvl.' + (lvl || 'none'), null, lvl || e.kind), h('span.msg', null, messageOf(e)));
+      h('span.ts', { title: e.time }, h('span.d', null, fmtTime(e.time).slice(0, 11)), fmtTime(e.time, false)),
+      h('span.sty', { title: e.story }, e.story),
+      h('span.lvl.' + (lvl || 'none'), null, lvl || e.kind),
+      h('span.msg', null, messageOf(e), h('span.tg', null, Object.entries(e.tags || {}).map(([k, v]) => `${k}=${v}`).join(' '))));
     r.addEventListener('click', () => {
       const next = r.nextElementSibling;
       if (next && next.classList.contains('json')) { next.remove(); return; }

@@ -29,6 +29,7 @@ export function render(root, params, ctx) {
   };
   if (state.from && state.to) state.range = 'custom';
   let catalog = [];
+  let showCustom = state.range === 'custom';
   let cursor = -1;
   let charts = [];
   let timer = 0;
@@ -67,20 +68,22 @@ export function render(root, params, ctx) {
     const group = h('select', { 'aria-label': 'group by tag', id: 'group-by', onchange: (e) => { state.group = e.target.value; save(); refreshAll(); } },
       h('option', { value: '' }, 'one line'), tags.map((t) => h('option', { value: t, selected: t === state.group }, 'by ' + t)));
     if (state.group && !tags.includes(state.group)) group.append(h('option', { value: state.group, selected: true }, 'by ' + state.group));
-    toolbar.replaceChildren(
+    toolbar.replaceChildren(h('div', { style: 'display:contents' },
       h('span', { id: 'axis', title: 'x-axis (x)' }, seg2([['time', 'Time'], ['seq', 'Sequence']], state.x, setAxis)),
-      h('span.range', { id: 'presets' }, seg2(PRESETS.map(([p]) => [p, p]), state.range, (p) => setRange(p))),
-      h('span.range', null, fromIn, '→', toIn, apply),
+      h('span.range', { id: 'presets' }, seg2(PRESETS.map(([p]) => [p, p]).concat([['custom', 'custom…']]), showCustom ? 'custom' : state.range,
+        (p) => { if (p === 'custom') { showCustom = true; drawToolbar(); fromIn.focus(); } else { showCustom = false; setRange(p); } })),
+      showCustom ? h('span.range', { id: 'custom-range' }, fromIn, '→', toIn, apply) : null,
       group,
       h('button', { type: 'button', id: 'live', 'aria-pressed': String(state.live), class: state.live ? 'on' : '',
         title: 'Refresh every 5 s', onclick: () => { state.live = !state.live; save(); drawToolbar(); schedule(); } },
-      h('span.dot.' + (state.live ? 'ok' : 'x')), 'Live'));
+      h('span.dot.' + (state.live ? 'ok' : 'x')), 'Live')));
   }
 
   function setAxis(x) { state.x = x; save(); drawToolbar(); refreshAll(); }
   function setRange(r, from = 0, to = 0) {
     state.range = r; state.from = from; state.to = to;
     if (r === 'custom') state.live = false;
+    showCustom = r === 'custom';
     save(); drawToolbar(); refreshAll();
   }
   // span returns the range to ask for, in Unix ms (0: open).
