@@ -261,6 +261,9 @@ func (p *Proc) VivoAddr() string {
 // Addr is the server's HTTP address, host:port.
 func (p *Proc) Addr() string { return p.addr }
 
+// PID is the process id, e.g. to read /proc/PID/status.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
 // URL is the server's base URL, http://host:port.
 func (p *Proc) URL() string { return "http://" + p.addr }
 
