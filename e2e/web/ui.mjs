@@ -58,6 +58,8 @@ await step('overview lists chronicles and stories', async () => {
   await page.waitForSelector('tr[data-story="room.temp"]');
   const text = await page.locator('tr[data-story="room.temp"]').innerText();
   check(/300/.test(text), 'room.temp row shows 300 events: ' + text);
+  // The sinks column (GET /api/v1/sinks): the webhook of the logs chronicle, delivering.
+  await page.waitForSelector('tr[data-chronicle="logs"] .pill[data-sink="audit-hook"][data-state="ok"]', { timeout: 10000 });
   await shoot('overview');
 });
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/sink"
+	_ "github.com/chronostream/chronostream/internal/sink/all"
 	"github.com/chronostream/chronostream/internal/testutil/servertest"
 )
 
@@ -123,7 +126,12 @@ func seed(t *testing.T, addr string) (traceID string) {
 
 func TestWebUI(t *testing.T) {
 	node := requireBrowser(t)
-	s := servertest.RunServer(t, server.Options{AutoCreate: true, URLPrefix: "/cs"})
+	// A webhook sink delivering the logs chronicle, for the overview's
+	// sink column: a real HTTP receiver that accepts every batch.
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(hook.Close)
+	s := servertest.RunServer(t, server.Options{AutoCreate: true, URLPrefix: "/cs", Sinks: []sink.Config{{
+		Name: "audit-hook", Type: "webhook", Chronicle: "logs", Settings: []byte(`{"url":"` + hook.URL + `"}`)}}})
 	traceID := seed(t, s.Addr())
 
 	shots := os.Getenv("CHRONOSTREAM_UI_SHOTS")

@@ -14,12 +14,20 @@ function retention(r) {
   return parts.length ? parts.join(' · ') : 'forever';
 }
 
-// sinkState reads a sink's health from whichever member says it.
+// sinkState classes a sink's status (GET /api/v1/sinks) as ok, warn or
+// err: stopped, or failing since its last delivery, is an error; paused,
+// waiting for its chronicle, or a minute behind, a warning.
 function sinkState(s) {
-  const v = String(s.state ?? s.status ?? (s.healthy === false ? 'error' : s.healthy ? 'ok' : '')).toLowerCase();
-  if (/err|fail|down|stop|dead/.test(v) || s.last_error) return 'err';
-  if (/retry|lag|back|pend|degrad|pause/.test(v)) return 'warn';
-  return v ? 'ok' : '';
+  const st = String(s.state || '').toLowerCase();
+  if (st === 'stopped') return 'err';
+  if (s.last_error && (!s.last_delivery || Date.parse(s.last_error_at) >= Date.parse(s.last_delivery))) return 'err';
+  if (st === 'paused' || st === 'waiting' || s.lag_seconds > 60) return 'warn';
+  return st === 'standby' ? '' : 'ok';
+}
+
+function sinkTitle(s) {
+  return [`${s.type} sink, ${s.state}`, `delivered ${fmtInt(s.delivered || 0)}`, s.lag_events ? `behind by ${fmtInt(s.lag_events)} events (${s.lag_seconds.toFixed(0)} s)` : 'caught up',
+    s.deadlettered ? `${fmtInt(s.deadlettered)} dead-lettered` : '', s.last_error ? `last error: ${s.last_error}` : ''].filter(Boolean).join('\n');
 }
 
 export function render(root, params, ctx) {
@@ -87,9 +95,9 @@ export function render(root, params, ctx) {
 
   function sinkCell(chronicle) {
     if (!sinks) return null;
-    const mine = sinks.filter((s) => !s.chronicle || s.chronicle === chronicle || (s.chronicles || []).includes(chronicle));
-    return h('td', null, mine.length ? mine.map((s) => h('span.pill', { title: s.last_error || s.state || s.status || '' },
-      h('span.dot.' + (sinkState(s) || 'x')), s.name || s.type || s.kind || 'sink')) : h('span.muted', null, '—'));
+    const mine = sinks.filter((s) => s.chronicle === chronicle);
+    return h('td', null, mine.length ? mine.map((s) => h('span.pill', { title: sinkTitle(s), dataset: { sink: s.name, state: sinkState(s) } },
+      h('span.dot.' + (sinkState(s) || 'x')), s.name)) : h('span.muted', null, '—'));
   }
 
   function draw(chronicles, stories) {
