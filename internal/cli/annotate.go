@@ -22,7 +22,7 @@ import (
 	"github.com/chronostream/chronostream/internal/sink/grafana"
 )
 
-// annotate records one annotation event (docs/sinks.md, "Annotations"):
+// annotate records one annotation event (docs/annotations.md):
 // a point, or the start or end of a region, for the grafana sink and the
 // web UI to draw.
 

@@ -11,7 +11,7 @@ import (
 	"github.com/chronostream/chronostream/internal/jsonev"
 )
 
-// The annotation convention (docs/sinks.md): an event of kind annotation
+// The annotation convention (docs/annotations.md): an event of kind annotation
 // with a string field text (required) and optional title; its event tags
 // and the comma-separated string field tags become Grafana tags. A region
 // is one event with an int field time_end, or two events sharing a string

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/chronostream/chronostream/internal/sink/sinkhttp"
+	"github.com/chronostream/chronostream/internal/sink"
 )
 
 // Config is a grafana sink's settings: the Grafana servers every
@@ -50,8 +50,8 @@ type Server struct {
 	OnlyActions bool `json:"only_actions"`
 	// AnnotationAPIEndpoint is the path of the annotations API (default
 	// /api/annotations; Grafana served under a sub-path has a longer one).
-	AnnotationAPIEndpoint string            `json:"annotation_api_endpoint"`
-	Timeout               sinkhttp.Duration `json:"timeout"`
+	AnnotationAPIEndpoint string        `json:"annotation_api_endpoint"`
+	Timeout               sink.Duration `json:"timeout"`
 
 	// chaosdb's spellings.
 	DashboardUIDAlias string `json:"dashboardUID"`

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,29 +27,6 @@ const DefaultTimeout = 10 * time.Second
 // MaxAnswer bounds the bytes of an answer read (and quoted in errors):
 // a destination cannot make a sink hold more.
 const MaxAnswer = 1 << 20
-
-// Duration is a setting that takes a Go duration ("10s", "1m30s") or a
-// number of seconds (10, 0.5), as YAML and TOML users write either.
-type Duration time.Duration
-
-// UnmarshalJSON decodes a duration string or a number of seconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("invalid duration %q (want e.g. 10s or 500ms)", s)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("invalid duration %s (want e.g. \"10s\" or a number of seconds)", b)
-	}
-	*d = Duration(f * float64(time.Second))
-	return nil
-}
 
 // TLS names the files of a destination's TLS settings. CAFile is a PEM
 // bundle of the CAs to trust (instead of the system's); CertFile and KeyFile

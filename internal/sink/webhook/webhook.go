@@ -30,7 +30,7 @@ import (
 // Kind is the sink type's name in the config file.
 const Kind = "webhook"
 
-// The headers of a delivery (docs/sinks.md).
+// The headers of a delivery (docs/webhook.md).
 const (
 	// HeaderDelivery is "<chronicle>/<first seq>-<last seq>" (the chronicle
 	// percent-encoded): the same for every attempt of a batch.
@@ -58,11 +58,11 @@ type Config struct {
 	// cannot replace the ones the sink sets.
 	Headers map[string]string `json:"headers"`
 	// Gzip compresses bodies (Content-Encoding: gzip).
-	Gzip           bool              `json:"gzip"`
-	Timeout        sinkhttp.Duration `json:"timeout"`
-	CAFile         string            `json:"ca_file"`
-	ClientCertFile string            `json:"client_cert_file"`
-	ClientKeyFile  string            `json:"client_key_file"`
+	Gzip           bool          `json:"gzip"`
+	Timeout        sink.Duration `json:"timeout"`
+	CAFile         string        `json:"ca_file"`
+	ClientCertFile string        `json:"client_cert_file"`
+	ClientKeyFile  string        `json:"client_key_file"`
 }
 
 // Sink POSTs batches to one URL.

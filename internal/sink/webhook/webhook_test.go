@@ -31,7 +31,7 @@ import (
 )
 
 // receiver is a webhook endpoint written to the documented contract: it
-// checks the content type, verifies the signature the way docs/sinks.md
+// checks the content type, verifies the signature the way docs/webhook.md
 // tells receivers to, and keeps each delivery once by its id.
 type receiver struct {
 	secret string
