@@ -153,6 +153,9 @@ func (x *encoder) value(dst []byte, key string, v event.Value) ([]byte, error) {
 		}
 		return append(strconv.AppendUint(dst, u, 10), 'i'), nil
 	case event.TypeString:
+		if !utf8.ValidString(v.StringValue()) {
+			return dst, fmt.Errorf("%w: field %q is not UTF-8", errUnrepresentable, key)
+		}
 		return appendString(dst, v.StringValue()), nil
 	case event.TypeBool:
 		return strconv.AppendBool(dst, v.BoolValue()), nil
@@ -192,10 +195,14 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // checkName refuses what no escaping can carry: line breaks end a line,
-// and a trailing backslash would escape the separator after it.
+// a backslash could escape the separator after it, and line protocol is
+// UTF-8.
 func checkName(what, s string) error {
-	if strings.ContainsAny(s, "\n\r") {
-		return fmt.Errorf("%w: %s %q contains a line break", errUnrepresentable, what, s)
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s %q is not UTF-8", errUnrepresentable, what, s)
+	}
+	if strings.ContainsAny(s, "\n\r\t") {
+		return fmt.Errorf("%w: %s %q contains a line break or a tab", errUnrepresentable, what, s)
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && (i == len(s)-1 || strings.IndexByte(keyEscapes, s[i+1]) >= 0 || s[i+1] == '\\') {

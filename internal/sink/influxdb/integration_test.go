@@ -54,7 +54,7 @@ func TestFieldTypesTagsAndTimestamps(t *testing.T) {
 		{Time: base, Kind: event.KindMetric, Tags: map[string]string{"host": "a b,c=d"}, Fields: map[string]event.Value{
 			"f": event.Float(1.5), "whole": event.Float(2), "i": event.Int(-7), "u": event.Uint(42),
 			"s": event.String(`say "hi" \ there`), "b": event.Bool(true)}},
-		{Time: base + 1, Kind: event.KindLog, Body: []byte("plain log line")},
+		{Time: base + 1, Kind: event.KindLog, Body: []byte("plain log\nline two")},
 		{Time: base + 2, Kind: event.KindEvent},
 	}
 	if _, err := srv.Store().Append("app", "cpu usage", evs).Wait(context.Background()); err != nil {
@@ -103,7 +103,7 @@ func TestFieldTypesTagsAndTimestamps(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if got := fmt.Sprint(s.Values[1][col["message"]]); got != "plain log line" {
+	if got := fmt.Sprint(s.Values[1][col["message"]]); got != "plain log\nline two" {
 		t.Errorf("message = %q", got)
 	}
 	if got := fmt.Sprint(s.Values[2][col["count"]]); got != "1" {
