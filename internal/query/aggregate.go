@@ -82,7 +82,7 @@ func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, err
 	if err != nil || len(ws) == 0 {
 		return nil, err
 	}
-	a := &aggEval{p: p, g: g, ws: ws, cache: map[string][]fn.Point{}}
+	a := &aggEval{p: p, g: g, ws: ws, cache: map[string][]fn.Point{}, present: make([]bool, len(ws))}
 	cols := make([][]fn.Point, len(p.stmt.Fields))
 	calls := 0
 	var selector *influxql.Call
@@ -90,7 +90,7 @@ func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, err
 		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
 			if c, ok := n.(*influxql.Call); ok {
 				calls++
-				if fn.IsSelector(c.Name) && strings.ToLower(c.Name) != "percentile" {
+				if fn.IsSelector(c.Name) {
 					selector = c
 				}
 			}
@@ -104,7 +104,6 @@ func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, err
 	}
 	// A lone selector without GROUP BY time reports its point's time.
 	selTime := p.interval == 0 && calls == 1 && selector != nil
-	dropEmpty := p.fill == fn.FillNone || a.transformed || p.interval == 0
 	ser := &influxjson.Series{Name: m.Name, Tags: g.tags, Columns: p.columns}
 	for w := range ws {
 		vals := make([]any, 0, len(cols)+1)
@@ -116,7 +115,9 @@ func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, err
 			}
 			vals = append(vals, c[w].Value)
 		}
-		if null && dropEmpty {
+		// Windows without a point are rows only when filled; a
+		// transformation has rows where it has values.
+		if a.transformed && null || !a.present[w] && (p.fill == fn.FillNone || p.interval == 0) {
 			continue
 		}
 		if selTime {
@@ -138,6 +139,7 @@ type aggEval struct {
 	ws          []int64
 	cache       map[string][]fn.Point // by call text
 	any         bool                  // some window had a point
+	present     []bool                // per window: some call had a point
 	transformed bool                  // a transformation was applied
 }
 
@@ -210,6 +212,7 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 	}
 	p := a.p
 	out := make([]fn.Point, len(a.ws))
+	present := make([]bool, len(a.ws))
 	for w, ws := range a.ws {
 		lo, hi := p.lo, p.hi
 		if p.interval > 0 {
@@ -258,16 +261,14 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 			out[w] = fn.Point{Time: ws}
 			continue
 		}
-		if pt.Value != nil {
-			a.any = true
-		}
+		a.any, a.present[w], present[w] = true, true, true
 		if !fn.IsSelector(name) || name == "percentile" && p.interval > 0 {
 			pt.Time = ws
 		}
 		out[w] = pt
 	}
-	if p.interval > 0 && p.fill != fn.FillNull && p.fill != fn.FillNone {
-		filled := fn.Fill(a.ws, out, p.fill, p.fillValue)
+	if mode, number := fn.CallFill(name, p.fill, p.fillValue); p.interval > 0 && mode != fn.FillNull && mode != fn.FillNone {
+		filled := fn.FillPresent(a.ws, out, present, mode, number)
 		for i := range out {
 			out[i].Value = filled[i].Value
 		}
@@ -346,9 +347,9 @@ func (a *aggEval) transform(c *influxql.Call) ([]fn.Point, error) {
 		return nil, err
 	}
 	var pts []fn.Point
-	for _, pt := range in {
+	for i, pt := range in {
 		if pt.Value != nil {
-			pts = append(pts, fn.Point{Time: pt.Time, Value: pt.Value})
+			pts = append(pts, fn.Point{Time: a.ws[i], Value: pt.Value})
 		}
 	}
 	outPts, err := applyTransform(name, c.Args[1:], pts, time.Duration(a.p.interval))
@@ -441,6 +442,9 @@ func (p *plan) rawTransform(m *tsdb.Measurement, g *group) (*influxjson.Series, 
 		}
 	}
 	slices.SortStableFunc(pts, func(a, b fn.Point) int { return cmpInt(a.Time, b.Time) })
+	if !p.stmt.TimeAscending() {
+		slices.Reverse(pts) // InfluxDB transforms in the order it reads
+	}
 	out, err := applyTransform(strings.ToLower(c.Name), c.Args[1:], pts, time.Second)
 	if err != nil {
 		return nil, err
@@ -448,9 +452,6 @@ func (p *plan) rawTransform(m *tsdb.Measurement, g *group) (*influxjson.Series, 
 	ser := &influxjson.Series{Name: m.Name, Tags: g.tags, Columns: p.columns}
 	for _, pt := range out {
 		ser.Values = append(ser.Values, []any{pt.Time, pt.Value})
-	}
-	if !p.stmt.TimeAscending() {
-		slices.Reverse(ser.Values)
 	}
 	ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)
 	return ser, nil

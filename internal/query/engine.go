@@ -49,6 +49,9 @@ type Engine struct {
 	MaxRows int
 }
 
+// ErrNotExecuted is the error of the statements after a failed one.
+var ErrNotExecuted = errors.New("not executed")
+
 // ErrParse wraps a query that does not parse (a request-level 400).
 var ErrParse = errors.New("error parsing query")
 
@@ -78,7 +81,13 @@ func (e *Engine) Execute(ctx context.Context, q, db string) ([]influxjson.Result
 		res.Series, res.Err = e.statement(ctx, st, db)
 		results = append(results, res)
 		if res.Err != nil {
-			// InfluxDB stops at the first failing statement.
+			// InfluxDB stops at the first failing statement, then sends
+			// "not executed" for as many statements as follow it, numbered
+			// from the failed one's id (its executor's off-by-one, which
+			// the non-chunked answer folds into the failed statement).
+			for j := i; j < len(parsed.Statements)-1; j++ {
+				results = append(results, influxjson.Result{StatementID: j, Err: ErrNotExecuted})
+			}
 			break
 		}
 	}
@@ -214,34 +223,89 @@ func withDB(db *tsdb.DB, prepare func(), fn func() error) error {
 
 // seriesMatch evaluates a tag-only condition for a series (nil: all).
 func seriesMatch(cond influxql.Expr, s *tsdb.Series) bool {
-	if cond == nil {
-		return true
-	}
-	b, ok := influxql.Reduce(cond, tagValuer{s: s}).(*influxql.BooleanLiteral)
-	return ok && b.Val
+	b, ok := reduceTags(cond, s, nil).(*influxql.BooleanLiteral)
+	return cond == nil || ok && b.Val
 }
 
-// tagValuer resolves tag references to a series' tag values ("" when the
-// series lacks the tag, as InfluxDB), leaving fields (and time) alone.
-type tagValuer struct {
-	s      *tsdb.Series
-	fields map[string]event.FieldType
-}
-
-func (v tagValuer) Value(key string) (any, bool) {
-	if strings.EqualFold(key, "time") {
-		return nil, false
+// reduceTags evaluates the comparisons of a condition that involve a
+// series' tags (a missing tag is "", as in InfluxDB) and returns what is
+// left: a BooleanLiteral, or an expression on fields to check per row.
+func reduceTags(e influxql.Expr, s *tsdb.Series, fields map[string]event.FieldType) influxql.Expr {
+	switch x := e.(type) {
+	case nil:
+		return &influxql.BooleanLiteral{Val: true}
+	case *influxql.ParenExpr:
+		r := reduceTags(x.Expr, s, fields)
+		if _, ok := r.(*influxql.BinaryExpr); ok {
+			return &influxql.ParenExpr{Expr: r}
+		}
+		return r
+	case *influxql.BinaryExpr:
+		switch x.Op {
+		case influxql.AND, influxql.OR:
+			l, r := reduceTags(x.LHS, s, fields), reduceTags(x.RHS, s, fields)
+			lb, lok := l.(*influxql.BooleanLiteral)
+			rb, rok := r.(*influxql.BooleanLiteral)
+			and := x.Op == influxql.AND
+			switch {
+			case lok && rok:
+				if and {
+					return &influxql.BooleanLiteral{Val: lb.Val && rb.Val}
+				}
+				return &influxql.BooleanLiteral{Val: lb.Val || rb.Val}
+			case lok:
+				if lb.Val != and { // false AND x, true OR x
+					return lb
+				}
+				return r
+			case rok:
+				if rb.Val != and {
+					return rb
+				}
+				return l
+			}
+			return &influxql.BinaryExpr{Op: x.Op, LHS: l, RHS: r}
+		case influxql.EQ, influxql.NEQ, influxql.EQREGEX, influxql.NEQREGEX:
+			ref, lit := x.LHS, x.RHS
+			if _, ok := ref.(*influxql.VarRef); !ok {
+				ref, lit = lit, ref
+			}
+			v, ok := ref.(*influxql.VarRef)
+			if !ok || isTime(v) || v.Type != influxql.Tag && fields[v.Val] != 0 {
+				return x
+			}
+			tag := s.Tag(v.Val)
+			switch l := lit.(type) {
+			case *influxql.StringLiteral:
+				switch x.Op {
+				case influxql.EQ:
+					return &influxql.BooleanLiteral{Val: tag == l.Val}
+				case influxql.NEQ:
+					return &influxql.BooleanLiteral{Val: tag != l.Val}
+				}
+			case *influxql.RegexLiteral:
+				switch x.Op {
+				case influxql.EQREGEX:
+					return &influxql.BooleanLiteral{Val: l.Val.MatchString(tag)}
+				case influxql.NEQREGEX:
+					return &influxql.BooleanLiteral{Val: !l.Val.MatchString(tag)}
+				}
+			}
+			if v.Type == influxql.Tag {
+				// A tag compared with a number or a bool never matches.
+				return &influxql.BooleanLiteral{Val: false}
+			}
+		}
 	}
-	if _, ok := v.fields[key]; ok {
-		return nil, false
-	}
-	return v.s.Tag(key), true
+	return e
 }
-func (tagValuer) Call(string, []any) (any, bool) { return nil, false }
 
 func (e *Engine) showMeasurements(ctx context.Context, s *influxql.ShowMeasurementsStatement, def string) ([]influxjson.Series, error) {
 	db, err := e.database(ctx, firstNonEmpty(s.Database, def))
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "database not found") {
+			return nil, nil // InfluxDB 1.6 lists no measurements
+		}
 		return nil, err
 	}
 	var names []string

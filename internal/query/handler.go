@@ -80,5 +80,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = cw.Close()
 		return
 	}
-	influxjson.WriteResponse(w, r, results, epoch, pretty)
+	influxjson.WriteResponse(w, r, foldResults(results), epoch, pretty)
+}
+
+// foldResults merges consecutive results of one statement as InfluxDB's
+// non-chunked answer does: a later error replaces the result.
+func foldResults(results []influxjson.Result) []influxjson.Result {
+	out := results[:0:0]
+	for _, r := range results {
+		if n := len(out); n > 0 && out[n-1].StatementID == r.StatementID {
+			if r.Err != nil {
+				out[n-1] = r
+			} else {
+				out[n-1].Series = append(out[n-1].Series, r.Series...)
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }

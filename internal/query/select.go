@@ -83,6 +83,7 @@ type plan struct {
 	widths           []int64 // rollup widths, narrowest first
 	limitRows        int
 	now              int64
+	tagsOnly         bool // only tags selected: InfluxDB answers no series
 }
 
 func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjson.Series, error) {
@@ -95,13 +96,16 @@ func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjso
 	if err != nil {
 		return nil, err
 	}
-	if len(ms) == 0 {
+	if len(ms) == 0 || p.tagsOnly {
 		return nil, nil
 	}
 	var out []influxjson.Series
 	rows := 0
 	for _, m := range ms {
 		groups := p.group(m)
+		if !stmt.TimeAscending() {
+			slices.Reverse(groups) // InfluxDB walks tag sets backwards too
+		}
 		for _, g := range groups {
 			var ser *influxjson.Series
 			if p.agg {
@@ -179,9 +183,7 @@ func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
 	if p.interval > 0 && !hasCall {
 		return nil, errors.New("GROUP BY requires at least one aggregate function")
 	}
-	if !hasCall && !hasRef {
-		return nil, errors.New("at least 1 non-time field must be queried")
-	}
+	p.tagsOnly = !hasCall && !hasRef
 	switch stmt.Fill {
 	case influxql.NullFill:
 		p.fill = fn.FillNull
@@ -266,15 +268,13 @@ func (p *plan) group(m *tsdb.Measurement) []*group {
 	var keys []string
 	for _, s := range m.Series() {
 		var residual influxql.Expr
-		if p.cond != nil {
-			r := influxql.Reduce(p.cond, tagValuer{s: s, fields: m.Fields})
-			if b, ok := r.(*influxql.BooleanLiteral); ok {
-				if !b.Val {
-					continue
-				}
-			} else {
-				residual = r
+		switch r := reduceTags(p.cond, s, m.Fields).(type) {
+		case *influxql.BooleanLiteral:
+			if !r.Val {
+				continue
 			}
+		default:
+			residual = r
 		}
 		var kb strings.Builder
 		for _, d := range p.dims {
@@ -395,8 +395,22 @@ func (p *plan) raw(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
 		t    int64
 		vals []any
 	}
-	var all []out
+	asc := p.stmt.TimeAscending()
+	lists := make([][]out, 0, len(g.series))
+	var tags []string // tags selected as columns
+	for _, f := range p.stmt.Fields {
+		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+			if r, ok := n.(*influxql.VarRef); ok && r.Type == influxql.Tag {
+				tags = append(tags, r.Val)
+			}
+		})
+	}
+	sort.Strings(tags)
+	tags = slices.Compact(tags)
+	var keys []string
+	n := 0
 	for _, s := range g.series {
+		var list []out
 		err := rows(s, fields, p.lo, p.hi, func(r row) error {
 			vals := make([]any, 0, len(p.stmt.Fields)+1)
 			vals = append(vals, r.t)
@@ -411,8 +425,8 @@ func (p *plan) raw(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
 				vals = append(vals, v)
 			}
 			if !null {
-				all = append(all, out{r.t, vals})
-				if len(all) > p.limitRows {
+				list = append(list, out{r.t, vals})
+				if n++; n > p.limitRows {
 					return fmt.Errorf("max-select-point limit exceeded: the statement returns more than %d rows", p.limitRows)
 				}
 			}
@@ -421,19 +435,46 @@ func (p *plan) raw(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !asc {
+			slices.Reverse(list)
+		}
+		lists = append(lists, list)
+		if len(tags) > 0 {
+			keys = append(keys, tagsID(s.s, tags))
+		}
 	}
-	if len(g.series) > 1 {
-		slices.SortStableFunc(all, func(a, b out) int { return cmpInt(a.t, b.t) })
+	if !asc {
+		slices.Reverse(lists) // InfluxDB reads series backwards too
+		slices.Reverse(keys)
 	}
-	if !p.stmt.TimeAscending() {
-		slices.Reverse(all)
-	}
+	all := make([]out, 0, n)
+	_ = mergeByTime(lists, keys, func(o out) int64 { return o.t }, asc, func(o out) error {
+		all = append(all, o)
+		return nil
+	})
 	all = page(all, p.stmt.Offset, p.stmt.Limit)
 	ser := &influxjson.Series{Name: m.Name, Tags: g.tags, Columns: p.columns}
 	for _, o := range all {
 		ser.Values = append(ser.Values, o.vals)
 	}
 	return ser, nil
+}
+
+// tagsID encodes a series' values of tags as InfluxDB's Tags.ID does
+// (keys, then values, NUL-separated), which orders its iterators.
+func tagsID(s *tsdb.Series, tags []string) string {
+	var b strings.Builder
+	for i, k := range tags {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(k)
+	}
+	for _, k := range tags {
+		b.WriteByte(0)
+		b.WriteString(s.Tag(k))
+	}
+	return b.String()
 }
 
 func cmpInt(a, b int64) int {

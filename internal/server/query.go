@@ -6,6 +6,7 @@ import (
 
 	"github.com/chronostream/chronostream/internal/query"
 	"github.com/chronostream/chronostream/internal/query/tsdb"
+	"github.com/chronostream/chronostream/internal/store"
 )
 
 // startQueryIndex builds the InfluxQL engine's index from the log and
@@ -19,10 +20,17 @@ func (s *Server) startQueryIndex(ctx context.Context) {
 func (s *Server) queryHandler() http.Handler {
 	return &query.Handler{Engine: &query.Engine{
 		Index:     s.queryIndex,
-		Catalog:   s.store,
+		Catalog:   catalog{s.store},
 		Logger:    s.log,
 		Retention: s.opts.Retention,
 	}}
+}
+
+// catalog gives the engine the log's chronicles.
+type catalog struct{ *store.Store }
+
+func (c catalog) CreateChronicle(ctx context.Context, name string, r store.Retention) error {
+	return c.Store.CreateChronicle(ctx, name, r)
 }
 
 func (s *Server) closeQueryIndex() {

@@ -26,6 +26,9 @@ type Tag struct{ Key, Value string }
 
 // Series is one tag set of a measurement.
 type Series struct {
+	// ID numbers series in the order the index first saw them, as
+	// InfluxDB's series ids do: rows of equal time come in that order.
+	ID   uint64
 	Key  string // measurement-independent canonical form: k=v,k=v sorted by key
 	Tags []Tag  // sorted by key
 	cols map[string]*Column
@@ -94,6 +97,7 @@ type DB struct {
 	stats            *stats
 	points           int64 // stored points of this DB
 	series           int64
+	nextID           uint64
 }
 
 func newDB(name string, widths []int64, st *stats) *DB {
@@ -179,7 +183,8 @@ func (m *Measurement) seriesFor(tags map[string]string, db *DB) *Series {
 	if s := m.series[key]; s != nil {
 		return s
 	}
-	s := &Series{Key: key, cols: map[string]*Column{}}
+	db.nextID++
+	s := &Series{ID: db.nextID, Key: key, cols: map[string]*Column{}}
 	for _, k := range keys {
 		s.Tags = append(s.Tags, Tag{k, tags[k]})
 	}
