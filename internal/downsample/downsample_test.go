@@ -160,3 +160,36 @@ func BenchmarkSequence10M(b *testing.B) {
 		_ = s.Points()
 	}
 }
+
+// FuzzDownsample feeds arbitrary series and checks what a chart relies on:
+// points in X order, at most four per column, the extremes kept.
+func FuzzDownsample(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 250, 0, 7}, uint8(3))
+	f.Add([]byte{}, uint8(1))
+	f.Add([]byte{0xff, 0, 0xff, 0, 0x80}, uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, w uint8) {
+		width := int(w%64) + 1
+		seq := NewSequence(width)
+		rng := NewRange(0, float64(len(data)), width)
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for i, b := range data {
+			y := float64(int8(b))
+			lo, hi = min(lo, y), max(hi, y)
+			seq.Add(y)
+			rng.Add(float64(len(data)-1-i), y) // reverse order: Range takes any
+		}
+		for _, pts := range [][]Point{seq.Points(), rng.Points()} {
+			checkOrdered(t, pts)
+			if len(pts) > 8*width || (len(data) > 0) != (len(pts) > 0) {
+				t.Fatalf("%d points kept of %d for width %d", len(pts), len(data), width)
+			}
+			gotLo, gotHi := math.Inf(1), math.Inf(-1)
+			for _, p := range pts {
+				gotLo, gotHi = min(gotLo, p.Y), max(gotHi, p.Y)
+			}
+			if len(data) > 0 && (gotLo != lo || gotHi != hi) {
+				t.Fatalf("extremes %v..%v kept, want %v..%v", gotLo, gotHi, lo, hi)
+			}
+		}
+	})
+}
