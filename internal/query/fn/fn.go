@@ -65,31 +65,44 @@ func isNumeric(v Value) bool {
 	return false
 }
 
-// less orders two values of the same kind as InfluxDB's per-type reducers
-// do (false < true for booleans); values of different numeric kinds compare
-// as floats.
-func less(a, b Value) bool {
+// compare orders two values as InfluxDB's per-type reducers do (false <
+// true for booleans); values of different numeric kinds compare as floats.
+// It returns -1, 0 or +1; NaN compares equal to everything, as it does
+// with InfluxDB's < and >.
+func compare(a, b Value) int {
 	switch x := a.(type) {
 	case float64:
 		if y, ok := b.(float64); ok {
-			return x < y
+			return cmp3(x < y, x > y)
 		}
 	case int64:
 		if y, ok := b.(int64); ok {
-			return x < y
+			return cmp3(x < y, x > y)
 		}
 	case uint64:
 		if y, ok := b.(uint64); ok {
-			return x < y
+			return cmp3(x < y, x > y)
 		}
 	case string:
 		y, _ := b.(string)
-		return x < y
+		return cmp3(x < y, x > y)
 	case bool:
 		y, _ := b.(bool)
-		return !x && y
+		return cmp3(!x && y, x && !y)
 	}
 	fa, _ := toFloat(a)
 	fb, _ := toFloat(b)
-	return fa < fb
+	return cmp3(fa < fb, fa > fb)
 }
+
+func cmp3(lt, gt bool) int {
+	switch {
+	case lt:
+		return -1
+	case gt:
+		return 1
+	}
+	return 0
+}
+
+func less(a, b Value) bool { return compare(a, b) < 0 }

@@ -2,8 +2,6 @@ package fn
 
 import (
 	"fmt"
-	"math"
-	"sort"
 	"strings"
 	"time"
 )
@@ -33,7 +31,7 @@ func NewReducer(name string, args []Value) (Reducer, error) {
 		if !ok {
 			return nil, fmt.Errorf("expected float argument in percentile()")
 		}
-		return &sliceReducer{reduce: func(a []Point) (Point, bool) { return percentile(a, n) }, numeric: true}, nil
+		return &sliceReducer{reduce: func(w *window) (Point, bool) { return w.percentile(n) }, numeric: true}, nil
 	case "integral":
 		if len(args) > 1 {
 			return nil, fmt.Errorf("invalid number of arguments for integral, expected at least 1 but no more than 2, got %d", len(args)+1)
@@ -46,7 +44,7 @@ func NewReducer(name string, args []Value) (Reducer, error) {
 			}
 			unit = d
 		}
-		return &sliceReducer{reduce: func(a []Point) (Point, bool) { return integral(a, unit) }, numeric: true}, nil
+		return &sliceReducer{reduce: func(w *window) (Point, bool) { return integral(w.points(), unit) }, numeric: true}, nil
 	}
 	mk, ok := reducers[name]
 	if !ok {
@@ -125,9 +123,9 @@ var reducers = map[string]func() Reducer{
 	"first":  func() Reducer { return &selectReducer{better: firstBetter, accepts: anyValue} },
 	"last":   func() Reducer { return &selectReducer{better: lastBetter, accepts: anyValue} },
 	"spread": func() Reducer { return &spreadReducer{} },
-	"median": func() Reducer { return &sliceReducer{reduce: median, numeric: true} },
-	"stddev": func() Reducer { return &sliceReducer{reduce: stddev, numeric: true} },
-	"mode":   func() Reducer { return &sliceReducer{reduce: mode} },
+	"median": func() Reducer { return &sliceReducer{reduce: (*window).median, numeric: true} },
+	"stddev": func() Reducer { return &sliceReducer{reduce: (*window).stddev, numeric: true} },
+	"mode":   func() Reducer { return &sliceReducer{reduce: (*window).mode} },
 }
 
 // IsSelector reports whether the function returns one of its input points
@@ -271,11 +269,13 @@ func orderable(v Value) bool {
 // earliest time wins; among equal times first and last keep the larger
 // value (but first keeps false over true).
 func minBetter(c, p Point) bool {
-	return less(c.Value, p.Value) || (equal(c.Value, p.Value) && c.Time < p.Time)
+	d := compare(c.Value, p.Value)
+	return d < 0 || (d == 0 && c.Time < p.Time)
 }
 
 func maxBetter(c, p Point) bool {
-	return less(p.Value, c.Value) || (equal(c.Value, p.Value) && c.Time < p.Time)
+	d := compare(c.Value, p.Value)
+	return d > 0 || (d == 0 && c.Time < p.Time)
 }
 
 func firstBetter(c, p Point) bool {
@@ -294,7 +294,7 @@ func lastBetter(c, p Point) bool {
 	return c.Time > p.Time || (c.Time == p.Time && less(p.Value, c.Value))
 }
 
-func equal(a, b Value) bool { return !less(a, b) && !less(b, a) }
+func equal(a, b Value) bool { return compare(a, b) == 0 }
 
 // spreadReducer is max-min, in the field's type.
 type spreadReducer struct {
@@ -337,118 +337,6 @@ func sub(a, b Value) Value {
 	fa, _ := toFloat(a)
 	fb, _ := toFloat(b)
 	return fa - fb
-}
-
-// sliceReducer keeps the window's points for the functions that need all of
-// them (median, percentile, stddev, mode).
-type sliceReducer struct {
-	reduce  func(a []Point) (Point, bool)
-	numeric bool
-	pts     []Point
-}
-
-func (r *sliceReducer) Add(p Point) {
-	if p.Value == nil || (r.numeric && !isNumeric(p.Value)) {
-		return
-	}
-	r.pts = append(r.pts, p)
-}
-
-func (r *sliceReducer) Result() (Point, bool) {
-	if len(r.pts) == 0 {
-		return Point{}, false
-	}
-	return r.reduce(r.pts)
-}
-
-func (r *sliceReducer) Reset() { r.pts = r.pts[:0] }
-
-// sortByValue sorts stably, so equal values stay in time order.
-func sortByValue(a []Point) {
-	sort.SliceStable(a, func(i, j int) bool { return less(a[i].Value, a[j].Value) })
-}
-
-// median averages the two middle values of an even count as InfluxDB does
-// (lo + (hi-lo)/2); the result is a float.
-func median(a []Point) (Point, bool) {
-	if len(a) == 1 {
-		f, _ := toFloat(a[0].Value)
-		return Point{Value: f}, true
-	}
-	sortByValue(a)
-	if len(a)%2 == 0 {
-		lo, hi := a[len(a)/2-1].Value, a[len(a)/2].Value
-		lof, _ := toFloat(lo)
-		d, _ := toFloat(sub(hi, lo))
-		return Point{Value: lof + d/2}, true
-	}
-	f, _ := toFloat(a[len(a)/2].Value)
-	return Point{Value: f}, true
-}
-
-// percentile is nearest rank: index floor(n*p/100+0.5)-1; outside the
-// window (percentile 0 of anything) there is no point.
-func percentile(a []Point, p float64) (Point, bool) {
-	i := int(math.Floor(float64(len(a))*p/100+0.5)) - 1
-	if i < 0 || i >= len(a) {
-		return Point{}, false
-	}
-	sortByValue(a)
-	return a[i], true
-}
-
-// stddev is the sample standard deviation (n-1) as a float, computed as
-// InfluxDB does (running mean, then the sum of squares); one point gives a
-// null value, not an empty window.
-func stddev(a []Point) (Point, bool) {
-	if len(a) < 2 {
-		return Point{Value: nil}, true
-	}
-	var mean float64
-	var n int
-	for _, p := range a {
-		v, _ := toFloat(p.Value)
-		if math.IsNaN(v) {
-			continue
-		}
-		n++
-		mean += (v - mean) / float64(n)
-	}
-	var variance float64
-	for _, p := range a {
-		v, _ := toFloat(p.Value)
-		if math.IsNaN(v) {
-			continue
-		}
-		variance += math.Pow(v-mean, 2)
-	}
-	return Point{Value: math.Sqrt(variance / float64(n-1))}, true
-}
-
-// mode is the most frequent value. Ties in count follow InfluxDB's loop over
-// the values sorted by value: a later value takes the lead when its first
-// time is not after the time the leader's last occurrence (so it is not
-// simply the smallest value).
-func mode(a []Point) (Point, bool) {
-	if len(a) == 1 {
-		return Point{Value: a[0].Value}, true
-	}
-	sortByValue(a)
-	mostFreq, currFreq := 0, 0
-	currMode, mostMode := a[0].Value, a[0].Value
-	currTime, mostTime := a[0].Time, a[0].Time
-	for _, p := range a {
-		if !equal(p.Value, currMode) {
-			currFreq, currMode, currTime = 1, p.Value, p.Time
-			continue
-		}
-		currFreq++
-		if mostFreq > currFreq || (mostFreq == currFreq && currTime > mostTime) {
-			continue
-		}
-		mostFreq, mostMode, mostTime = currFreq, p.Value, p.Time
-	}
-	return Point{Value: mostMode}, true
 }
 
 // integral is the area under the window's points by the trapezium rule, per
