@@ -159,7 +159,7 @@ func (s *server) apply(ctx context.Context, chronicle string, n *note) error {
 		return s.closeRegion(ctx, chronicle, n)
 	}
 	id := idTag(chronicle, n.seq)
-	got, err := s.find(ctx, id)
+	got, err := s.find(ctx, 1, id)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (s *server) apply(ctx context.Context, chronicle string, n *note) error {
 // closeRegion sets the timeEnd of the region n ends: the latest open
 // annotation of this chronicle tagged region:<id> that starts no later.
 func (s *server) closeRegion(ctx context.Context, chronicle string, n *note) error {
-	got, err := s.find(ctx, n.regionTag())
+	got, err := s.find(ctx, findLimit, n.regionTag())
 	if err != nil {
 		return err
 	}
@@ -238,14 +238,14 @@ type (
 	}
 )
 
-// findLimit bounds the annotations one lookup returns (Grafana's default
-// is 100, newest first).
+// findLimit bounds the annotations a region's lookup returns, newest
+// first (Grafana's default limit): the open start is among the newest.
 const findLimit = 100
 
-// find returns the annotations (in this sink's dashboard, if it has one)
-// that carry every tag.
-func (s *server) find(ctx context.Context, tags ...string) ([]annotation, error) {
-	q := url.Values{"tags": tags, "type": {"annotation"}, "limit": {strconv.Itoa(findLimit)}}
+// find returns at most limit annotations (in this sink's dashboard, if it
+// has one) that carry every tag.
+func (s *server) find(ctx context.Context, limit int, tags ...string) ([]annotation, error) {
+	q := url.Values{"tags": tags, "type": {"annotation"}, "limit": {strconv.Itoa(limit)}}
 	if s.cfg.DashboardUID != "" {
 		q.Set("dashboardUID", s.cfg.DashboardUID)
 	} else if s.cfg.DashboardID != 0 {

@@ -373,3 +373,20 @@ func TestConfigValidation(t *testing.T) {
 		t.Errorf("kind %q not registered: %v", grafana.Kind, sink.Kinds())
 	}
 }
+
+// chaosdb's settings as they are: legacy dashboardId, panelId, Grafana
+// under a sub-path, basic auth; a region is found again within the
+// dashboard the sink writes to.
+func TestChaosdbSettingsUnderSubPath(t *testing.T) {
+	g := &grafanatest.Server{User: "chaos", Password: "toolkit", Endpoint: "/grafana/api/annotations"}
+	hs := grafanatest.Start(t, g, false)
+	s := newSink(t, settingsFor(t, hs, map[string]any{"dashboardId": 4, "panelId": 1, "username": "chaos", "password": "toolkit",
+		"annotation_api_endpoint": "/grafana/api/annotations/", "only_actions": true, "tags": []string{"chaostoolkit"}}))
+	end := t0.Add(time.Minute)
+	mustDeliver(t, s, region(1, t0, "run-1", "start"), region(2, end, "run-1", "end"))
+	got := g.Annotations()
+	if len(got) != 1 || got[0].DashboardID != 4 || got[0].PanelID != 1 || got[0].DashboardUID != "" || got[0].TimeEnd != ms(end) ||
+		!slices.Contains(got[0].Tags, "chaostoolkit") {
+		t.Fatalf("annotations: %+v", got)
+	}
+}

@@ -24,9 +24,10 @@ import (
 // DefaultTimeout bounds one request when the settings name no timeout.
 const DefaultTimeout = 10 * time.Second
 
-// MaxAnswer bounds the bytes of an answer read (and quoted in errors):
-// a destination cannot make a sink hold more.
-const MaxAnswer = 1 << 20
+// MaxAnswer bounds the bytes of an answer read: a destination cannot make
+// a sink hold more. It fits a page of Grafana annotation lookups (100
+// annotations with texts of the grafana sink's largest).
+const MaxAnswer = 8 << 20
 
 // TLS names the files of a destination's TLS settings. CAFile is a PEM
 // bundle of the CAs to trust (instead of the system's); CertFile and KeyFile

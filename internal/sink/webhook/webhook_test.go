@@ -120,7 +120,7 @@ func (rc *receiver) snapshot() (attempts []string, deliveries map[string][]line,
 	return slices.Clone(rc.attempts), rc.deliveries, rc.headers
 }
 
-func newSink(t *testing.T, settings map[string]any) *webhook.Sink {
+func newSink(t testing.TB, settings map[string]any) *webhook.Sink {
 	t.Helper()
 	raw, _ := json.Marshal(settings)
 	s, err := webhook.New(raw, nil)
