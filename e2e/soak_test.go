@@ -21,7 +21,7 @@ import (
 // The soak test's length and load. The suite runs the 2-minute form; the
 // 30-minute form is documented in docs/operations.md:
 //
-//	go test -run TestSoak -soak=30m -timeout 45m ./e2e/
+//	go test ./e2e/ -run TestSoak -count=1 -v -soak=30m -timeout 45m
 var (
 	soakFor       = flag.Duration("soak", 110*time.Second, "TestSoak: how long the canary writes")
 	soakRate      = flag.Float64("soak-rate", 50, "TestSoak: events per second through each protocol")

@@ -158,3 +158,69 @@ func TestCountsACopy(t *testing.T) {
 		t.Errorf("%d missing, %d read back of %d acknowledged", n.Missing, n.ReadSeen, n.Acked)
 	}
 }
+
+// TestSurvivesARestart stops the server under the canary and starts it
+// again on the same address and data: writes are retried, the tail resumes
+// after its cursor, and nothing acknowledged is missing. (The soak test
+// does the same with kill -9 of the binary.)
+func TestSurvivesARestart(t *testing.T) {
+	opts := server.Options{AutoCreate: true, DataDir: t.TempDir(),
+		HTTPAddr:    fmt.Sprintf("127.0.0.1:%d", tu.FreePort(t)),
+		ForwardAddr: fmt.Sprintf("127.0.0.1:%d", tu.FreePort(t)), Logger: tu.Logger(t, 0)}
+	start := func() *server.Server {
+		s, err := server.New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := start()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := New(ctx, Config{Server: "http://" + opts.HTTPAddr, Protocols: Protocols, Rate: 30, Duration: 6 * time.Second,
+		Sweep: 500 * time.Millisecond, ForwardAddr: opts.ForwardAddr, Logger: tu.Logger(t, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan Summary, 1)
+	go func() {
+		sum, err := c.Run(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- sum
+	}()
+	tu.Eventually(t, 30*time.Second, func() bool {
+		for _, n := range c.Counts() {
+			if n.TailSeen == 0 {
+				return false
+			}
+		}
+		return true
+	}, "every protocol's events in the tail before the restart")
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := s.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	scancel()
+	s = start()
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		s.Shutdown(sctx)
+	}()
+	sum := <-done
+	for _, p := range Protocols {
+		n := sum.Protocols[p]
+		t.Logf("%s: %+v", p, n)
+		if n.Acked != n.Sent || n.ReadSeen != n.Acked || n.Missing != 0 || n.DupUnwanted != 0 {
+			t.Errorf("%s across a restart: %+v", p, n)
+		}
+		if n.TailSeen != n.Sent {
+			t.Errorf("%s: the tail delivered %d of %d events across the restart", p, n.TailSeen, n.Sent)
+		}
+	}
+}
