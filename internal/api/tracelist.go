@@ -33,11 +33,25 @@ type traceSummary struct {
 	endMS      float64
 }
 
-// Span ids as OTLP ingest stores them, and as other producers name them.
-var (
-	traceIDKeys  = []string{"trace_id", "traceId", "traceID"}
-	parentIDKeys = []string{"parent_span_id", "parentSpanId", "parentSpanID"}
-)
+// spanOf says whether e (expanded) is a span and returns its trace id in
+// lowercase: an event of kind trace (OTLP ingest writes trace_id), or any
+// event with the traceId and spanId fields other producers write. OTLP log
+// records carry trace_id and span_id too, but are not spans.
+func spanOf(e *event.Event) (string, bool) {
+	var id string
+	if e.Kind == event.KindTrace {
+		id = textOf(e, "trace_id", "traceId", "traceID")
+	} else if textOf(e, "spanId", "spanID") != "" {
+		id = textOf(e, "traceId", "traceID")
+	}
+	return strings.ToLower(id), id != ""
+}
+
+func spanID(e *event.Event) string { return textOf(e, "span_id", "spanId", "spanID") }
+
+func parentSpanID(e *event.Event) string {
+	return textOf(e, "parent_span_id", "parentSpanId", "parentSpanID")
+}
 
 // listTraces serves GET /api/v1/chronicles/{chronicle}/traces: the newest
 // traces among the chronicle's newest spans (at most scan of them), newest
@@ -88,16 +102,18 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 	}
 	var x expander
 	mq.Match = func(e *event.Event) bool {
-		// A byte search first: most events of a chronicle are not spans.
-		if e.Kind != event.KindTrace && !bytes.Contains(e.Body, []byte("race")) && len(e.Fields) == 0 {
+		// A byte search first: most events of a chronicle are not spans
+		// (both spellings of the id field contain "pan").
+		if e.Kind != event.KindTrace && len(e.Body) > 0 && !bytes.Contains(e.Body, []byte("pan")) {
 			return false
 		}
 		x.expand(e)
-		return textOf(e, traceIDKeys...) != ""
+		_, ok := spanOf(e)
+		return ok
 	}
 	traces := map[string]*traceSummary{}
 	_, err = a.cfg.Store.ReadMerged(r.Context(), mq, func(e *event.Event) error {
-		id := strings.ToLower(textOf(e, traceIDKeys...))
+		id, _ := spanOf(e)
 		t, ok := traces[id]
 		start := float64(e.Time) / 1e6
 		end := numberOr(e, "end_time_unix_nano", 0) / 1e6
@@ -113,7 +129,7 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 		if s := textOf(e, "status_code", "status"); s == "error" || s == "ERROR" {
 			t.Errors++
 		}
-		if textOf(e, parentIDKeys...) == "" && !t.rootSeen {
+		if parentSpanID(e) == "" && !t.rootSeen {
 			t.rootSeen, t.Root, t.Service = true, textOf(e, "name", "span_name", "spanName", "msg"), e.Story
 		}
 		return nil

@@ -60,17 +60,18 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	mq.Limit = limit + 1 // one more tells that the trace was cut
-	needle := []byte(`"trace_id":"` + id + `"`)
+	lower, upper := []byte(id), []byte(strings.ToUpper(id))
 	var x expander
 	mq.Match = func(e *event.Event) bool {
-		// Links name other traces in nested objects; only the span's own
-		// top-level trace_id counts, which the expanded fields hold.
-		if e.Kind != event.KindTrace || !bytes.Contains(e.Body, needle) {
+		// A byte search first; then links, which name other traces in
+		// nested objects, are told apart: only the span's own top-level
+		// trace id counts, which the expanded fields hold.
+		if len(e.Body) > 0 && !bytes.Contains(e.Body, lower) && !bytes.Contains(e.Body, upper) {
 			return false
 		}
 		x.expand(e)
-		v, ok := e.Fields["trace_id"]
-		return ok && v.Text() == id
+		tid, ok := spanOf(e)
+		return ok && tid == id
 	}
 	var spans []event.Event
 	_, err = a.cfg.Store.ReadMerged(r.Context(), mq, func(e *event.Event) error {
@@ -106,9 +107,9 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 		prefix = append(prefix[:0], `"depth":`...)
 		prefix = strconv.AppendInt(prefix, int64(n.depth), 10)
 		prefix = append(prefix, `,"span_id":`...)
-		prefix = jsonev.AppendString(prefix, fieldText(e, "span_id"))
+		prefix = jsonev.AppendString(prefix, spanID(e))
 		prefix = append(prefix, `,"parent_span_id":`...)
-		prefix = jsonev.AppendString(prefix, fieldText(e, "parent_span_id"))
+		prefix = jsonev.AppendString(prefix, parentSpanID(e))
 		if n.orphan {
 			prefix = append(prefix, `,"missing_parent":true`...)
 		}
@@ -147,7 +148,7 @@ type treeNode struct {
 func spanTree(spans []event.Event) []treeNode {
 	first := make(map[string]int, len(spans))
 	for i := range spans {
-		if id := fieldText(&spans[i], "span_id"); id != "" {
+		if id := spanID(&spans[i]); id != "" {
 			if _, dup := first[id]; !dup {
 				first[id] = i
 			}
@@ -158,12 +159,12 @@ func spanTree(spans []event.Event) []treeNode {
 	dupOf := make(map[int][]int)
 	orphan := make([]bool, len(spans))
 	for i := range spans {
-		id := fieldText(&spans[i], "span_id")
+		id := spanID(&spans[i])
 		if f, ok := first[id]; ok && f != i {
 			dupOf[f] = append(dupOf[f], i)
 			continue
 		}
-		parent := fieldText(&spans[i], "parent_span_id")
+		parent := parentSpanID(&spans[i])
 		if parent == "" {
 			roots = append(roots, i)
 			continue
