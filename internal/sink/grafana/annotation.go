@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/chronostream/chronostream/event"
-	"github.com/chronostream/chronostream/internal/jsonev"
 )
 
 // The annotation convention (docs/annotations.md): an event of kind annotation
@@ -117,22 +116,20 @@ func noteOf(e *event.Event) (n note, ok bool, err error) {
 		if n.phase != "" {
 			return note{}, true, errors.New("field time_end makes one event a region; it cannot have a phase too")
 		}
-		var (
-			ns    int64
-			valid bool
-		)
+		// Unix ns, as the web UI reads it: a time in another unit ends
+		// before the event and is refused below, not guessed at.
+		var ns int64
 		switch v.Type() {
 		case event.TypeInt:
-			ns, valid = jsonev.UnixInt(v.IntValue())
+			ns = v.IntValue()
 		case event.TypeUint:
-			ns, valid = jsonev.UnixInt(int64(min(v.UintValue(), 1<<63-1)))
-		}
-		if !valid {
-			return note{}, true, fmt.Errorf("field time_end is %s %s, want a Unix time (an integer, ns)", v.Type(), v.Text())
+			ns = int64(min(v.UintValue(), 1<<63-1))
+		default:
+			return note{}, true, fmt.Errorf("field time_end is %s %s, want an integer (Unix ns)", v.Type(), v.Text())
 		}
 		n.timeEnd = ns / 1e6
 		if n.timeEnd < n.time {
-			return note{}, true, fmt.Errorf("field time_end is before the event's time")
+			return note{}, true, errors.New("field time_end is before the event's time (it is Unix nanoseconds)")
 		}
 	}
 	if n.text == "" && n.phase != PhaseEnd {

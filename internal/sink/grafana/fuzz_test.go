@@ -18,6 +18,7 @@ func FuzzNoteOf(f *testing.F) {
 		`{"kind":"annotation","text":"x","tags":"a, b,,c"}`,
 		`{"kind":"annotation","text":"x","time_end":1795000000000000000}`,
 		`{"kind":"annotation","text":"x","time_end":1795000000}`,
+		`{"kind":"annotation","text":"x","time_end":1.5e18}`,
 		`{"kind":"annotation","text":"x","time_end":-5}`,
 		`{"kind":"annotation","region":"r","phase":"start","text":"go"}`,
 		`{"kind":"annotation","region":"r","phase":"end"}`,

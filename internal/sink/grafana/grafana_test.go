@@ -326,6 +326,7 @@ func TestBadAnnotationFailsBeforeSending(t *testing.T) {
 		"phase no region":  {"text": "x", "phase": "start"},
 		"time_end string":  {"text": "x", "time_end": "soon"},
 		"time_end earlier": {"text": "x", "time_end": t0.Add(-time.Second).UnixNano()},
+		"time_end seconds": {"text": "x", "time_end": t0.Add(time.Hour).Unix()},
 	} {
 		err := deliver(t, s, ann(1, t0, map[string]any{"text": "fine"}), ann(2, t0, body))
 		if !sink.IsPermanent(err) {
