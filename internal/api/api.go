@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
 )
@@ -19,6 +20,12 @@ type Config struct {
 	Logger  *slog.Logger
 	// Done closes when the server shuts down; live tails end then.
 	Done <-chan struct{}
+
+	// Node names this node in GET /api/v1/cluster; Meta reports the
+	// embedded JetStream cluster's members (ok false when not clustered
+	// or the log is an external NATS deployment). Both may be nil.
+	Node func() string
+	Meta func() (natsd.Meta, bool)
 
 	// Heartbeat is how long a tail stays silent before the server sends a
 	// heartbeat carrying the cursor. Default 15s.
@@ -68,6 +75,7 @@ func (a *API) Register(mux *http.ServeMux, protect func(http.Handler) http.Handl
 	handle("GET "+c+"/tail", a.tail)
 	handle("GET "+c+"/stories/{story}/tail", a.tail)
 	handle("GET "+c+"/traces/{traceId}", a.getTrace)
+	handle("GET /api/v1/cluster", a.getCluster)
 	handle("GET /api/v1/sources", a.listSources)
 	handle("GET /api/v1/sources/{id}", a.getSource)
 	a.registerViews(handle)

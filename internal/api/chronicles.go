@@ -96,6 +96,9 @@ func (a *API) putChronicle(w http.ResponseWriter, r *http.Request) {
 			MaxBytes  int64           `json:"max_bytes"`
 			MaxEvents int64           `json:"max_events"`
 		} `json:"retention"`
+		// Replicas, when set, is the chronicle's JetStream replica count
+		// (at most the cluster's size).
+		Replicas *int `json:"replicas"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
@@ -116,13 +119,25 @@ func (a *API) putChronicle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if body.Replicas != nil && *body.Replicas < 1 {
+		a.writeError(w, r, fmt.Errorf("%w: replicas must be at least 1, not %d", errBadRequest, *body.Replicas))
+		return
+	}
 	ctx := r.Context()
 	status := http.StatusOK
-	_, err = a.cfg.Store.Chronicle(ctx, chronicle)
+	cur, err := a.cfg.Store.Chronicle(ctx, chronicle)
 	switch {
+	case errors.Is(err, store.ErrNotFound) && body.Replicas != nil:
+		status = http.StatusCreated
+		err = a.cfg.Store.CreateChronicleReplicas(ctx, chronicle, ret, *body.Replicas)
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusCreated
 		err = a.cfg.Store.CreateChronicle(ctx, chronicle, ret)
+	case err == nil && body.Replicas != nil:
+		if body.Retention == nil {
+			ret = cur.Retention
+		}
+		err = a.cfg.Store.CreateChronicleReplicas(ctx, chronicle, ret, *body.Replicas)
 	case err == nil && body.Retention != nil:
 		err = a.cfg.Store.SetRetention(ctx, chronicle, ret)
 	}

@@ -52,6 +52,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail = http.StatusBadRequest, err.Error()
 	case errors.Is(err, store.ErrNotFound):
 		p.Status, p.Detail = http.StatusNotFound, err.Error()
+	case errors.Is(err, store.ErrNoPlacement):
+		p.Status, p.Detail = http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, store.ErrClosed):
 		p.Status, p.Detail = http.StatusServiceUnavailable, "the server is shutting down"
 	default:

@@ -35,6 +35,7 @@ type serveConfig struct {
 	configFile string
 
 	vivo            string
+	routes          stringList
 	vivoChronicles  stringList
 	vivoCORSOrigins stringList
 
@@ -152,6 +153,21 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.IntVar(&c.server.Replicas, "replicas", c.server.Replicas, "")
 	add(option{name: "replicas", metavar: "N", group: groupNATS,
 		usage: "JetStream replicas of each chronicle (1 unless the NATS deployment is a cluster)."})
+	fs.StringVar(&c.server.Cluster.Name, "cluster-name", "", "")
+	add(option{name: "cluster-name", metavar: "NAME", group: groupNATS,
+		usage: "Form a JetStream cluster of this name with other chronostream nodes (the same name on every\nnode; with --cluster-listen and --routes). The log is then shared: write to any node, read\nfrom any. Ignored with --nats."})
+	fs.StringVar(&c.server.Cluster.Listen, "cluster-listen", "", "")
+	add(option{name: "cluster-listen", metavar: "ADDR", group: groupNATS,
+		usage: "Address this node accepts the other nodes' routes on (host:port, e.g. 0.0.0.0:6222)."})
+	fs.Var(&c.routes, "routes", "")
+	add(option{name: "routes", metavar: "ADDR", group: groupNATS, list: true,
+		usage: "Cluster address of another node (repeatable, or comma-separated): the seed list the node\njoins through. Listing every node, this one included, on every node is fine."})
+	fs.StringVar(&c.server.Cluster.Node, "node", "", "")
+	add(option{name: "node", metavar: "NAME", group: groupNATS,
+		usage: "This node's name in the cluster: unique and stable across restarts (JetStream knows\nreplicas by it). Default: the host name."})
+	fs.StringVar(&c.server.NATSListen, "nats-listen", "", "")
+	add(option{name: "nats-listen", metavar: "ADDR", group: groupNATS,
+		usage: "Also serve NATS clients (the nats CLI) from the embedded server on this address. Empty:\nin-process only."})
 	fs.Var(&c.sync, "sync", "")
 	add(option{name: "sync", metavar: "always|relaxed", group: groupNATS,
 		usage: "always: every write is fsynced before it is acknowledged. relaxed (opt-in): the embedded\nlog acknowledges before fsync and syncs in the background; faster, but acknowledged\nevents not yet fsynced are lost on an OS crash or power loss. With --nats, the NATS\nserver's own sync setting decides instead (sync_interval: always, nats-server 2.10+)."})
@@ -461,6 +477,9 @@ func (c *serveConfig) finish() error {
 	if c.server.Replicas < 1 {
 		return fmt.Errorf("--replicas must be at least 1, not %d", c.server.Replicas)
 	}
+	if err := c.finishCluster(); err != nil {
+		return err
+	}
 	if c.maxBody <= 0 {
 		return errors.New("--max-body-bytes must be positive")
 	}
@@ -527,6 +546,39 @@ func (c *serveConfig) finish() error {
 	c.server.Limits = ingest.Limits{MaxBodyBytes: int64(c.maxBody), MaxEventBytes: int64(c.maxEvent), BodyReadTimeout: timeDuration(c.bodyTimeout)}
 	if c.bodyTimeout == 0 {
 		c.server.Limits.BodyReadTimeout = -1 // none
+	}
+	return nil
+}
+
+// finishCluster checks the embedded cluster's settings: a name and a listen
+// address go together, and a node has a name (default: the host's).
+func (c *serveConfig) finishCluster() error {
+	cl := &c.server.Cluster
+	for _, r := range c.routes {
+		for _, r := range strings.Split(r, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				cl.Routes = append(cl.Routes, r)
+			}
+		}
+	}
+	if cl.Name == "" {
+		if cl.Listen != "" || len(cl.Routes) > 0 || cl.Node != "" {
+			return errors.New("--cluster-listen, --routes and --node need --cluster-name")
+		}
+		return nil
+	}
+	if c.server.NATSURL != "" {
+		return errors.New("--cluster-name forms a cluster of embedded servers; with --nats the NATS deployment is the cluster")
+	}
+	if cl.Listen == "" {
+		return errors.New("--cluster-name needs --cluster-listen (the address the other nodes' routes reach)")
+	}
+	if cl.Node == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return fmt.Errorf("--node is required: the host name is unknown (%v)", err)
+		}
+		cl.Node = host
 	}
 	return nil
 }

@@ -31,7 +31,8 @@ func (s *Server) routes() http.Handler {
 	lp := lineproto.NewHandler(lineproto.Config{Config: ingestCfg, Version: s.opts.Version})
 	ws := wsingest.NewHandler(wsingest.Config{Config: ingestCfg, Done: s.done})
 	s.ws = ws
-	a := api.New(api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done})
+	a := api.New(api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done,
+		Node: s.nodeName, Meta: s.clusterMeta})
 	protect := s.tokens.Require
 	// Our API and Trendlines refuse in RFC 7807 problem JSON, InfluxDB's
 	// routes as InfluxDB does; only 1.x routes take a token in the URL.

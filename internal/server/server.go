@@ -50,6 +50,12 @@ type Options struct {
 	NATSTLSKey   string
 	Replicas     int
 
+	// Cluster makes the embedded NATS server a node of a JetStream
+	// cluster formed with other chronostream nodes (ignored with NATSURL);
+	// NATSListen also serves NATS clients on that address.
+	Cluster    natsd.Cluster
+	NATSListen string
+
 	// RelaxedSync lets the embedded JetStream acknowledge before fsync
 	// (opt-in; see natsd.Options.RelaxedSync for what it can lose).
 	RelaxedSync bool
@@ -499,6 +505,9 @@ func (s *Server) GraphiteAddr() (tcp, udp string) {
 }
 
 func (s *Server) natsDescription() string {
+	if s.opts.NATSURL == "" && s.ns.Clustered() {
+		return "embedded, node " + s.ns.Name() + " of cluster " + s.opts.Cluster.Name + " (routes on " + s.ns.ClusterAddr() + ")"
+	}
 	if s.opts.NATSURL == "" {
 		return "embedded"
 	}
@@ -508,9 +517,16 @@ func (s *Server) natsDescription() string {
 func (s *Server) startLog(ctx context.Context) error {
 	var err error
 	if s.opts.NATSURL == "" {
-		s.ns, err = natsd.Start(natsd.Options{Dir: s.opts.DataDir, RelaxedSync: s.opts.RelaxedSync, Logger: s.log})
+		s.ns, err = natsd.Start(natsd.Options{Dir: s.opts.DataDir, RelaxedSync: s.opts.RelaxedSync, Logger: s.log,
+			Cluster: s.opts.Cluster, ClientListen: s.opts.NATSListen})
 		if err != nil {
 			return err
+		}
+		if err := s.ns.WaitJetStream(ctx, s.log); err != nil {
+			return err
+		}
+		if s.ns.Clustered() {
+			s.metrics.Registry.MustRegister(s.ns.MetaCollector())
 		}
 		s.nc, err = s.ns.Connect()
 	} else {
@@ -524,7 +540,7 @@ func (s *Server) startLog(ctx context.Context) error {
 		Replicas:   s.opts.Replicas,
 		Retention:  s.opts.Retention,
 		AutoCreate: s.opts.AutoCreate,
-		Exclusive:  s.ns != nil, // embedded and unclustered: no other writer
+		Exclusive:  s.ns != nil && !s.ns.Clustered(), // embedded and unclustered: no other writer
 		Logger:     s.log,
 		Registerer: s.metrics.Registry,
 	})

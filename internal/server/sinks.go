@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chronostream/chronostream/internal/sink"
+	"github.com/chronostream/chronostream/internal/store"
 )
 
 // startSinks runs the configured sinks (internal/sink): their state bucket
@@ -19,7 +20,9 @@ func (s *Server) startSinks(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: sinks: %w", err)
 	}
-	state, err := sink.OpenState(ctx, js, s.opts.Replicas, false)
+	state, err := store.AwaitPlacement(ctx, s.log, "sink state", s.opts.Replicas, func() (*sink.State, error) {
+		return sink.OpenState(ctx, js, s.opts.Replicas, false)
+	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}

@@ -45,7 +45,7 @@ type chronicleMeta struct {
 	MaxEvents int64  `json:"max_events,omitempty"`
 }
 
-func (s *Store) streamConfig(name string, r Retention) jetstream.StreamConfig {
+func (s *Store) streamConfig(name string, r Retention, replicas int) jetstream.StreamConfig {
 	meta, _ := json.Marshal(chronicleMeta{Chronicle: name, MaxEvents: r.MaxEvents})
 	// Blocks arrive compressed (see codec.go): JetStream's own compression,
 	// which rereads and rewrites each finished file, would only add work.
@@ -62,7 +62,7 @@ func (s *Store) streamConfig(name string, r Retention) jetstream.StreamConfig {
 		Description: string(meta),
 		Subjects:    []string{chronicleSubjects(name)},
 		Storage:     storage,
-		Replicas:    s.opts.Replicas,
+		Replicas:    replicas,
 		MaxAge:      r.MaxAge,
 		MaxBytes:    maxBytes,
 		Discard:     jetstream.DiscardOld,
@@ -70,15 +70,68 @@ func (s *Store) streamConfig(name string, r Retention) jetstream.StreamConfig {
 	}
 }
 
-// CreateChronicle creates a chronicle, or changes the retention of an existing one.
+// ErrNoPlacement says the cluster cannot place a chronicle's replicas now:
+// fewer nodes are up (or exist) than the chronicle has replicas.
+var ErrNoPlacement = errors.New("the cluster cannot place the chronicle's replicas")
+
+// isNoPlacement recognizes JetStream's answers when it lacks nodes for
+// the replicas asked for.
+func isNoPlacement(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	// nats-server's codes: 10005 no suitable peers for placement, 10023
+	// insufficient resources, 10074 replicas > 1 on a server that is not
+	// clustered (nats.go names none of them).
+	switch apiErr.ErrorCode {
+	case 10005, 10023, 10074:
+		return true
+	}
+	return false
+}
+
+// ErrInvalidReplicas is a replica count below 1.
+var ErrInvalidReplicas = errors.New("replicas must be at least 1")
+
+// CreateChronicle creates a chronicle, or changes the retention of an
+// existing one. A new chronicle has Options.Replicas replicas; an existing
+// one keeps its own.
 func (s *Store) CreateChronicle(ctx context.Context, name string, r Retention) error {
+	return s.createChronicle(ctx, name, r, 0)
+}
+
+// CreateChronicleReplicas is CreateChronicle that also sets how many
+// JetStream replicas hold the chronicle (at most the cluster's size):
+// JetStream moves an existing chronicle to the new count.
+func (s *Store) CreateChronicleReplicas(ctx context.Context, name string, r Retention, replicas int) error {
+	if replicas < 1 {
+		return fmt.Errorf("%w: %w, not %d", ErrInvalidName, ErrInvalidReplicas, replicas)
+	}
+	return s.createChronicle(ctx, name, r, replicas)
+}
+
+// createChronicle creates or updates a chronicle; replicas 0 means the
+// store's default for a new chronicle and the current count for an
+// existing one (an update must not move an R3 chronicle to a node's R1).
+func (s *Store) createChronicle(ctx context.Context, name string, r Retention, replicas int) error {
 	if err := event.ValidateChronicle(name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
 	if r.MaxAge < 0 || r.MaxBytes < 0 || r.MaxEvents < 0 {
 		return fmt.Errorf("%w: retention limits must not be negative", ErrInvalidName)
 	}
-	if _, err := s.js.CreateOrUpdateStream(ctx, s.streamConfig(name, r)); err != nil {
+	if replicas == 0 {
+		replicas = s.opts.Replicas
+		if str, err := s.js.Stream(ctx, streamName(name)); err == nil {
+			replicas = str.CachedInfo().Config.Replicas
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("store: create chronicle %q: %w", name, err)
+		}
+	}
+	if _, err := s.js.CreateOrUpdateStream(ctx, s.streamConfig(name, r, replicas)); isNoPlacement(err) {
+		return fmt.Errorf("chronicle %q: %w: %d replicas need %d nodes up (%w)", name, ErrNoPlacement, replicas, replicas, err)
+	} else if err != nil {
 		return fmt.Errorf("store: create chronicle %q: %w", name, err)
 	}
 	s.mu.Lock()

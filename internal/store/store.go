@@ -141,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MemoryStorage {
 		storage = jetstream.MemoryStorage
 	}
-	s.sources, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	s.sources, err = s.createBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      "CS_SOURCES",
 		Description: "chronostream sources: one entry per ingest request or connection",
 		History:     1,
@@ -151,6 +151,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: sources bucket: %w", err)
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(s.ReplicationCollector())
 	}
 	s.wg.Add(1)
 	go s.retentionLoop()
@@ -257,4 +260,38 @@ func (s *Store) orderedConsumer(ctx context.Context, stream string, cfg jetstrea
 		}
 	}
 	return cons, cleanup, nil
+}
+
+// createBucket creates (or updates) one of the store's KV buckets.
+func (s *Store) createBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return AwaitPlacement(ctx, s.log, "bucket "+cfg.Bucket, cfg.Replicas, func() (jetstream.KeyValue, error) {
+		return s.js.CreateOrUpdateKeyValue(ctx, cfg)
+	})
+}
+
+// AwaitPlacement runs create (which makes a replicated stream or bucket)
+// until it succeeds or ctx ends, while a JetStream cluster cannot place
+// replicas yet: a freshly formed cluster times out or answers "insufficient
+// resources" until its nodes know of each other, and a node starting among
+// peers still electing has no leader to ask. With one replica, the first
+// attempt decides.
+func AwaitPlacement[T any](ctx context.Context, log *slog.Logger, what string, replicas int, create func() (T, error)) (T, error) {
+	warned := time.Now()
+	for {
+		v, err := create()
+		if err == nil || replicas <= 1 || ctx.Err() != nil {
+			return v, err
+		}
+		if time.Since(warned) > 5*time.Second {
+			warned = time.Now()
+			log.Warn("waiting for the JetStream cluster to place replicas", "what", what, "replicas", replicas, "err", err)
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
 }
