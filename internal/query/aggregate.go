@@ -232,29 +232,38 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 			}
 		} else {
 			red.Reset()
+			// Points reach the reducer in InfluxDB's merge order, which
+			// decides ties (the point a tied percentile selects).
+			lists := make([][]fn.Point, 0, len(a.g.series))
 			for _, s := range a.g.series {
+				var list []fn.Point
 				if s.cond == nil {
 					col := s.s.Column(field)
 					if col == nil {
 						continue
 					}
 					for k := col.Search(lo); k < col.Len() && col.Time(k) <= hi; k++ {
-						red.Add(fn.Point{Time: col.Time(k), Value: col.Value(k)})
+						list = append(list, fn.Point{Time: col.Time(k), Value: col.Value(k)})
 					}
-					continue
-				}
-				need := map[string]bool{field: true}
-				fieldRefs(s.cond, need)
-				err := rows(s, sortedKeys(need), lo, hi, func(r row) error {
-					if v, ok := r.vals[field]; ok {
-						red.Add(fn.Point{Time: r.t, Value: v})
+				} else {
+					need := map[string]bool{field: true}
+					fieldRefs(s.cond, need)
+					err := rows(s, sortedKeys(need), lo, hi, func(r row) error {
+						if v, ok := r.vals[field]; ok {
+							list = append(list, fn.Point{Time: r.t, Value: v})
+						}
+						return nil
+					})
+					if err != nil {
+						return nil, err
 					}
-					return nil
-				})
-				if err != nil {
-					return nil, err
 				}
+				lists = append(lists, list)
 			}
+			_ = mergeByTime(lists, nil, func(p fn.Point) int64 { return p.Time }, true, func(p fn.Point) error {
+				red.Add(p)
+				return nil
+			})
 			pt, ok = red.Result()
 		}
 		if !ok {

@@ -47,6 +47,8 @@ type Engine struct {
 	// MaxRows bounds the rows one statement may return (default 1,000,000):
 	// beyond it the statement fails instead of holding the server's memory.
 	MaxRows int
+
+	rawOnly bool // tests: never read rollups, to compare both paths
 }
 
 // ErrNotExecuted is the error of the statements after a failed one.

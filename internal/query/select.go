@@ -196,8 +196,10 @@ func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
 	case influxql.LinearFill:
 		p.fill = fn.FillLinear
 	}
-	for _, w := range tsdb.DefaultRollups {
-		p.widths = append(p.widths, int64(w))
+	if !e.rawOnly {
+		for _, w := range tsdb.DefaultRollups {
+			p.widths = append(p.widths, int64(w))
+		}
 	}
 	return p, nil
 }

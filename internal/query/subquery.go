@@ -31,7 +31,7 @@ func (e *Engine) selectSubquery(ctx context.Context, s *influxql.SelectStatement
 	if err != nil {
 		return nil, err
 	}
-	tmp := tsdb.NewDB("subquery")
+	tmp := tsdb.NewDB("subquery", nil) // read once: rollups would not pay
 	tmp.Lock()
 	for _, ser := range rows {
 		for _, vals := range ser.Values {

@@ -158,6 +158,12 @@ func (db *DB) apply(block uint64, evs []event.Event) {
 			db.points++
 			db.stats.points.Add(1)
 		}
+		if len(s.cols) == 0 { // every field conflicted: no series
+			delete(m.series, s.Key)
+			m.sorted = nil
+			db.series--
+			db.stats.series.Add(-1)
+		}
 	}
 	db.applied = max(db.applied, block)
 }
@@ -238,9 +244,16 @@ func (db *DB) drop() {
 func (db *DB) Points() int64      { return db.points }
 func (db *DB) SeriesCount() int64 { return db.series }
 
-// NewDB returns an empty DB that is not fed by the log: the engine loads a
-// subquery's results into one to run the outer query over them.
-func NewDB(name string) *DB { return newDB(name, nil, &stats{}) }
+// NewDB returns an empty DB that is not fed by the log, with rollups of
+// the given widths: the engine loads a subquery's results into one to run
+// the outer query over them.
+func NewDB(name string, rollups []time.Duration) *DB {
+	widths := make([]int64, len(rollups))
+	for i, w := range rollups {
+		widths[i] = int64(w)
+	}
+	return newDB(name, widths, &stats{})
+}
 
 // Insert adds one point of measurement m (hold the write lock), after
 // every point inserted before in log order.
