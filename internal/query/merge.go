@@ -61,7 +61,7 @@ func (h *mergeHeap[T]) Less(i, j int) bool {
 	return x > y
 }
 func (h *mergeHeap[T]) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *mergeHeap[T]) Push(x any)   { h.items = append(h.items, x.(*mergeItem[T])) }
+func (h *mergeHeap[T]) Push(x any)    { h.items = append(h.items, x.(*mergeItem[T])) }
 func (h *mergeHeap[T]) Pop() any {
 	n := len(h.items) - 1
 	it := h.items[n]
