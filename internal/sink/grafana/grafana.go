@@ -42,7 +42,6 @@ func factory(settings json.RawMessage, log *slog.Logger) (sink.Sink, error) {
 
 // Sink delivers annotation events to every configured Grafana server.
 type Sink struct {
-	log      *slog.Logger
 	servers  []*server
 	filtered atomic.Uint64
 }
@@ -53,6 +52,7 @@ type server struct {
 	name   string // host:port, for messages (never the credentials)
 	base   string // the annotations API's URL
 	client *http.Client
+	log    *slog.Logger
 }
 
 // New builds a sink from its settings (see Config), loading the TLS files
@@ -65,13 +65,14 @@ func New(settings json.RawMessage, log *slog.Logger) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sink{log: log}
+	s := &Sink{}
 	for i, sc := range cfg.Servers {
 		c, err := sinkhttp.NewClient(sinkhttp.TLS{CAFile: sc.CAFile, CertFile: sc.ClientCertFile, KeyFile: sc.ClientKeyFile}, time.Duration(sc.Timeout))
 		if err != nil {
 			return nil, fmt.Errorf("grafana sink settings: servers[%d]: %w", i, err)
 		}
-		s.servers = append(s.servers, &server{cfg: sc, name: sc.Host + ":" + strconv.Itoa(sc.Port), base: sc.baseURL(), client: c})
+		name := sc.Host + ":" + strconv.Itoa(sc.Port)
+		s.servers = append(s.servers, &server{cfg: sc, name: name, base: sc.baseURL(), client: c, log: log.With("grafana", name)})
 	}
 	return s, nil
 }
@@ -164,7 +165,9 @@ func (s *server) apply(ctx context.Context, chronicle string, n *note) error {
 		return err
 	}
 	if len(got) > 0 {
-		return nil // accepted before: a retry, or a redelivery after a restart
+		// Accepted before: a retry, or a redelivery after a restart.
+		s.log.Debug("grafana sink: annotation already held", "chronicle", chronicle, "seq", n.seq, "id", got[0].ID)
+		return nil
 	}
 	tags := make([]string, 0, len(s.cfg.Tags)+len(n.tags)+2)
 	tags = append(tags, s.cfg.Tags...)
@@ -200,6 +203,7 @@ func (s *server) closeRegion(ctx context.Context, chronicle string, n *note) err
 			continue
 		}
 		if a.TimeEnd == n.time {
+			s.log.Debug("grafana sink: region already closed", "region", n.region, "id", a.ID)
 			return nil // closed by this end before: a retry or a redelivery
 		}
 		if (a.TimeEnd == 0 || a.TimeEnd == a.Time) && (start == nil || a.Time > start.Time) {
@@ -209,7 +213,11 @@ func (s *server) closeRegion(ctx context.Context, chronicle string, n *note) err
 	if start == nil {
 		return sink.Permanent(fmt.Errorf("region %q: no open start in Grafana to end (its start was not delivered to this server: filtered, dead-lettered or never sent)", n.region))
 	}
-	return s.patch(ctx, start.ID, patchRequest{TimeEnd: n.time})
+	if err := s.patch(ctx, start.ID, patchRequest{TimeEnd: n.time}); err != nil {
+		return err
+	}
+	s.log.Debug("grafana sink: region closed", "region", n.region, "id", start.ID, "seq", n.seq)
+	return nil
 }
 
 // The request and answer shapes of Grafana's annotations HTTP API.
@@ -272,6 +280,7 @@ func (s *server) create(ctx context.Context, r createRequest) error {
 		// Transient: the annotation may exist; the retry's lookup finds it.
 		return fmt.Errorf("POST %s: the answer names no annotation id: %.200q", s.base, body)
 	}
+	s.log.Debug("grafana sink: annotation created", "id", a.ID, "time_ms", r.Time, "tags", r.Tags)
 	return nil
 }
 

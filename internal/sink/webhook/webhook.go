@@ -218,6 +218,7 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 	if _, err := sinkhttp.Do(s.client, req); err != nil {
 		return fmt.Errorf("webhook delivery %s: %w", DeliveryID(b), err)
 	}
+	s.log.Debug("webhook sink: delivered", "delivery", DeliveryID(b), "events", len(b.Events), "bytes", len(body))
 	return nil
 }
 
