@@ -29,13 +29,18 @@ cpu,host=b,region=us usage=1e21,n=0i,ok=false,msg="é" 2000000500
 cpu,host=c usage=-0.25,n=7i 3000000000
 mem,host=a used=100i,free=0.5 -1500000000
 mem,host=a used=101i,free=123456789012345680000 1700000000000000000
-`
+` +
+	// Strings as influxd's old encoding/json escapes them: \u0008 and
+	// \u000c (Go 1.22+ writes \b and \f), HTML characters, U+2028. (Invalid
+	// UTF-8 would not survive the decoding: TestWriteResponseValues.)
+	"esc,tag=a\\ b\\,c s=\"a\x08b\x0cc\x01d\x7fe<f>&\u2028g\u00ffh\x1f\\\\\\\"\ti\" 1000000000\n"
 
 var queries = []string{
 	"SELECT * FROM cpu",
 	"SELECT usage, n FROM cpu GROUP BY host",
 	"SELECT usage FROM cpu GROUP BY *",
 	"SELECT * FROM mem",
+	"SELECT * FROM esc GROUP BY *",
 	"SELECT mean(usage), count(n) FROM cpu",
 	"SELECT max(usage) FROM cpu GROUP BY time(1s), host fill(none)",
 	"SELECT sum(n) FROM cpu WHERE time >= 0s AND time < 4s GROUP BY time(1s)",

@@ -6,8 +6,9 @@
 package influxjson
 
 import (
+	"bytes"
 	"encoding/json"
-	"math"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -40,59 +41,55 @@ type Result struct {
 	Partial     bool
 }
 
-// The wire structs carry InfluxDB's field order and omitempty rules
-// (query.Result, models.Row and httpd.Response's MarshalJSON).
-type wireResponse struct {
-	Results []wireResult `json:"results,omitempty"`
-	Err     string       `json:"error,omitempty"`
-}
-
-type wireResult struct {
-	StatementID int           `json:"statement_id"`
-	Series      []wireSeries  `json:"series,omitempty"`
-	Messages    []wireMessage `json:"messages,omitempty"`
-	Partial     bool          `json:"partial,omitempty"`
-	Err         string        `json:"error,omitempty"`
-}
-
-type wireSeries struct {
-	Name    string            `json:"name,omitempty"`
-	Tags    map[string]string `json:"tags,omitempty"`
-	Columns []string          `json:"columns,omitempty"`
-	Values  [][]any           `json:"values,omitempty"`
-	Partial bool              `json:"partial,omitempty"`
-}
-
-type wireMessage struct {
-	Level string `json:"level"`
-	Text  string `json:"text"`
-}
-
 // WriteResponse writes results as InfluxDB's non-chunked /query answer:
 // status 200, Content-Type application/json, the X-Influxdb-Version header,
 // and {"results":[…]} followed by a newline (pretty=true indents it by four
 // spaces as influxd does). epoch is the request's epoch parameter: "" writes
-// times as RFC 3339 strings, anything else as integers (FormatTime).
+// times as RFC 3339 strings, anything else as integers (FormatTime). A
+// compact answer is streamed in pieces of about 32 KiB.
 func WriteResponse(w http.ResponseWriter, r *http.Request, results []Result, epoch string, pretty bool) {
-	resp := wireResponse{Results: make([]wireResult, 0, len(results))}
-	for _, res := range results {
-		resp.Results = append(resp.Results, toWire(res, epoch))
-	}
 	setHeaders(w)
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(encode(resp, pretty))
+	_ = writeDoc(w, results, "", epoch, pretty, nil)
+}
+
+// writeDoc writes one response document; the error is the connection's.
+// buf, if not nil, is reused for the encoding.
+func writeDoc(w io.Writer, results []Result, errText, epoch string, pretty bool, buf *[]byte) error {
+	e := &encoder{epoch: epoch}
+	if buf != nil {
+		e.buf = (*buf)[:0]
+		defer func() { *buf = e.buf }()
+	}
+	if !pretty {
+		e.w = w
+		e.response(results, errText)
+		e.flush()
+		return e.err
+	}
+	e.response(results, errText)
+	var out bytes.Buffer
+	if err := json.Indent(&out, e.buf[:len(e.buf)-1], "", "    "); err != nil {
+		return err // unreachable: the encoder writes valid JSON
+	}
+	out.WriteByte('\n')
+	_, err := w.Write(out.Bytes())
+	return err
 }
 
 // WriteError writes a request-level error ({"error":"…"}) with status, as
-// influxd's httpError does, including its X-InfluxDB-Error header.
+// influxd's httpError does, including its X-Influxdb-Error header (but not
+// on a 401, which influxd answers with a WWW-Authenticate challenge).
 func WriteError(w http.ResponseWriter, status int, err error) {
 	msg := err.Error()
 	setHeaders(w)
-	if status/100 != 2 && status != http.StatusUnauthorized {
-		w.Header().Set("X-InfluxDB-Error", headerSafe(msg))
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="InfluxDB"`)
+	} else if status/100 != 2 {
+		w.Header().Set("X-Influxdb-Error", headerSafe(msg))
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(encode(wireResponse{Err: msg}, false))
+	_ = writeDoc(w, nil, msg, "", false, nil)
 }
 
 // headerSafe cuts an error to influxd's 1 KiB header limit, without the
@@ -113,78 +110,6 @@ func setHeaders(w http.ResponseWriter) {
 	}
 }
 
-// encode marshals v as influxd does, with the trailing newline. The wire
-// values are sanitised first (NaN and ±Inf are null), so it cannot fail.
-func encode(v any, pretty bool) []byte {
-	var b []byte
-	var err error
-	if pretty {
-		b, err = json.MarshalIndent(v, "", "    ")
-	} else {
-		b, err = json.Marshal(v)
-	}
-	if err != nil {
-		// Unreachable with sanitised values; answer valid JSON anyway.
-		b, _ = json.Marshal(wireResponse{Err: err.Error()})
-	}
-	return append(b, '\n')
-}
-
-func toWire(res Result, epoch string) wireResult {
-	out := wireResult{StatementID: res.StatementID, Partial: res.Partial}
-	if res.Err != nil {
-		out.Err = res.Err.Error()
-	}
-	for _, m := range res.Messages {
-		out.Messages = append(out.Messages, wireMessage{Level: m.Level, Text: m.Text})
-	}
-	for _, s := range res.Series {
-		out.Series = append(out.Series, seriesToWire(s, epoch))
-	}
-	return out
-}
-
-func seriesToWire(s Series, epoch string) wireSeries {
-	timeCol := len(s.Columns) > 0 && s.Columns[0] == "time"
-	values := make([][]any, len(s.Values))
-	for i, row := range s.Values {
-		out := make([]any, len(row))
-		for j, v := range row {
-			if j == 0 && timeCol {
-				if ns, ok := v.(int64); ok {
-					out[j] = FormatTime(ns, epoch)
-					continue
-				}
-			}
-			out[j] = sanitize(v)
-		}
-		values[i] = out
-	}
-	var tags map[string]string
-	if len(s.Tags) > 0 {
-		tags = s.Tags
-	}
-	return wireSeries{Name: s.Name, Tags: tags, Columns: s.Columns, Values: values, Partial: s.Partial}
-}
-
-// sanitize makes a value marshal: NaN and ±Inf, which JSON cannot carry,
-// are null.
-func sanitize(v any) any {
-	switch x := v.(type) {
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil
-		}
-	case float32:
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil
-		}
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	}
-	return v
-}
-
 // FormatTime formats a time (Unix ns) as influxd's epoch parameter asks:
 // "" gives an RFC 3339 string in UTC with the fraction's trailing zeros cut
 // ("2026-11-22T10:00:00Z", "…:00.5Z"); "u", "ms", "s", "m", "h" give the
@@ -194,19 +119,25 @@ func FormatTime(ns int64, epoch string) any {
 	if epoch == "" {
 		return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 	}
+	return ns / epochUnit(epoch)
+}
+
+// epochUnit is the divisor of an integer epoch, as influxd's
+// convertToEpoch has it.
+func epochUnit(epoch string) int64 {
 	switch epoch {
 	case "u":
-		return ns / int64(time.Microsecond)
+		return int64(time.Microsecond)
 	case "ms":
-		return ns / int64(time.Millisecond)
+		return int64(time.Millisecond)
 	case "s":
-		return ns / int64(time.Second)
+		return int64(time.Second)
 	case "m":
-		return ns / int64(time.Minute)
+		return int64(time.Minute)
 	case "h":
-		return ns / int64(time.Hour)
+		return int64(time.Hour)
 	}
-	return ns
+	return 1
 }
 
 // ChunkedWriter writes InfluxDB's chunked=true answer: one JSON response
@@ -223,6 +154,7 @@ type ChunkedWriter struct {
 	epoch     string
 	chunkSize int
 	started   bool
+	buf       []byte // reused by every line
 }
 
 // DefaultChunkSize is influxd's chunk size when chunk_size is absent or not
@@ -240,36 +172,30 @@ func NewChunkedWriter(w http.ResponseWriter, r *http.Request, epoch string, chun
 
 // WriteResult writes one statement's result (or a part of it: a result with
 // Partial set is continued by the next WriteResult of the same statement).
-// The error is the connection's.
+// Its messages and error go on its last line. The error is the
+// connection's.
 func (c *ChunkedWriter) WriteResult(res Result) error {
 	c.start()
-	base := wireResult{StatementID: res.StatementID}
-	if res.Err != nil {
-		base.Err = res.Err.Error()
-	}
-	var lines []wireResult
+	var lines []Result
 	for _, s := range res.Series {
-		ws := seriesToWire(s, c.epoch)
-		for len(ws.Values) > c.chunkSize {
-			part := ws
-			part.Values, part.Partial = ws.Values[:c.chunkSize:c.chunkSize], true
-			lines = append(lines, withSeries(base, part))
-			ws.Values = ws.Values[c.chunkSize:]
+		for len(s.Values) > c.chunkSize {
+			part := s
+			part.Values, part.Partial = s.Values[:c.chunkSize:c.chunkSize], true
+			lines = append(lines, Result{StatementID: res.StatementID, Series: []Series{part}})
+			s.Values = s.Values[c.chunkSize:]
 		}
-		lines = append(lines, withSeries(base, ws))
+		lines = append(lines, Result{StatementID: res.StatementID, Series: []Series{s}})
 	}
 	if len(lines) == 0 {
-		lines = append(lines, base)
+		lines = append(lines, Result{StatementID: res.StatementID})
 	}
 	for i := range lines {
 		lines[i].Partial = i < len(lines)-1 || res.Partial
 	}
 	last := &lines[len(lines)-1]
-	for _, m := range res.Messages {
-		last.Messages = append(last.Messages, wireMessage{Level: m.Level, Text: m.Text})
-	}
+	last.Messages, last.Err = res.Messages, res.Err
 	for _, l := range lines {
-		if err := c.writeLine(wireResponse{Results: []wireResult{l}}); err != nil {
+		if err := c.writeLine(l); err != nil {
 			return err
 		}
 	}
@@ -283,25 +209,19 @@ func (c *ChunkedWriter) WriteResult(res Result) error {
 // chunked like a SELECT: use WriteResult for them.
 func (c *ChunkedWriter) WriteUnsplit(res Result) error {
 	c.start()
-	w := toWire(res, c.epoch)
-	if len(w.Series) <= 1 {
-		return c.writeLine(wireResponse{Results: []wireResult{w}})
+	if len(res.Series) <= 1 {
+		return c.writeLine(res)
 	}
-	for i, s := range w.Series {
-		line := withSeries(wireResult{StatementID: w.StatementID}, s)
-		if i == len(w.Series)-1 {
-			line.Messages, line.Err = w.Messages, w.Err
+	for i, s := range res.Series {
+		line := Result{StatementID: res.StatementID, Series: []Series{s}}
+		if i == len(res.Series)-1 {
+			line.Messages, line.Err = res.Messages, res.Err
 		}
-		if err := c.writeLine(wireResponse{Results: []wireResult{line}}); err != nil {
+		if err := c.writeLine(line); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func withSeries(r wireResult, s wireSeries) wireResult {
-	r.Series = []wireSeries{s}
-	return r
 }
 
 func (c *ChunkedWriter) start() {
@@ -313,8 +233,8 @@ func (c *ChunkedWriter) start() {
 	c.w.WriteHeader(http.StatusOK)
 }
 
-func (c *ChunkedWriter) writeLine(v wireResponse) error {
-	if _, err := c.w.Write(encode(v, c.Pretty)); err != nil {
+func (c *ChunkedWriter) writeLine(r Result) error {
+	if err := writeDoc(c.w, []Result{r}, "", c.epoch, c.Pretty, &c.buf); err != nil {
 		return err
 	}
 	if f, ok := c.w.(http.Flusher); ok {

@@ -60,11 +60,16 @@ func TestWriteResponseValues(t *testing.T) {
 		Partial:     true,
 	}, {
 		StatementID: 2, Err: errors.New(`bad "thing" <here>`),
+	}, {
+		// influxd (Go 1.10's encoding/json) writes invalid UTF-8 as \ufffd
+		// and \b \f as \u0008 \u000c.
+		StatementID: 3, Series: []influxjson.Series{{Columns: []string{"s"}, Values: [][]any{{"a\xffb\bc\fd\u2029"}}}},
 	}}
 	influxjson.WriteResponse(rec, httptest.NewRequest("GET", "/query", nil), res, "s", false)
 	want := `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","a","b","c","d","e"],"values":[[0,null,null,null,"1970-01-01T00:00:01Z",5]]}]},` +
 		`{"statement_id":1,"series":[{"name":"n","columns":["name","time"],"values":[["x",7]]}],"messages":[{"level":"warning","text":"careful"}],"partial":true},` +
-		`{"statement_id":2,"error":"bad \"thing\" \u003chere\u003e"}]}` + "\n"
+		`{"statement_id":2,"error":"bad \"thing\" \u003chere\u003e"},` +
+		`{"statement_id":3,"series":[{"columns":["s"],"values":[["a\ufffdb\u0008c\u000cd\u2029"]]}]}]}` + "\n"
 	if got := rec.Body.String(); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
@@ -122,6 +127,14 @@ func FuzzWriteResponse(f *testing.F) {
 		for _, pretty := range []bool{false, true} {
 			rec := httptest.NewRecorder()
 			influxjson.WriteResponse(rec, httptest.NewRequest("GET", "/query", nil), res, epoch, pretty)
+			if !strings.ContainsAny(name+tagKey+tagValue+col0+col1+errText, "\b\f") {
+				// Byte for byte what encoding/json (influxd's encoder)
+				// writes, but for \b and \f, which today's Go escapes
+				// differently from influxd's.
+				if want := reference(t, res, epoch, pretty); rec.Body.String() != want {
+					t.Fatalf("got\n%s\nencoding/json writes\n%s", rec.Body.String(), want)
+				}
+			}
 			var got struct {
 				Results []struct {
 					Series []struct{ Values [][]any }
@@ -162,4 +175,59 @@ func FuzzWriteResponse(f *testing.F) {
 			t.Fatalf("chunked answer has %d rows, want %d", rows, len(s.Values))
 		}
 	})
+}
+
+// reference encodes a response with encoding/json and influxd's structs.
+func reference(t *testing.T, results []influxjson.Result, epoch string, pretty bool) string {
+	type row struct {
+		Name    string            `json:"name,omitempty"`
+		Tags    map[string]string `json:"tags,omitempty"`
+		Columns []string          `json:"columns,omitempty"`
+		Values  [][]any           `json:"values,omitempty"`
+		Partial bool              `json:"partial,omitempty"`
+	}
+	type result struct {
+		StatementID int                  `json:"statement_id"`
+		Series      []row                `json:"series,omitempty"`
+		Messages    []influxjson.Message `json:"messages,omitempty"`
+		Partial     bool                 `json:"partial,omitempty"`
+		Err         string               `json:"error,omitempty"`
+	}
+	var resp struct {
+		Results []result `json:"results,omitempty"`
+	}
+	for _, r := range results {
+		x := result{StatementID: r.StatementID, Partial: r.Partial}
+		if r.Err != nil {
+			x.Err = r.Err.Error()
+		}
+		for _, s := range r.Series {
+			values := make([][]any, len(s.Values))
+			for i, vs := range s.Values {
+				values[i] = make([]any, len(vs))
+				for j, v := range vs {
+					if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+						v = nil
+					}
+					if ns, ok := v.(int64); ok && j == 0 && len(s.Columns) > 0 && s.Columns[0] == "time" {
+						v = influxjson.FormatTime(ns, epoch)
+					}
+					values[i][j] = v
+				}
+			}
+			x.Series = append(x.Series, row{s.Name, s.Tags, s.Columns, values, s.Partial})
+		}
+		resp.Results = append(resp.Results, x)
+	}
+	var b []byte
+	var err error
+	if pretty {
+		b, err = json.MarshalIndent(resp, "", "    ")
+	} else {
+		b, err = json.Marshal(resp)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
 }
