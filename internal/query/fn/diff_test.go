@@ -391,6 +391,35 @@ func TestTransformationsAgainstInfluxDB(t *testing.T) {
 			})
 		}
 	}
+	// ORDER BY time DESC: the same functions over the points reversed.
+	for _, d := range sets {
+		for _, tr := range transforms[:14] {
+			q := fmt.Sprintf("SELECT %s FROM %s WHERE s = 'a' ORDER BY time DESC", tr.call, d.name)
+			t.Run(q, func(t *testing.T) {
+				var pts []fn.Point
+				for _, s := range d.samples {
+					if s.s == "a" {
+						pts = append([]fn.Point{{Time: s.t * int64(time.Second), Value: s.v}}, pts...)
+					}
+				}
+				comparePoints(t, tr.fn(pts), mustQuery(t, in, q))
+			})
+		}
+		q := fmt.Sprintf("SELECT distinct(v) FROM %s WHERE s = 'a'", d.name)
+		t.Run(q, func(t *testing.T) {
+			var pts []fn.Point
+			for _, s := range d.samples {
+				if s.s == "a" {
+					pts = append(pts, fn.Point{Time: s.t * int64(time.Second), Value: s.v})
+				}
+			}
+			var want []fn.Point
+			for _, v := range fn.Distinct(pts) {
+				want = append(want, fn.Point{Value: v})
+			}
+			comparePoints(t, want, mustQuery(t, in, q))
+		})
+	}
 	for _, d := range gaps {
 		for _, every := range []int64{7, 20, 30} {
 			q := fmt.Sprintf("SELECT integral(v) FROM %s WHERE time >= 0s AND time < 120s GROUP BY time(%ds) fill(none)", d.name, every)

@@ -1,8 +1,12 @@
 package fn
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
-// The transformations take one series' points in time order (nulls and
+// The transformations take one series' points in time order, or reversed
+// for ORDER BY time DESC (except Integral, ascending only), nulls and
 // non-numeric values are skipped) and return new points, as InfluxDB's
 // derivative, difference, moving_average and cumulative_sum do. A point at
 // the same time as the previous one is ignored by derivative and difference
@@ -24,7 +28,9 @@ func Derivative(pts []Point, unit time.Duration, nonNegative bool) []Point {
 		}
 		if has {
 			diff := toFloatValue(sub(p.Value, prev.Value))
-			elapsed := float64(p.Time - prev.Time)
+			// In time order, or in reverse for ORDER BY time DESC, where
+			// InfluxDB divides by the elapsed time made positive.
+			elapsed := math.Abs(float64(p.Time - prev.Time))
 			if !nonNegative || diff >= 0 {
 				out = append(out, Point{Time: p.Time, Value: diff / (elapsed / float64(unit))})
 			}

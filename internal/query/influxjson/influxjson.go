@@ -17,7 +17,10 @@ import (
 )
 
 // Series is one row set of a result: InfluxDB's models.Row. A "time" first
-// column holds Unix ns as int64, formatted by the writer per epoch.
+// column holds Unix ns as int64, formatted by the writer per epoch. Partial
+// is written as given: note that influxd 1.6 leaves "partial":true on a
+// series of more than 10,000 rows even in a non-chunked answer (its merged
+// chunks keep the first one's flag), which the engine must set to match.
 type Series struct {
 	Name    string
 	Tags    map[string]string
