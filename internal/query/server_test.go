@@ -1,7 +1,9 @@
 package query_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/testutil/servertest"
 )
 
@@ -122,5 +125,132 @@ func TestQueryErrors(t *testing.T) {
 	_, body := get(t, base, url.Values{"q": {"DROP DATABASE db"}, "db": {"db"}})
 	if err := json.Unmarshal([]byte(body), &v); err != nil || !strings.Contains(body, "not supported") {
 		t.Errorf("DROP DATABASE: %s", body)
+	}
+}
+
+// A query right after a write sees it: the index catches up with the
+// chronicle's newest block before answering.
+func TestQueryReadsItsWrites(t *testing.T) {
+	base := startServer(t)
+	for i := range 25 {
+		write(t, base, "ryw", fmt.Sprintf("m v=%d %d", i, i+1))
+		want := fmt.Sprintf(`{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","count"],"values":[[0,%d]]}]}]}`, i+1)
+		if got := queryJSON(t, base, "ryw", "SELECT count(v) FROM m"); got != want {
+			t.Fatalf("after write %d: %s", i, got)
+		}
+	}
+}
+
+func TestQueryOutOfOrderAndDuplicatePoints(t *testing.T) {
+	base := startServer(t)
+	write(t, base, "ooo", "m,h=a v=3 30\nm,h=a v=1 10")
+	write(t, base, "ooo", "m,h=a v=2 20\nm,h=a v=9 10") // 10 again: the last written wins, as in InfluxDB
+	want := `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[10,9],[20,2],[30,3]]}]}]}`
+	if got := queryJSON(t, base, "ooo", "SELECT v FROM m"); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	want = `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","sum","count"],"values":[[0,14,3]]}]}]}`
+	if got := queryJSON(t, base, "ooo", "SELECT sum(v), count(v) FROM m"); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// Events retention evicts leave the index; a deleted chronicle is no
+// database; one created again starts empty.
+func TestQueryFollowsRetentionAndDeletion(t *testing.T) {
+	s := servertest.RunServer(t, server.Options{AutoCreate: true})
+	base := "http://" + s.Addr()
+	for i := range 3 { // three requests, three blocks
+		write(t, base, "ret", fmt.Sprintf("m v=%d %d", i, i+1))
+	}
+	if got := queryJSON(t, base, "ret", "SELECT count(v) FROM m"); !strings.Contains(got, "[[0,3]]") {
+		t.Fatalf("before retention: %s", got)
+	}
+	ctx := context.Background()
+	if err := s.Store().SetRetention(ctx, "ret", store.Retention{MaxEvents: 1}); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[3,2]]}]}]}`
+	if got := queryJSON(t, base, "ret", "SELECT v FROM m"); got != want {
+		t.Errorf("after retention kept one event: %s\nwant %s", got, want)
+	}
+	if err := s.Store().DeleteChronicle(ctx, "ret"); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryJSON(t, base, "ret", "SELECT v FROM m"); got != `{"results":[{"statement_id":0,"error":"database not found: ret"}]}` {
+		t.Errorf("after deletion: %s", got)
+	}
+	write(t, base, "ret", "m v=7 70")
+	want = `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[70,7]]}]}]}`
+	if got := queryJSON(t, base, "ret", "SELECT v FROM m"); got != want {
+		t.Errorf("recreated: %s\nwant %s", got, want)
+	}
+}
+
+// A restarted server rebuilds the index from the log.
+func TestQueryIndexRebuiltAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	first, err := server.New(server.Options{AutoCreate: true, DataDir: dir, HTTPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + first.Addr()
+	write(t, base, "re", "cpu,host=a u=1 1000000000\ncpu,host=b u=2 2000000000\ncpu,host=a u=3 61000000000")
+	q := "SELECT max(u) FROM cpu WHERE time >= 0 AND time < 2m GROUP BY time(1m), host"
+	before := queryJSON(t, base, "re", q)
+	if err := first.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	second := servertest.RunServer(t, server.Options{AutoCreate: true, DataDir: dir})
+	if after := queryJSON(t, "http://"+second.Addr(), "re", q); after != before {
+		t.Errorf("after restart: %s\nbefore:        %s", after, before)
+	}
+}
+
+func TestQueryPostChunkedAndAuth(t *testing.T) {
+	s := servertest.RunServer(t, server.Options{AutoCreate: true, Tokens: []string{"sekret"}})
+	base := "http://" + s.Addr()
+	req, _ := http.NewRequest("POST", base+"/write?db=a", strings.NewReader("m v=1 1\nm v=2 2\nm v=3 3"))
+	req.Header.Set("Authorization", "Token sekret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	var auth1x url.Values
+	post := func(form url.Values, auth func(*http.Request)) (int, string) {
+		req, _ := http.NewRequest("POST", base+"/query?"+auth1x.Encode(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if auth != nil {
+			auth(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	form := url.Values{"db": {"a"}, "q": {"SELECT v FROM m"}, "epoch": {"ns"}, "chunked": {"true"}, "chunk_size": {"2"}}
+	if code, _ := post(form, nil); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d", code)
+	}
+	want := `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[1,1],[2,2]],"partial":true}],"partial":true}]}` + "\n" +
+		`{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[3,3]]}]}]}`
+	for name, auth := range map[string]func(*http.Request){
+		"basic": func(r *http.Request) { r.SetBasicAuth("grafana", "sekret") },
+		"token": func(r *http.Request) { r.Header.Set("Authorization", "Token sekret") },
+	} {
+		if code, body := post(form, auth); code != http.StatusOK || body != want {
+			t.Errorf("%s: %d %s\nwant %s", name, code, body, want)
+		}
+	}
+	auth1x = url.Values{"u": {"grafana"}, "p": {"sekret"}} // InfluxDB 1.x's u/p parameters
+	if code, _ := post(form, nil); code != http.StatusOK {
+		t.Errorf("u/p: %d", code)
 	}
 }
