@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,54 +199,65 @@ func TestReducersAgainstInfluxDB(t *testing.T) {
 	}
 	for _, d := range datasets {
 		for _, c := range calls {
-			q := fmt.Sprintf("SELECT %s(v%s) FROM %s", c.name, argList(c.args), d.name)
-			if c.name == "integral" && (d.name == "ties" || d.name == "tieints") {
-				// integral keeps the last of the points at one time, and
-				// InfluxDB merges series at one time in no defined order.
-				continue
+			for _, desc := range []bool{false, true} {
+				q := fmt.Sprintf("SELECT %s(v%s) FROM %s", c.name, argList(c.args), d.name)
+				if desc {
+					if c.name == "integral" {
+						continue // InfluxDB's descending integral is a time of MaxTime and a negated area
+					}
+					q += " ORDER BY time DESC"
+				}
+				if c.name == "integral" && (d.name == "ties" || d.name == "tieints") {
+					// integral keeps the last of the points at one time, and
+					// InfluxDB merges series at one time in no defined order.
+					continue
+				}
+				t.Run(q, func(t *testing.T) {
+					rows, qerr := in.rows(q)
+					pts := d.points()
+					if desc {
+						slices.Reverse(pts)
+					}
+					if err := fn.CheckType(c.name, pts[0].Value); err != nil || qerr != "" {
+						if err == nil || err.Error() != qerr {
+							t.Fatalf("error: influxdb %q, CheckType %v", qerr, err)
+						}
+						return
+					}
+					r, err := fn.NewReducer(c.name, c.args)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, p := range pts {
+						r.Add(p)
+					}
+					got, ok := r.Result()
+					if !ok {
+						if len(rows) != 0 {
+							t.Fatalf("no result, influxdb %v", rows)
+						}
+						return
+					}
+					if len(rows) != 1 {
+						t.Fatalf("got %v, influxdb rows %v", got, rows)
+					}
+					wantTime := rowTime(t, rows[0][0])
+					if !fn.IsSelector(c.name) && got.Time != 0 {
+						t.Errorf("aggregate time %d, want 0", got.Time)
+					}
+					if fn.IsSelector(c.name) && got.Time != wantTime {
+						t.Errorf("time %d, influxdb %d", got.Time, wantTime)
+					}
+					if !sameValue(rows[0][1], got.Value) {
+						t.Errorf("value %#v, influxdb %v", got.Value, rows[0][1])
+					}
+					// Reset makes a reducer reusable for the next window.
+					r.Reset()
+					if _, ok := r.Result(); ok {
+						t.Error("Result after Reset is not empty")
+					}
+				})
 			}
-			t.Run(q, func(t *testing.T) {
-				rows, qerr := in.rows(q)
-				pts := d.points()
-				if err := fn.CheckType(c.name, pts[0].Value); err != nil || qerr != "" {
-					if err == nil || err.Error() != qerr {
-						t.Fatalf("error: influxdb %q, CheckType %v", qerr, err)
-					}
-					return
-				}
-				r, err := fn.NewReducer(c.name, c.args)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, p := range pts {
-					r.Add(p)
-				}
-				got, ok := r.Result()
-				if !ok {
-					if len(rows) != 0 {
-						t.Fatalf("no result, influxdb %v", rows)
-					}
-					return
-				}
-				if len(rows) != 1 {
-					t.Fatalf("got %v, influxdb rows %v", got, rows)
-				}
-				wantTime := rowTime(t, rows[0][0])
-				if !fn.IsSelector(c.name) && got.Time != 0 {
-					t.Errorf("aggregate time %d, want 0", got.Time)
-				}
-				if fn.IsSelector(c.name) && got.Time != wantTime {
-					t.Errorf("time %d, influxdb %d", got.Time, wantTime)
-				}
-				if !sameValue(rows[0][1], got.Value) {
-					t.Errorf("value %#v, influxdb %v", got.Value, rows[0][1])
-				}
-				// Reset makes a reducer reusable for the next window.
-				r.Reset()
-				if _, ok := r.Result(); ok {
-					t.Error("Result after Reset is not empty")
-				}
-			})
 		}
 	}
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // Reducer reduces one window of points to one point. Points arrive in time
-// order (ties in arrival order). Result's ok is false for an empty window (no
+// order, or in reverse for ORDER BY time DESC (ties in arrival order, which
+// decides the point a tied percentile or mode picks). Result's ok is false for an empty window (no
 // row, or a fill). Selectors (IsSelector) return the selected point's time;
 // aggregates return Time 0 and the caller sets the window start.
 type Reducer interface {

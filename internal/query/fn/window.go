@@ -225,18 +225,20 @@ func modeOf[T float64 | int64](vs []T, times []int64) T {
 	type pair struct {
 		v T
 		t int64
+		i int // arrival
 	}
 	s := make([]pair, len(vs))
 	for i, v := range vs {
-		s[i] = pair{v, times[i]}
+		s[i] = pair{v, times[i], i}
 	}
-	// Arrival order is time order, so (value, time) is InfluxDB's stable
-	// value order.
+	// (value, arrival) is InfluxDB's value order, stable: equal values in
+	// arrival order, which is time order or, for ORDER BY time DESC, its
+	// reverse.
 	slices.SortFunc(s, func(a, b pair) int {
 		if c := cmp.Compare(a.v, b.v); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.t, b.t)
+		return cmp.Compare(a.i, b.i)
 	})
 	mostFreq, currFreq := 0, 0
 	currMode, mostMode := s[0].v, s[0].v
