@@ -329,29 +329,43 @@ func TestGroupByTimeFillAgainstInfluxDB(t *testing.T) {
 	for _, d := range gaps {
 		for _, name := range []string{"count", "sum", "mean", "min", "max", "first", "last", "spread", "median", "stddev"} {
 			for _, f := range fills {
-				q := fmt.Sprintf("SELECT %s(v) FROM %s WHERE time >= %ds AND time < %ds GROUP BY time(%ds) %s", name, d.name, from, to, every, f.clause)
-				t.Run(q, func(t *testing.T) {
-					rows := mustQuery(t, in, q)
-					r, err := fn.NewReducer(name, nil)
-					if err != nil {
-						t.Fatal(err)
+				for _, desc := range []bool{false, true} {
+					q := fmt.Sprintf("SELECT %s(v) FROM %s WHERE time >= %ds AND time < %ds GROUP BY time(%ds) %s", name, d.name, from, to, every, f.clause)
+					if desc {
+						q += " ORDER BY time DESC"
 					}
-					vals := make([]fn.Point, len(windows))
-					present := make([]bool, len(windows))
-					pts := d.points()
-					for i, w := range windows {
-						r.Reset()
-						for _, p := range pts {
-							if p.Time >= w && p.Time < w+every*int64(time.Second) {
-								r.Add(p)
-							}
+					t.Run(q, func(t *testing.T) {
+						rows := mustQuery(t, in, q)
+						r, err := fn.NewReducer(name, nil)
+						if err != nil {
+							t.Fatal(err)
 						}
-						p, ok := r.Result()
-						vals[i], present[i] = fn.Point{Time: w, Value: p.Value}, ok
-					}
-					mode, number := fn.CallFill(name, f.mode, f.number)
-					comparePoints(t, fn.FillPresent(windows, vals, present, mode, number), rows)
-				})
+						vals := make([]fn.Point, len(windows))
+						present := make([]bool, len(windows))
+						pts := d.points()
+						for i, w := range windows {
+							r.Reset()
+							for _, p := range pts {
+								if p.Time >= w && p.Time < w+every*int64(time.Second) {
+									r.Add(p)
+								}
+							}
+							p, ok := r.Result()
+							vals[i], present[i] = fn.Point{Time: w, Value: p.Value}, ok
+						}
+						ws := windows
+						if desc {
+							// The windows in output order: fill(previous) carries
+							// a later window's value back, as InfluxDB does.
+							ws = slices.Clone(windows)
+							slices.Reverse(ws)
+							slices.Reverse(vals)
+							slices.Reverse(present)
+						}
+						mode, number := fn.CallFill(name, f.mode, f.number)
+						comparePoints(t, fn.FillPresent(ws, vals, present, mode, number), rows)
+					})
+				}
 			}
 		}
 	}

@@ -14,8 +14,9 @@ const (
 )
 
 // Fill returns one point per window (Time = the window's start) with empty
-// windows filled as InfluxDB fills them: vals holds one point per window,
-// Value nil when the window is empty. fill(number) takes the series' type
+// windows filled as InfluxDB fills them: windows are in output order
+// (descending for ORDER BY time DESC, where "previous" is the later
+// window), vals holds one point per window, Value nil when it is empty. fill(number) takes the series' type
 // (a float number fills an integer series truncated); fill(previous) and
 // fill(linear) leave the windows before the first value (and, for linear,
 // after the last) null; linear interpolation of integers truncates.
