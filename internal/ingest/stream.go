@@ -101,7 +101,12 @@ const (
 // check-and-append of each stream so that concurrent requests or
 // connections of one stream cannot both store an index.
 //
-// Next comes from memory, updated after each durable append. On a miss
+// Next comes from memory, updated after each durable append. Memory is
+// only trusted alone: when other nodes write the same log (a cluster, or
+// --nats), a client may have moved its stream to another node and back, so
+// each Acquire first checks the story's newest seq in the log, and learns
+// the position again when anything was appended after the stream's own
+// newest event (see SharedLog). On a miss
 // (after a restart, after a failed append, or for a stream idle for 10
 // minutes) it is learned from the log, which holds each event's stream and
 // index atomically with the event: a stream without a source record never
@@ -132,6 +137,16 @@ type streamState struct {
 	known bool          // next and seq are true; guarded by lock
 	next  uint64
 	seq   uint64 // the seq of the stream's newest event in the story (0: unknown or none)
+}
+
+// SharedLog is a StreamLog that says whether other writers may append to
+// it. A log that is not a SharedLog is taken as this process's alone.
+type SharedLog interface {
+	StreamLog
+	// Exclusive reports whether this process is the log's only writer.
+	Exclusive() bool
+	// LastSeq is the seq of the story's newest event (0: none).
+	LastSeq(ctx context.Context, chronicle, story string) (uint64, error)
 }
 
 // NewStreams returns duplicate removal reading log. scan bounds the lookup
@@ -183,6 +198,9 @@ func (s *Streams) Acquire(ctx context.Context, chronicle, story, id string) (*St
 		s.unref(st)
 		return nil, ctx.Err()
 	}
+	if st.known && !s.current(ctx, key, st) {
+		st.known = false
+	}
 	if !st.known {
 		pos, err := s.learn(ctx, key)
 		if err != nil {
@@ -199,6 +217,22 @@ func (s *Streams) unref(st *streamState) {
 	st.refs--
 	st.used = time.Now()
 	s.mu.Unlock()
+}
+
+// current reports whether what st remembers still holds: always alone;
+// with other writers, when the story's newest event is still the stream's
+// own newest (nobody appended since, so the stream cannot have moved on
+// elsewhere). A failed check says no: the position is then learned from
+// the log, which reports the error if it persists.
+func (s *Streams) current(ctx context.Context, key streamKey, st *streamState) bool {
+	shared, ok := s.log.(SharedLog)
+	if !ok || shared.Exclusive() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamLookupTimeout)
+	defer cancel()
+	last, err := shared.LastSeq(ctx, key.chronicle, key.story)
+	return err == nil && last == st.seq
 }
 
 var errScanDone = errors.New("scan done")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -142,4 +143,28 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// Exclusive reports whether this process is the log's only writer (see
+// Options.Exclusive): what it remembers of the log then stays true.
+func (s *Store) Exclusive() bool { return s.opts.Exclusive }
+
+// LastSeq is the seq of a story's newest event, 0 when it has none: one
+// read of its last block, however long the story.
+func (s *Store) LastSeq(ctx context.Context, chronicle, story string) (uint64, error) {
+	str, err := s.js.Stream(ctx, streamName(chronicle))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	m, err := str.GetLastMsgForSubject(ctx, storySubject(chronicle, story))
+	if isNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: last seq of %s/%s: %w", chronicle, story, err)
+	}
+	return event.MakeSeq(m.Sequence, int(headerUint(m.Header, hdrCount))), nil
 }
