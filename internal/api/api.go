@@ -36,6 +36,10 @@ type Config struct {
 	// TailWriteTimeout bounds one write to a tail client; a client that
 	// accepts nothing for this long is disconnected. Default 30s.
 	TailWriteTimeout time.Duration
+
+	// Index, when set, is the query index charts on the time axis read
+	// from instead of the log (see series.go).
+	Index SeriesIndex
 }
 
 // API serves /api/v1.

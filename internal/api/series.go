@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/downsample"
+	"github.com/chronostream/chronostream/internal/query/tsdb"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -39,6 +41,17 @@ type seriesJSON struct {
 	X     []float64         `json:"x"`
 	Y     []float64         `json:"y"`
 }
+
+// SeriesIndex is the columnar index of the log that /query keeps
+// (*tsdb.Index): the time axis reads a field's points from its columns, in
+// time order and already decoded, instead of decoding the log's blocks.
+type SeriesIndex interface {
+	Sync(ctx context.Context, chronicle string) (*tsdb.DB, error)
+}
+
+// indexWait bounds how long a chart waits for the index to catch up with
+// the log before it reads the log instead.
+const indexWait = 2 * time.Second
 
 // seriesLine is one group's downsampler: Range on the time axis, Sequence
 // on the sequential one.
@@ -134,7 +147,6 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var (
-		x      expander
 		lines  = map[string]seriesLine{}
 		tagsOf = map[string]map[string]string{}
 		read   int
@@ -146,34 +158,13 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 		}
 		return downsample.NewRange(float64(lo)/1e6, float64(hi)/1e6, width)
 	}
-	if !f.empty() {
-		q.Match = func(e *event.Event) bool {
-			x.expand(e)
-			return f.match(e)
-		}
-	}
-	_, err = a.cfg.Store.Read(ctx, q, func(e *event.Event) error {
-		if f.empty() {
-			x.expand(e)
-		}
-		v, ok := e.Fields[field]
-		if !ok {
-			return nil
-		}
-		y, ok := v.Number()
-		if !ok {
-			return nil
-		}
+	add := func(key string, t int64, y float64) {
 		read++
-		key := ""
-		if groupBy != "" {
-			key = e.Tags[groupBy]
-		}
 		l, ok := lines[key]
 		if !ok {
 			if len(lines) >= maxSeriesGroups {
 				cut = true
-				return nil
+				return
 			}
 			l = newLine()
 			lines[key] = l
@@ -185,12 +176,17 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 		}
 		switch l := l.(type) {
 		case *downsample.Range:
-			l.Add(float64(e.Time)/1e6, y)
+			l.Add(float64(t)/1e6, y)
 		case *downsample.Sequence:
 			l.Add(y)
 		}
-		return nil
-	}, nil)
+	}
+	source := "log"
+	if axis == "time" && len(f.text) == 0 && len(f.kinds) == 0 && len(f.fields) == 0 && a.fromIndex(ctx, q, field, groupBy, f.tags, add) {
+		source = "index"
+	} else {
+		err = a.seriesFromLog(ctx, q, f, field, groupBy, add)
+	}
 	a.cfg.Metrics.ReadEvents.WithLabelValues("series").Add(float64(read))
 	if err != nil {
 		a.writeError(w, r, err)
@@ -213,12 +209,103 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := map[string]any{
 		"chronicle": chronicle, "story": story, "field": field, "x": axis,
-		"width": width, "points": read, "series": out, "groups_truncated": cut,
+		"width": width, "points": read, "series": out, "groups_truncated": cut, "source": source,
 	}
 	if axis == "time" {
 		resp["from_ms"], resp["to_ms"] = float64(lo)/1e6, float64(hi)/1e6
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// seriesFromLog reads the story's events in log order and adds the value
+// of field of each to its group's line.
+func (a *API) seriesFromLog(ctx context.Context, q store.Query, f *filter, field, groupBy string, add func(key string, t int64, y float64)) error {
+	var x expander
+	if !f.empty() {
+		q.Match = func(e *event.Event) bool {
+			x.expand(e)
+			return f.match(e)
+		}
+	}
+	_, err := a.cfg.Store.Read(ctx, q, func(e *event.Event) error {
+		if f.empty() {
+			x.expand(e)
+		}
+		v, ok := e.Fields[field]
+		if !ok {
+			return nil
+		}
+		if y, ok := v.Number(); ok {
+			add(e.Tags[groupBy], e.Time, y)
+		}
+		return nil
+	}, nil)
+	return err
+}
+
+// fromIndex adds the points of field in [q.From, q.To] from the query
+// index, series by series, and says whether it could: without an index,
+// or while it is still reading the log, the caller reads the log. The
+// index keeps InfluxDB's rules: a field keeps the type it was first seen
+// with, and of points with the same time and tags the last one written.
+func (a *API) fromIndex(ctx context.Context, q store.Query, field, groupBy string, tags map[string][]string, add func(key string, t int64, y float64)) bool {
+	if a.cfg.Index == nil {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, indexWait)
+	defer cancel()
+	db, err := a.cfg.Index.Sync(wctx, q.Chronicle)
+	if err != nil {
+		return false
+	}
+	// The write lock: Prepare may rebuild a column's time order, and
+	// nothing may append while the columns are read.
+	db.Lock()
+	defer db.Unlock()
+	m := db.Measurement(q.Story)
+	if m == nil {
+		return true
+	}
+	for _, s := range m.Series() {
+		c := s.Column(field)
+		if c == nil || !seriesTagsMatch(s, tags) {
+			continue
+		}
+		if !c.Ready() {
+			c.Prepare()
+		}
+		key := s.Tag(groupBy)
+		k := 0
+		if q.From != 0 {
+			k = c.Search(q.From)
+		}
+		for ; k < c.Len(); k++ {
+			t := c.Time(k)
+			if q.To != 0 && t > q.To {
+				break
+			}
+			switch c.Type {
+			case event.TypeFloat:
+				add(key, t, c.Float(k))
+			case event.TypeInt:
+				add(key, t, float64(c.Value(k).(int64)))
+			case event.TypeUint:
+				add(key, t, float64(c.Value(k).(uint64)))
+			default:
+				return true // strings and bools are not drawn
+			}
+		}
+	}
+	return true
+}
+
+func seriesTagsMatch(s *tsdb.Series, tags map[string][]string) bool {
+	for k, vs := range tags {
+		if !contains(vs, s.Tag(k)) {
+			return false
+		}
+	}
+	return true
 }
 
 // storyTimes returns the first and last event times of a story (Unix ns);

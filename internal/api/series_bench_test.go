@@ -7,12 +7,17 @@ import (
 	"time"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/testutil"
 )
 
 // benchSeries stores total samples in a story, in the given body format,
 // and times GET .../series over all of them at a chart's width: the log
 // read, the expansion of bodies and the downsampling together.
 func benchSeries(b *testing.B, total int, format event.Format, axis string) {
+	benchSeriesOn(b, total, format, axis, false)
+}
+
+func benchSeriesOn(b *testing.B, total int, format event.Format, axis string, indexed bool) {
 	e := newEnv(b, Config{})
 	evs := make([]event.Event, 1000)
 	for i := 0; i < total; i += len(evs) {
@@ -32,18 +37,36 @@ func benchSeries(b *testing.B, total int, format event.Format, axis string) {
 		}
 		e.append("bench", "cpu", evs...)
 	}
-	url := e.srv.URL + "/api/v1/chronicles/bench/stories/cpu/series?field=usage_user&width=1000&x=" + axis
+	base := e.srv.URL
+	if indexed {
+		base = e.indexed(b)
+	}
+	url := base + "/api/v1/chronicles/bench/stories/cpu/series?field=usage_user&width=1000&x=" + axis
+	if indexed { // wait for the index to have read the log
+		testutil.Eventually(b, 2*time.Minute, func() bool {
+			resp, err := e.srv.Client().Get(url)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var out struct{ Source string }
+			return json.NewDecoder(resp.Body).Decode(&out) == nil && out.Source == "index"
+		}, "the index serves the series")
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		resp, err := e.srv.Client().Get(url)
 		if err != nil {
 			b.Fatal(err)
 		}
-		var out struct{ Points int }
+		var out struct {
+			Points int
+			Source string
+		}
 		err = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
-		if err != nil || out.Points != total {
-			b.Fatalf("series read %d points of %d: %v", out.Points, total, err)
+		if err != nil || out.Points != total || indexed != (out.Source == "index") {
+			b.Fatalf("series read %d points of %d from the %s: %v", out.Points, total, out.Source, err)
 		}
 	}
 	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "points/s")
@@ -52,3 +75,7 @@ func benchSeries(b *testing.B, total int, format event.Format, axis string) {
 func BenchmarkSeriesFields(b *testing.B)       { benchSeries(b, 200_000, event.FormatRaw, "time") }
 func BenchmarkSeriesLineProtocol(b *testing.B) { benchSeries(b, 200_000, event.FormatLine, "time") }
 func BenchmarkSeriesJSON(b *testing.B)         { benchSeries(b, 200_000, event.FormatJSON, "seq") }
+
+// BenchmarkSeriesIndex draws a million points of the time axis from the
+// query index (the index built beforehand, as the server keeps it).
+func BenchmarkSeriesIndex(b *testing.B) { benchSeriesOn(b, 1_000_000, event.FormatRaw, "time", true) }

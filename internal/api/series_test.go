@@ -1,12 +1,18 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/query/tsdb"
+	"github.com/chronostream/chronostream/internal/testutil"
 )
 
 type seriesOut struct {
@@ -244,5 +250,70 @@ func TestAnnotationsPointsAndRegions(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Fatalf("limit=0: %d", resp.StatusCode)
+	}
+}
+
+// indexed serves the API with the query index over e's store.
+func (e *env) indexed(t testing.TB) string {
+	ix := tsdb.New(tsdb.Options{Log: e.store, Rescan: 50 * time.Millisecond})
+	ix.Start(context.Background())
+	t.Cleanup(ix.Close)
+	mux := http.NewServeMux()
+	New(Config{Store: e.store, Index: ix, Done: e.done}).Register(mux, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// The time axis reads the query index when there is one; what it draws is
+// what the log read draws.
+func TestSeriesFromIndexMatchesLog(t *testing.T) {
+	e := newEnv(t, Config{})
+	evs := metricEvents(3000, 1234, "a", "b", "c")
+	for i := range evs {
+		if i%10 == 0 {
+			evs[i].Fields["w"] = event.Int(int64(i)) // an int field, on some events only
+		}
+	}
+	e.append("m", "cpu", evs...)
+	e.append("m", "cpu", event.Event{Time: t0 + 5000*int64(time.Second), Body: []byte(`{"w":9999,"tags":{"host":"b"}}`), Format: event.FormatJSON})
+	base := e.indexed(t)
+	for _, q := range []string{"field=w&width=50", "field=w&width=7&group_by=host", "field=v&width=300&tag.host=b",
+		"field=w&width=100&from=" + fmt.Sprint(t0+1000*int64(time.Second)) + "&to=" + fmt.Sprint(t0+2000*int64(time.Second)), "field=s", "field=nope"} {
+		var fromLog, fromIndex struct {
+			seriesOut
+			Source string `json:"source"`
+		}
+		e.getJSON("/api/v1/chronicles/m/stories/cpu/series?"+q, 200, &fromLog)
+		testutil.Eventually(t, 5*time.Second, func() bool {
+			resp, err := http.Get(base + "/api/v1/chronicles/m/stories/cpu/series?" + q)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			return json.NewDecoder(resp.Body).Decode(&fromIndex) == nil && fromIndex.Source == "index"
+		}, "the index answers "+q)
+		if fromLog.Source != "log" {
+			t.Fatalf("%s: without an index the source is %q", q, fromLog.Source)
+		}
+		a, _ := json.Marshal(fromLog.seriesOut)
+		b, _ := json.Marshal(fromIndex.seriesOut)
+		if string(a) != string(b) {
+			t.Errorf("%s:\n log   %s\n index %s", q, a, b)
+		}
+	}
+	// A text filter, which the index cannot apply, reads the log.
+	var out struct {
+		Source string `json:"source"`
+		Points int    `json:"points"`
+	}
+	resp, err := http.Get(base + "/api/v1/chronicles/m/stories/cpu/series?field=w&q=9999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if out.Source != "log" || out.Points != 1 {
+		t.Fatalf("q= filter: %+v", out)
 	}
 }

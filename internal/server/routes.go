@@ -31,9 +31,14 @@ func (s *Server) routes() http.Handler {
 	lp := lineproto.NewHandler(lineproto.Config{Config: ingestCfg, Version: s.opts.Version})
 	ws := wsingest.NewHandler(wsingest.Config{Config: ingestCfg, Done: s.done})
 	s.ws = ws
-	a := api.New(api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done,
-		Node: s.nodeName, Meta: s.clusterMeta})
-	protect := s.tokens.Require
+	apiCfg := api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done,
+		Node: s.nodeName, Meta: s.clusterMeta}
+	if s.queryIndex != nil {
+		apiCfg.Index = s.queryIndex // charts on the time axis read the index
+	}
+	a := api.New(apiCfg)
+	// Every route declares the scope it needs: by default reads for GET,
+	// writes (ingest) for POST, admin for PUT and DELETE (auth.ByMethod).
 	// Our API and Trendlines refuse in RFC 7807 problem JSON, InfluxDB's
 	// routes as InfluxDB does; only 1.x routes take a token in the URL.
 	protectAPI := s.tokens.Guard(auth.Route{Deny: auth.Problem})
