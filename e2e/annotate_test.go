@@ -127,11 +127,13 @@ sinks:
 	srv.Kill9()
 	srv = testutil.StartBinary(t, bin, "--data", data, "--config", cfg)
 	annotate(srv.URL(), "--end", "exp-7")
-	testutil.Eventually(t, 30*time.Second, func() bool {
+	// The bound covers the restarted node taking over the dead one's sink
+	// lease (sink.DefaultLeaseTTL, 15 s) on a loaded machine.
+	testutil.Eventually(t, 90*time.Second, func() bool {
 		a := g.Annotations()
 		return len(a) == 1 && a[0].TimeEnd > a[0].Time
 	}, "the region is closed after the restart")
-	testutil.Eventually(t, 30*time.Second, func() bool { n, _ := rc.received(); return n == 2 }, "the webhook got both events")
+	testutil.Eventually(t, 90*time.Second, func() bool { n, _ := rc.received(); return n == 2 }, "the webhook got both events")
 
 	a := g.Annotations()
 	if len(a) != 1 || a[0].DashboardUID != "chaos" || a[0].Text != "terminate one replica" ||

@@ -1,43 +1,80 @@
-// Package auth checks the tokens that protect every ingest, read and tail
-// route. Until scoped tokens exist, any configured token grants access.
+// Package auth checks the tokens that protect every HTTP route: the
+// full-access tokens of --token and the scoped tokens of the token store
+// (write, read, admin, optionally limited to chronicles). The guard puts
+// the request's Principal in its context; handlers ask it Can(scope,
+// chronicle) where they resolve the chronicle a request touches.
 package auth
 
 import (
-	"crypto/subtle"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
-// Tokens is the set of accepted tokens; an empty set accepts every request
-// (allowed only on loopback or with an explicit opt-out, see server.Options).
+// Tokens is the set of accepted tokens: the configured full-access ones
+// and, once UseStore is called, the scoped ones of the store. With none at
+// all every request is accepted (allowed only on loopback or with an
+// explicit opt-out, see server.Options).
 type Tokens struct {
-	list []string
+	static map[string]bool // SHA-256 hashes of --token tokens
+	store  atomic.Pointer[Store]
 }
 
-// New returns the set of tokens; empty strings are ignored.
+// New returns the set of full-access tokens; empty strings are ignored.
 func New(tokens []string) *Tokens {
-	t := &Tokens{}
+	t := &Tokens{static: map[string]bool{}}
 	for _, s := range tokens {
 		if s = strings.TrimSpace(s); s != "" {
-			t.list = append(t.list, s)
+			t.static[hashOf(s)] = true
 		}
 	}
 	return t
 }
 
-// Enabled reports whether any token is configured.
-func (t *Tokens) Enabled() bool { return len(t.list) > 0 }
+// UseStore adds the scoped tokens of s.
+func (t *Tokens) UseStore(s *Store) { t.store.Store(s) }
+
+// Enabled reports whether any token is configured or stored.
+func (t *Tokens) Enabled() bool {
+	if len(t.static) > 0 {
+		return true
+	}
+	s := t.store.Load()
+	return s != nil && s.Len() > 0
+}
+
+// HasStatic reports whether full-access tokens are configured.
+func (t *Tokens) HasStatic() bool { return len(t.static) > 0 }
+
+// configPrincipal is who a --token token acts as.
+var configPrincipal = &Principal{Name: "config", Scopes: ScopeAll}
+
+// Lookup returns the principal of a presented token, or nil if it is not
+// accepted. Comparing hashes (in a map) rather than secrets keeps the
+// comparison's time independent of how much of a guess was right.
+func (t *Tokens) Lookup(secret string) *Principal {
+	if secret == "" {
+		return nil
+	}
+	h := sha256.Sum256([]byte(secret))
+	if t.static[hex.EncodeToString(h[:])] {
+		return configPrincipal
+	}
+	if s := t.store.Load(); s != nil {
+		return s.lookup(secret)
+	}
+	return nil
+}
 
 // Allowed reports whether the request carries an accepted token in a
 // header, in any of the ways clients send one: "Authorization: Token T"
 // (InfluxDB), "Authorization: Bearer T", or basic auth with T as the
 // password.
 func (t *Tokens) Allowed(r *http.Request) bool {
-	if !t.Enabled() {
-		return true
-	}
-	return t.valid(Credential(r))
+	return !t.Enabled() || t.Lookup(Credential(r)) != nil
 }
 
 // Credential extracts the token a request presents in its Authorization
@@ -53,7 +90,7 @@ func Credential(r *http.Request) string {
 	if _, p, ok := r.BasicAuth(); ok {
 		return p
 	}
-	return ""
+	return WebSocketCredential(r)
 }
 
 // QueryCredential extracts the token of InfluxDB 1.x's query parameters,
@@ -67,26 +104,21 @@ func QueryCredential(r *http.Request) string {
 	return ""
 }
 
-func (t *Tokens) valid(tok string) bool {
-	if tok == "" {
-		return false
-	}
-	ok := 0
-	for _, s := range t.list {
-		ok |= subtle.ConstantTimeCompare([]byte(s), []byte(tok))
-	}
-	return ok == 1
-}
-
 // Require wraps h so that requests without an accepted token in a header
-// get 401, in plain text.
+// get 401, in plain text; the scope needed follows the method (ByMethod).
 func (t *Tokens) Require(h http.Handler) http.Handler { return t.Guard(Route{})(h) }
 
-// Route says how a route takes credentials and refuses requests without.
+// Route says what a route needs and how it takes credentials and refuses
+// requests without.
 type Route struct {
+	// Scope says what a request to the route needs; nil is ByMethod.
+	Scope func(*http.Request) Scope
 	// Deny writes the 401 in the format of the route's clients (after
-	// WWW-Authenticate is set); nil writes plain text.
-	Deny func(w http.ResponseWriter, r *http.Request)
+	// WWW-Authenticate is set); nil writes plain text. Forbid writes the
+	// 403 of a token without the scope or chronicle needed; nil writes
+	// plain text.
+	Deny   func(w http.ResponseWriter, r *http.Request)
+	Forbid func(w http.ResponseWriter, r *http.Request, err error)
 	// QueryToken also takes the token from InfluxDB 1.x's ?u=&p= (see
 	// QueryCredential). Only 1.x routes take it: a token in a URL ends up
 	// in proxies' logs and shell histories, and the read API's URLs are
@@ -94,24 +126,99 @@ type Route struct {
 	QueryToken bool
 }
 
+// Needs is the Route.Scope of a route that needs s whatever the method.
+func Needs(s Scope) func(*http.Request) Scope {
+	return func(*http.Request) Scope { return s }
+}
+
+// ReadOr is the Route.Scope of a route that GET and HEAD read and other
+// methods change with scope s (the sinks API: reading a status is a read,
+// pausing a sink is admin).
+func ReadOr(s Scope) func(*http.Request) Scope {
+	return func(r *http.Request) Scope {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			return ScopeRead
+		}
+		return s
+	}
+}
+
+// ByMethod is the scope a route needs when it declares none: reads for
+// GET and HEAD, writes (ingest) for POST, admin for the rest (PUT, DELETE
+// change retention and sinks).
+func ByMethod(r *http.Request) Scope {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return ScopeRead
+	case http.MethodPost:
+		return ScopeWrite
+	}
+	return ScopeAdmin
+}
+
+// RequestChronicle is the chronicle a request names up front, if any: a
+// {chronicle} path segment, the chronicle=, db= (InfluxDB 1.x) or bucket=
+// (2.x) query parameter, or the X-Chronostream-Chronicle header. The guard
+// refuses a token limited to other chronicles early; handlers check again
+// where they resolve the chronicle (ingest.Pipeline.Story, the InfluxQL
+// engine's index), which covers chronicles named in bodies too.
+func RequestChronicle(r *http.Request) string {
+	if c := r.PathValue("chronicle"); c != "" {
+		return c
+	}
+	q := r.URL.Query()
+	for _, k := range []string{"chronicle", "db", "bucket"} {
+		if c := q.Get(k); c != "" {
+			return c
+		}
+	}
+	return r.Header.Get("X-Chronostream-Chronicle")
+}
+
 // Guard returns a wrapper that gives requests to a route of rt without an
-// accepted token 401.
+// accepted token 401 and those whose token lacks the route's scope or the
+// request's chronicle 403; accepted requests carry their Principal in
+// their context.
 func (t *Tokens) Guard(rt Route) func(http.Handler) http.Handler {
 	deny := rt.Deny
 	if deny == nil {
 		deny = denyText
 	}
+	forbid := rt.Forbid
+	if forbid == nil {
+		forbid = forbidText
+	}
 	return func(h http.Handler) http.Handler {
-		if !t.Enabled() {
-			return h
-		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !t.valid(Credential(r)) && (!rt.QueryToken || !t.valid(QueryCredential(r))) {
+			if !t.Enabled() {
+				h.ServeHTTP(w, r)
+				return
+			}
+			needs := rt.Scope
+			if needs == nil {
+				needs = ByMethod
+			}
+			scope := needs(r)
+			p := t.Lookup(Credential(r))
+			if p == nil && rt.QueryToken {
+				p = t.Lookup(QueryCredential(r))
+			}
+			if p == nil && scope == ScopeRead && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+				// The UI's session cookie: for reads only. SameSite=Strict
+				// keeps other sites' pages from sending it, and no write
+				// route takes it, so a cross-site form cannot write.
+				p = t.Lookup(SessionCredential(r))
+			}
+			if p == nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="chronostream"`)
 				deny(w, r)
 				return
 			}
-			h.ServeHTTP(w, r)
+			if err := p.Check(scope, RequestChronicle(r)); err != nil {
+				forbid(w, r, err)
+				return
+			}
+			h.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 		})
 	}
 }
@@ -122,17 +229,30 @@ func denyText(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "unauthorized: "+unauthorized, http.StatusUnauthorized)
 }
 
+func forbidText(w http.ResponseWriter, r *http.Request, err error) {
+	http.Error(w, err.Error(), http.StatusForbidden)
+}
+
 // Problem answers 401 as an RFC 7807 problem document, as chronostream's
 // API (and Trendlines') answer errors.
 func Problem(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, r, http.StatusUnauthorized, unauthorized)
+}
+
+// ProblemForbidden answers 403 as an RFC 7807 problem document.
+func ProblemForbidden(w http.ResponseWriter, r *http.Request, err error) {
+	writeProblem(w, r, http.StatusForbidden, err.Error())
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusUnauthorized)
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(struct {
 		Type     string `json:"type"`
 		Title    string `json:"title"`
 		Status   int    `json:"status"`
 		Detail   string `json:"detail"`
 		Instance string `json:"instance"`
-	}{"about:blank", "Unauthorized", http.StatusUnauthorized, unauthorized, r.URL.Path})
+	}{"about:blank", http.StatusText(status), status, detail, r.URL.Path})
 }

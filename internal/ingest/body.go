@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -169,6 +170,8 @@ func ClassifyStoreError(ctx context.Context, err error) Failure {
 		return Failure{http.StatusServiceUnavailable, "store_timeout"}
 	case errors.Is(err, store.ErrNoChronicle):
 		return Failure{http.StatusNotFound, "no_chronicle"}
+	case errors.Is(err, auth.ErrForbidden):
+		return Failure{http.StatusForbidden, "forbidden"}
 	case errors.Is(err, store.ErrInvalidName):
 		return Failure{http.StatusBadRequest, "invalid_name"}
 	case errors.Is(err, store.ErrTooLarge):

@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -150,7 +151,7 @@ func (a *Appender) put(b *batch) {
 // that it overlaps reading and decoding the first batch): then an
 // acknowledgement never names a source that is not recorded.
 func (a *Appender) Begin(ctx context.Context, gate func() error) *Pipeline {
-	return &Pipeline{a: a, ctx: ctx, gate: gate, last: -1, window: make([]*batch, 0, a.opts.InFlight+1),
+	return &Pipeline{a: a, ctx: ctx, who: auth.FromContext(ctx), gate: gate, last: -1, window: make([]*batch, 0, a.opts.InFlight+1),
 		budget: a.opts.InFlight * (a.opts.Events*eventSize + a.opts.Bytes)}
 }
 
@@ -182,6 +183,7 @@ type pipeStory struct {
 type Pipeline struct {
 	a      *Appender
 	ctx    context.Context
+	who    *auth.Principal // the request's token (nil: unchecked)
 	gate   func() error
 	gated  bool
 	err    error
@@ -199,8 +201,11 @@ type Pipeline struct {
 	budget    int
 }
 
-// Story returns the ref of a story, validating its names the first time.
-// It does not allocate for a story the pipeline has seen.
+// Story returns the ref of a story, validating its names and that the
+// request's token (its context's auth.Principal) may write to the
+// chronicle the first time: every transport resolves its chronicle here,
+// so this one check covers all of them. It does not allocate for a story
+// the pipeline has seen.
 func (p *Pipeline) Story(chronicle, story string) (StoryRef, error) {
 	if p.last >= 0 {
 		if k := &p.stories[p.last].storyKey; k.chronicle == chronicle && k.story == story {
@@ -219,6 +224,9 @@ func (p *Pipeline) Story(chronicle, story string) (StoryRef, error) {
 	}
 	if err := event.ValidateStory(story); err != nil {
 		return -1, fmt.Errorf("%w: %w", store.ErrInvalidName, err)
+	}
+	if err := p.who.Check(auth.ScopeWrite, chronicle); err != nil {
+		return -1, err
 	}
 	ref := StoryRef(len(p.stories))
 	p.stories = append(p.stories, pipeStory{storyKey: key})

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -176,6 +177,8 @@ func StoreReason(err error) string {
 		return "no_chronicle"
 	case errors.Is(err, store.ErrInvalidName):
 		return "invalid_name"
+	case errors.Is(err, auth.ErrForbidden):
+		return "forbidden"
 	case errors.Is(err, store.ErrTooLarge):
 		return "event_too_large"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -19,8 +19,8 @@ func (s *Server) startQueryIndex(ctx context.Context) {
 // queryHandler serves InfluxDB 1.x's /query over the index.
 func (s *Server) queryHandler() http.Handler {
 	return &query.Handler{Engine: &query.Engine{
-		Index:     s.queryIndex,
-		Catalog:   catalog{s.store},
+		Index:     authorizedIndex{s.queryIndex},
+		Catalog:   authorizedCatalog{catalog{s.store}},
 		Logger:    s.log,
 		Retention: s.opts.Retention,
 	}}

@@ -41,9 +41,15 @@ func (s *Server) routes() http.Handler {
 	// writes (ingest) for POST, admin for PUT and DELETE (auth.ByMethod).
 	// Our API and Trendlines refuse in RFC 7807 problem JSON, InfluxDB's
 	// routes as InfluxDB does; only 1.x routes take a token in the URL.
-	protectAPI := s.tokens.Guard(auth.Route{Deny: auth.Problem})
-	protectV1 := s.tokens.Guard(auth.Route{Deny: lp.DenyV1, QueryToken: true})
-	protectV2 := s.tokens.Guard(auth.Route{Deny: lp.DenyV2})
+	protect := s.tokens.Require
+	protectWrite := s.tokens.Guard(auth.Route{Scope: auth.Needs(auth.ScopeWrite)})
+	protectAPI := s.tokens.Guard(auth.Route{Deny: auth.Problem, Forbid: auth.ProblemForbidden})
+	protectRead := s.tokens.Guard(auth.Route{Deny: auth.Problem, Forbid: auth.ProblemForbidden, Scope: auth.Needs(auth.ScopeRead)})
+	protectAdmin := s.tokens.Guard(auth.Route{Deny: auth.Problem, Forbid: auth.ProblemForbidden, Scope: auth.ReadOr(auth.ScopeAdmin)})
+	protectTokens := s.tokens.Guard(auth.Route{Deny: auth.Problem, Forbid: auth.ProblemForbidden, Scope: auth.Needs(auth.ScopeAdmin)})
+	protectV1 := s.tokens.Guard(auth.Route{Deny: lp.DenyV1, Forbid: lp.ForbidV1, QueryToken: true, Scope: auth.Needs(auth.ScopeWrite)})
+	protectQuery := s.tokens.Guard(auth.Route{Deny: lp.DenyV1, Forbid: lp.ForbidV1, QueryToken: true, Scope: auth.Needs(auth.ScopeRead)})
+	protectV2 := s.tokens.Guard(auth.Route{Deny: lp.DenyV2, Forbid: lp.ForbidV2, Scope: auth.Needs(auth.ScopeWrite)})
 
 	// The web UI: a browser's GET / gets the page, its assets are under
 	// /ui/. New validated the prefix, so this cannot fail.
@@ -56,7 +62,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /{$}", protect(http.HandlerFunc(nd.ServeRoot)))
 	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wsingest.IsUpgrade(r) {
-			protect(ws).ServeHTTP(w, r)
+			protectWrite(ws).ServeHTTP(w, r)
 			return
 		}
 		ui.ServeIndex(w, r)
@@ -64,7 +70,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET "+web.AssetsPath, ui)
 	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protectAPI(http.HandlerFunc(nd.ServeEvents)))
 	a.Register(mux, protectAPI)
-	a.RegisterSinks(mux, protectAPI, s.sinks)
+	a.RegisterSinks(mux, protectAdmin, s.sinks)
+	a.RegisterTokens(mux, protectTokens, protectRead, s.tokenStore, s.tokens.Lookup)
 	// Trendlines: its metrics are stories of the metrics chronicle, as Graphite's.
 	trendlines.NewHandler(trendlines.Config{Config: ingestCfg, Store: s.store, Chronicle: s.opts.MetricsChronicle}).Register(mux, protectAPI)
 
@@ -75,7 +82,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /ping", lp.ServePing)
 	mux.HandleFunc("HEAD /ping", lp.ServePing)
 	// InfluxDB 1.x queries (InfluxQL), as Grafana's InfluxDB data source sends them.
-	qh := protectV1(s.queryHandler())
+	qh := protectQuery(s.queryHandler())
 	mux.Handle("GET /query", qh)
 	mux.Handle("POST /query", qh)
 

@@ -179,6 +179,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *obs.Metrics
 	tokens  *auth.Tokens
+	// tokenStore holds the scoped tokens (auth.Store), in the log.
+	tokenStore *auth.Store
 
 	ns    *natsd.Server
 	nc    *nats.Conn
@@ -329,6 +331,10 @@ func isLoopback(addr string) bool {
 // Start starts the log and every listener. It returns once the server is ready.
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.startLog(ctx); err != nil {
+		s.closeLog()
+		return err
+	}
+	if err := s.startTokens(ctx); err != nil {
 		s.closeLog()
 		return err
 	}
@@ -626,6 +632,9 @@ func (s *Server) closeLog() {
 	s.closeQueryIndex() // it reads the log
 	if s.sinks != nil {
 		_ = s.sinks.Close()
+	}
+	if s.tokenStore != nil {
+		_ = s.tokenStore.Close()
 	}
 	if s.store != nil {
 		s.store.Close()

@@ -108,6 +108,19 @@ func (h *Handler) DenyV2(w http.ResponseWriter, r *http.Request) {
 	writeV2Error(w, http.StatusUnauthorized, "unauthorized", "unauthorized access")
 }
 
+// ForbidV1 answers a request whose token lacks the scope or chronicle it
+// needs as InfluxDB 1.x answers a user without the privilege.
+func (h *Handler) ForbidV1(w http.ResponseWriter, r *http.Request, err error) {
+	h.headers(w, VersionV1)
+	writeV1Error(w, http.StatusForbidden, err.Error())
+}
+
+// ForbidV2 answers it as InfluxDB 2.x does.
+func (h *Handler) ForbidV2(w http.ResponseWriter, r *http.Request, err error) {
+	h.headers(w, VersionV2)
+	writeV2Error(w, http.StatusForbidden, "forbidden", err.Error())
+}
+
 // partial words a failure reading the body (over the limit, or stalled)
 // after part of it was stored, as InfluxDB's partial write: 400 "partial
 // write: ... dropped=N", which clients do not retry, where a 413 or 408

@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/jsonscan"
 	"github.com/chronostream/chronostream/internal/jsonev"
@@ -494,6 +495,8 @@ func (s *session) closeForStoreError(err error) {
 		code, reason, msg = websocket.StatusPolicyViolation, "no_chronicle", "no such chronicle"
 	case errors.Is(err, store.ErrInvalidName):
 		code, reason, msg = websocket.StatusPolicyViolation, "invalid_name", "invalid chronicle or story name"
+	case errors.Is(err, auth.ErrForbidden):
+		code, reason, msg = websocket.StatusPolicyViolation, "forbidden", "the token may not write to this chronicle"
 	case errors.Is(err, store.ErrTooLarge):
 		code, reason, msg = websocket.StatusMessageTooBig, "event_too_large", "an event is too large for the log"
 	}
