@@ -60,14 +60,18 @@ func BenchmarkReducers(b *testing.B) {
 // BenchmarkSummaryAdd is the cost of building rollups: one point into a
 // bucket's summary.
 func BenchmarkSummaryAdd(b *testing.B) {
-	pts := benchData(false)
-	for b.Loop() {
-		var s fn.Summary
-		for _, p := range pts {
-			s.Add(p)
-		}
+	for _, ints := range []bool{false, true} {
+		pts := benchData(ints)
+		b.Run(map[bool]string{false: "float", true: "int"}[ints], func(b *testing.B) {
+			for b.Loop() {
+				var s fn.Summary
+				for _, p := range pts {
+					s.Add(p)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchPoints, "ns/point")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchPoints, "ns/point")
 }
 
 // BenchmarkSummaryMerge is the cost of answering from rollups: a day of 10 s

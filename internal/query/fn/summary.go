@@ -23,6 +23,16 @@ type Summary struct {
 // Add adds one point; points may come in any order (ties resolved as the
 // reducers resolve them).
 func (s *Summary) Add(p Point) {
+	switch v := p.Value.(type) {
+	case float64:
+		if addTyped(s, p, v, kindFloat) {
+			return
+		}
+	case int64:
+		if addTyped(s, p, v, kindInteger) {
+			return
+		}
+	}
 	if p.Value == nil {
 		return
 	}
@@ -47,6 +57,46 @@ func (s *Summary) Add(p Point) {
 		s.mean += d / float64(s.sum.n)
 		s.m2 += d * (v - s.mean)
 	}
+}
+
+// addTyped is Add's fast path for float and integer fields (rollups add
+// every point of every field): the same rules without the type dispatch.
+// It declines (false) when the summary holds values of another type.
+func addTyped[T float64 | int64](s *Summary, p Point, v T, k kind) bool {
+	if s.count > 0 && s.sum.kind != k {
+		return false
+	}
+	mn, ok1 := s.min.Value.(T)
+	mx, ok2 := s.max.Value.(T)
+	if s.count > 0 && (!ok1 || !ok2) {
+		return false
+	}
+	if s.count == 0 || p.Time < s.first.Time || (p.Time == s.first.Time && firstBetter(p, s.first)) {
+		s.first = p
+	}
+	if s.count == 0 || p.Time > s.last.Time || (p.Time == s.last.Time && lastBetter(p, s.last)) {
+		s.last = p
+	}
+	// !(a < b) && !(a > b) is compare's equality (NaN included).
+	if s.count == 0 || v < mn || (!(v > mn) && p.Time < s.min.Time) {
+		s.min = p
+	}
+	if s.count == 0 || v > mx || (!(v < mx) && p.Time < s.max.Time) {
+		s.max = p
+	}
+	s.count++
+	if k == kindFloat {
+		s.sum.f += float64(v)
+	} else {
+		s.sum.i += int64(v)
+	}
+	s.sum.n++
+	s.sum.kind = k
+	f := float64(v)
+	d := f - s.mean
+	s.mean += d / float64(s.sum.n)
+	s.m2 += d * (f - s.mean)
+	return true
 }
 
 // Merge adds o's points to s, as if each had been added.

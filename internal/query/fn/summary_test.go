@@ -112,6 +112,24 @@ func TestSummaryEdges(t *testing.T) {
 	if got, ok, _ := fn.FromSummary("stddev", &s); !ok || got.Value != nil {
 		t.Errorf("stddev of one point: %#v %v, want a null row", got.Value, ok)
 	}
+	// A field whose type changed (shards written at different times) takes
+	// the generic path; the summary still answers as the reducers do.
+	mixed := []fn.Point{{1, 2.5}, {2, int64(7)}, {3, -1.0}, {4, int64(-3)}, {5, 9.0}, {5, int64(9)}}
+	var m fn.Summary
+	for _, p := range mixed {
+		m.Add(p)
+	}
+	for _, name := range []string{"count", "sum", "mean", "min", "max", "first", "last", "spread", "stddev"} {
+		r, _ := fn.NewReducer(name, nil)
+		for _, p := range mixed {
+			r.Add(p)
+		}
+		want, wantOK := r.Result()
+		got, ok, err := fn.FromSummary(name, &m)
+		if err != nil || ok != wantOK || got.Time != want.Time || !closeTo(got.Value, want.Value, 1e-9) {
+			t.Errorf("mixed %s: %#v %v %v, reducer %#v %v", name, got, ok, err, want, wantOK)
+		}
+	}
 	// A string field counts and selects first/last but has no sum.
 	var str fn.Summary
 	str.Add(fn.Point{Time: 1, Value: "a"})
