@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/influxdata/influxql"
 )
 
 // Reducer reduces one window of points to one point. Points arrive in time
@@ -40,8 +42,11 @@ func NewReducer(name string, args []Value) (Reducer, error) {
 		unit := time.Second
 		if len(args) == 1 {
 			d, ok := durationArg(args[0])
-			if !ok || d <= 0 {
+			if !ok {
 				return nil, fmt.Errorf("second argument must be a duration")
+			}
+			if d <= 0 {
+				return nil, fmt.Errorf("duration argument must be positive, got %s", influxql.FormatDuration(d))
 			}
 			unit = d
 		}
