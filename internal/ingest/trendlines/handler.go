@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/store"
 )
@@ -84,6 +85,12 @@ func (h *Handler) ServePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	chronicle := h.cfg.DefaultChronicle
+	// Appended directly, not through an ingest.Pipeline: check the
+	// token's chronicle here, as Pipeline.Story does for the others.
+	if err := auth.FromContext(r.Context()).Check(auth.ScopeWrite, chronicle); err != nil {
+		h.fail(w, http.StatusForbidden, "forbidden", "forbidden", "Forbidden", err.Error())
+		return
+	}
 	src := store.Source{ID: store.NewSourceID(), Protocol: Protocol, Remote: r.RemoteAddr, Headers: ingest.SourceHeaders(r.Header),
 		Chronicle: chronicle, Story: p.Metric, Start: time.Now().UTC()}
 	// The source is recorded before the point that names it.

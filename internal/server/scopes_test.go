@@ -1,0 +1,272 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coder/websocket"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/chronostream/chronostream/internal/auth"
+	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/testutil/servertest"
+)
+
+// lockedBuffer collects the server's log lines for the secrets check.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type scopeClient struct {
+	t    *testing.T
+	base string
+}
+
+func (c scopeClient) do(method, path, token string, body []byte, hdr map[string]string) (int, string) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// create makes a scoped token through the admin API and returns its secret.
+func (c scopeClient) create(admin, name string, scopes auth.Scope, chronicles ...string) string {
+	c.t.Helper()
+	body, _ := json.Marshal(auth.Request{Name: name, Scopes: scopes, Chronicles: chronicles})
+	code, out := c.do("POST", "/api/v1/tokens", admin, body, nil)
+	if code != http.StatusCreated {
+		c.t.Fatalf("creating token %s: %d %s", name, code, out)
+	}
+	var r struct {
+		Token  auth.Token `json:"token"`
+		Secret string     `json:"secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Secret == "" || strings.Contains(out, `"hash"`) {
+		c.t.Fatalf("create answer %s: %v", out, err)
+	}
+	return r.Secret
+}
+
+func otlpLogsBody(t *testing.T) []byte {
+	t.Helper()
+	b, err := proto.Marshal(&collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{TimeUnixNano: 1, SeverityText: "INFO"}}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestScopedTokensPerRoute drives every route and HTTP protocol with
+// scoped tokens: no token → 401, a token without the route's scope or
+// limited to another chronicle → 403, the right token → accepted. The
+// chronicle is refused where each protocol resolves it (the pipeline's
+// Story for every ingest protocol, the InfluxQL index for /query), so an
+// OTLP or Trendlines write whose chronicle is configured, not in the
+// request, is covered too. Then: no secret in the logs, /metrics or the
+// recorded sources; a revoked token stops working; the UI's session cookie
+// reads and never writes.
+func TestScopedTokensPerRoute(t *testing.T) {
+	const admin = "admin-secret-0123456789"
+	logs := &lockedBuffer{}
+	s := servertest.RunServer(t, server.Options{Tokens: []string{admin}, AutoCreate: true,
+		MetricsChronicle: "app", OTLPChronicle: "app", ForwardChronicle: "app",
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c := scopeClient{t, "http://" + s.Addr()}
+	tok := map[string]string{
+		"write":       c.create(admin, "w-app", auth.ScopeWrite, "app"),
+		"write-other": c.create(admin, "w-other", auth.ScopeWrite, "other"),
+		"read":        c.create(admin, "r-app", auth.ScopeRead, "app"),
+		"read-other":  c.create(admin, "r-other", auth.ScopeRead, "other"),
+		"admin":       c.create(admin, "a-app", auth.ScopeAdmin, "app"),
+		"admin-other": c.create(admin, "a-other", auth.ScopeAdmin, "other"),
+	}
+	// Seed the chronicle the reads read.
+	if code, out := c.do("POST", "/api/v1/chronicles/app/stories/s/events", admin, []byte(`{"a":0}`+"\n"), nil); code != 200 {
+		t.Fatalf("seed: %d %s", code, out)
+	}
+	lp := []byte("m,h=a v=1 1\n")
+	routes := []struct {
+		name, method, path string
+		body               []byte
+		hdr                map[string]string
+		scope              string // the token kind that is accepted
+		wrongScope         string // a token of the right chronicle without the scope
+	}{
+		{"anacrolix POST /", "POST", "/?chronicle=app&story=s", []byte(`{"a":1}` + "\n"), nil, "write", "read"},
+		{"events API", "POST", "/api/v1/chronicles/app/stories/s/events", []byte(`{"a":2}` + "\n"), nil, "write", "read"},
+		{"InfluxDB 1.x write", "POST", "/write?db=app", lp, nil, "write", "read"},
+		{"InfluxDB 2.x write", "POST", "/api/v2/write?bucket=app&org=x", lp, nil, "write", "read"},
+		{"OTLP logs", "POST", "/v1/logs", otlpLogsBody(t), map[string]string{"Content-Type": "application/x-protobuf"}, "write", "read"},
+		{"Trendlines", "POST", "/api/v1/data", []byte(`{"metric":"tl","value":1}`), nil, "write", "read"},
+		{"Vivo input", "POST", "/vivo/input/s", []byte(`[{"date":1.5,"log":"x"}]`), map[string]string{"Content-Type": "application/json"}, "write", "read"},
+		{"read events", "GET", "/api/v1/chronicles/app/stories/s/events", nil, nil, "read", "write"},
+		{"stories", "GET", "/api/v1/chronicles/app/stories", nil, nil, "read", "write"},
+		{"InfluxQL", "GET", "/query?db=app&q=" + url.QueryEscape("SHOW MEASUREMENTS"), nil, nil, "read", "write"},
+		{"InfluxQL FROM another db", "GET", "/query?q=" + url.QueryEscape(`SELECT * FROM "app".."m"`), nil, nil, "read", "write"},
+		{"retention", "PUT", "/api/v1/chronicles/app", []byte(`{"retention":{"max_age":"240h"}}`), nil, "admin", "read"},
+	}
+	for _, rt := range routes {
+		try := func(kind string) (int, string) {
+			return c.do(rt.method, rt.path, tok[kind], rt.body, rt.hdr)
+		}
+		if code, out := c.do(rt.method, rt.path, "", rt.body, rt.hdr); code != http.StatusUnauthorized {
+			t.Errorf("%s without a token: %d %s, want 401", rt.name, code, out)
+		}
+		for _, kind := range []string{rt.wrongScope, rt.scope + "-other"} {
+			code, out := try(kind)
+			// InfluxQL answers per statement: a refused database is an
+			// error in the results of a 200, as InfluxDB's privileges are.
+			if rt.name == "InfluxQL FROM another db" && code == 200 && strings.Contains(out, "forbidden") {
+				continue
+			}
+			if code != http.StatusForbidden {
+				t.Errorf("%s with a %s token: %d %s, want 403", rt.name, kind, code, out)
+			}
+		}
+		if code, out := try(rt.scope); code/100 != 2 || strings.Contains(out, "forbidden") {
+			t.Errorf("%s with a %s token: %d %s, want 2xx", rt.name, rt.scope, code, out)
+		}
+	}
+
+	// InfluxDB 1.x clients send the token as ?u=&p=.
+	if code, out := c.do("POST", "/write?db=app&u=ci&p="+url.QueryEscape(tok["write"]), "", lp, nil); code != 204 {
+		t.Errorf("/write with u/p: %d %s", code, out)
+	}
+	if code, _ := c.do("POST", "/write?db=app&u=ci&p="+url.QueryEscape(tok["write-other"]), "", lp, nil); code != 403 {
+		t.Errorf("/write with u/p of another chronicle: %d, want 403", code)
+	}
+
+	// WebSocket ingest: the token as a header, or as a "bearer.TOKEN"
+	// subprotocol where a browser cannot set headers.
+	ws := "ws://" + s.Addr() + "/?chronicle=app&story=ws"
+	if _, resp, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{
+		Subprotocols: []string{auth.WebSocketSubprotocol, "bearer." + tok["read"]}}); err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Errorf("WebSocket with a read token: %v %v, want 403", resp, err)
+	}
+	conn, _, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok["write"]}}})
+	if err != nil {
+		t.Fatalf("WebSocket with a write token: %v", err)
+	}
+	if err := conn.Write(context.Background(), websocket.MessageText, []byte(`{"a":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := conn.Read(context.Background()); err != nil || string(b) != "1" {
+		t.Errorf("WebSocket count %q, %v; want 1", b, err)
+	}
+	conn.Close(websocket.StatusNormalClosure, "")
+
+	// Tokens API: admin only; listing never shows a secret or a hash.
+	if code, _ := c.do("GET", "/api/v1/tokens", tok["read"], nil, nil); code != 403 {
+		t.Errorf("token list with a read token: %d, want 403", code)
+	}
+	code, list := c.do("GET", "/api/v1/tokens", admin, nil, nil)
+	if code != 200 || !strings.Contains(list, `"r-app"`) || strings.Contains(list, "hash") {
+		t.Errorf("token list: %d %s", code, list)
+	}
+
+	// The UI's session: a read token in a POST body becomes an HttpOnly,
+	// SameSite=Strict cookie that reads and never writes.
+	resp, err := http.Post(c.base+"/api/v1/session", "application/json", strings.NewReader(`{"token":"`+tok["read"]+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == auth.SessionCookie {
+			cookie = ck
+		}
+	}
+	if resp.StatusCode != 200 || cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session: %d %+v", resp.StatusCode, cookie)
+	}
+	withCookie := func(method, path string, body []byte) int {
+		req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+		req.AddCookie(cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := withCookie("GET", "/api/v1/chronicles/app/stories/s/events", nil); code != 200 {
+		t.Errorf("read with the session cookie: %d", code)
+	}
+	if code := withCookie("POST", "/api/v1/chronicles/app/stories/s/events", []byte(`{"a":4}`)); code != 401 {
+		t.Errorf("write with the session cookie: %d, want 401", code)
+	}
+	if resp, _ := http.Post(c.base+"/api/v1/session", "application/json", strings.NewReader(`{"token":"nope"}`)); resp == nil || resp.StatusCode != 401 {
+		t.Errorf("session with a bad token: %v", resp)
+	}
+
+	// Revoked: refused at once.
+	if code, out := c.do("DELETE", "/api/v1/tokens/w-app", admin, nil, nil); code != 200 {
+		t.Fatalf("revoke: %d %s", code, out)
+	}
+	if code, _ := c.do("POST", "/write?db=app", tok["write"], lp, nil); code != 401 {
+		t.Errorf("revoked token: %d, want 401", code)
+	}
+
+	// No secret anywhere it could leak: the logs, /metrics, the sources
+	// (readable through the API).
+	_, metrics := c.do("GET", "/metrics", "", nil, nil)
+	_, sources := c.do("GET", "/api/v1/sources?limit=1000", admin, nil, nil)
+	if !strings.Contains(sources, `"lineproto`) && !strings.Contains(sources, `"influx`) {
+		t.Fatalf("sources list lacks the line-protocol requests: %.300s", sources)
+	}
+	secrets := []string{admin}
+	for _, v := range tok {
+		secrets = append(secrets, v)
+	}
+	for _, sec := range secrets {
+		for where, text := range map[string]string{"logs": logs.String(), "/metrics": metrics, "sources": sources} {
+			if strings.Contains(text, sec) {
+				t.Errorf("a token appears in %s", where)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "token created") {
+		t.Errorf("the logs were not captured: %.200s", logs.String())
+	}
+}
