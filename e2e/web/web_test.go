@@ -8,12 +8,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +29,7 @@ import (
 	"github.com/chronostream/chronostream/internal/server"
 	"github.com/chronostream/chronostream/internal/sink"
 	_ "github.com/chronostream/chronostream/internal/sink/all"
-	"github.com/chronostream/chronostream/internal/testutil/servertest"
+	"github.com/chronostream/chronostream/internal/testutil"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -124,15 +126,64 @@ func seed(t *testing.T, addr string) (traceID string) {
 	return root.SpanContext().TraceID().String()
 }
 
+// restartable is a server that can be stopped and started again on the
+// same port with the same data, as after an upgrade.
+type restartable struct {
+	t    *testing.T
+	opts server.Options
+	mu   sync.Mutex
+	s    *server.Server
+}
+
+func (r *restartable) start() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, err := server.New(r.opts)
+	if err == nil {
+		err = s.Start(context.Background())
+	}
+	if err != nil {
+		r.t.Errorf("start server: %v", err)
+		return
+	}
+	r.s, r.opts.HTTPAddr = s, s.Addr()
+}
+
+func (r *restartable) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.s.Shutdown(ctx); err != nil {
+		r.t.Errorf("shutdown: %v", err)
+	}
+	r.s = nil
+}
+
 func TestWebUI(t *testing.T) {
 	node := requireBrowser(t)
 	// A webhook sink delivering the logs chronicle, for the overview's
 	// sink column: a real HTTP receiver that accepts every batch.
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	t.Cleanup(hook.Close)
-	s := servertest.RunServer(t, server.Options{AutoCreate: true, URLPrefix: "/cs", Sinks: []sink.Config{{
-		Name: "audit-hook", Type: "webhook", Chronicle: "logs", Settings: []byte(`{"url":"` + hook.URL + `"}`)}}})
-	traceID := seed(t, s.Addr())
+	srv := &restartable{t: t, opts: server.Options{AutoCreate: true, URLPrefix: "/cs", DataDir: t.TempDir(),
+		HTTPAddr: "127.0.0.1:0", Logger: testutil.Logger(t, slog.LevelWarn), Sinks: []sink.Config{{
+			Name: "audit-hook", Type: "webhook", Chronicle: "logs", Settings: []byte(`{"url":"` + hook.URL + `"}`)}}}}
+	srv.start()
+	t.Cleanup(srv.stop)
+	addr := srv.s.Addr()
+	traceID := seed(t, addr)
+	// ui.mjs restarts the server (same port and data) through this, to
+	// check that the live log view resumes.
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.stop()
+		srv.start()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(control.Close)
 
 	shots := os.Getenv("CHRONOSTREAM_UI_SHOTS")
 	if shots == "" {
@@ -146,7 +197,7 @@ func TestWebUI(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "ui.mjs")
 	cmd.Env = append(os.Environ(),
-		"UI_URL=http://"+s.Addr()+"/cs/", "UI_SERVER=http://"+s.Addr(), "UI_PREFIX=/cs",
+		"UI_URL=http://"+addr+"/cs/", "UI_SERVER=http://"+addr, "UI_PREFIX=/cs", "UI_RESTART="+control.URL,
 		"UI_SHOTS="+shots, "UI_TRACE="+traceID, "UI_CHROMIUM="+chromium, "UI_PROFILE="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("ui.mjs:\n%s", out)

@@ -87,6 +87,8 @@ export function tail(path, params, after, { onEvent, onGap, onState }) {
             else if (type === 'error') throw new Error(JSON.parse(data).reason);
           }
         }
+        // The server ended the stream (it shuts down on restarts): resume.
+        if (!stopped) onState('reconnecting', new Error('the server ended the stream'));
       } catch (err) {
         if (stopped) break;
         onState('reconnecting', err);

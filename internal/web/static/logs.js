@@ -119,6 +119,7 @@ export function render(root, params, ctx) {
   function setLive(s, err) {
     live.replaceChildren(h('span.dot.' + (s === 'live' ? 'ok' : 'warn')), s === 'live' ? 'live' : 'reconnecting…');
     live.dataset.state = s;
+    if (s !== 'live') live.dataset.reconnects = +(live.dataset.reconnects || 0) + 1;
     if (err) live.title = String(err.message || err);
   }
 
