@@ -522,3 +522,53 @@ func TestBinaryOpAgainstInfluxDB(t *testing.T) {
 		}
 	}
 }
+
+// TestTopBottomAgainstInfluxDB compares top() and bottom() with InfluxDB's,
+// over a whole dataset and per GROUP BY time(2s) window (where each point
+// keeps its own time).
+func TestTopBottomAgainstInfluxDB(t *testing.T) {
+	var sets []dataset
+	for _, d := range datasets {
+		if fn.CheckType("top", d.samples[0].v) == nil {
+			sets = append(sets, d)
+		}
+	}
+	in := startInflux(t, sets...)
+	for _, d := range sets {
+		for _, name := range []string{"top", "bottom"} {
+			pick := fn.Top
+			if name == "bottom" {
+				pick = fn.Bottom
+			}
+			for _, n := range []int{1, 2, 3, 10} {
+				q := fmt.Sprintf("SELECT %s(v, %d) FROM %s", name, n, d.name)
+				t.Run(q, func(t *testing.T) {
+					comparePoints(t, pick(d.points(), n), mustQuery(t, in, q))
+				})
+				q = fmt.Sprintf("SELECT %s(v, %d) FROM %s WHERE time >= 0s AND time < 10s GROUP BY time(2s)", name, n, d.name)
+				t.Run(q, func(t *testing.T) {
+					var got []fn.Point
+					pts := d.points()
+					for w := int64(0); w < 10; w += 2 {
+						var in []fn.Point
+						for _, p := range pts {
+							if p.Time >= w*int64(time.Second) && p.Time < (w+2)*int64(time.Second) {
+								in = append(in, p)
+							}
+						}
+						got = append(got, pick(in, n)...)
+					}
+					comparePoints(t, got, mustQuery(t, in, q))
+				})
+			}
+		}
+	}
+	for _, c := range []struct {
+		arg  fn.Value
+		want string
+	}{{2.5, "expected integer as last argument in top(), found 2.500"}, {int64(0), "limit (0) in top function must be at least 1"}} {
+		if _, err := fn.LimitArg("top", c.arg); err == nil || err.Error() != c.want {
+			t.Errorf("LimitArg(%v) = %v, want %q", c.arg, err, c.want)
+		}
+	}
+}

@@ -166,6 +166,18 @@ func FuzzReducers(f *testing.F) {
 		fn.CumulativeSum(pts)
 		fn.Elapsed(pts, time.Millisecond)
 		fn.Distinct(pts)
+		for _, n := range []int{0, 1, 3} {
+			for _, sel := range [][]fn.Point{fn.Top(pts, n), fn.Bottom(pts, n)} {
+				if len(sel) > n {
+					t.Fatalf("%d points selected, want at most %d", len(sel), n)
+				}
+				for _, p := range sel {
+					if !contains(pts, p) {
+						t.Fatalf("selected %#v, not an input point", p)
+					}
+				}
+			}
+		}
 		fn.Integral(pts, time.Second, func(t int64) (int64, int64) { s := t - t%(3*int64(time.Second)); return s, s + 3*int64(time.Second) })
 	})
 }
