@@ -45,6 +45,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runAnnotate(ctx, rest, environ, stdout, stderr)
 	case "canary":
 		return runCanary(ctx, rest, environ, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, environ, stdout, stderr)
 	case "version", "--version", "-version":
 		return version(stdout)
 	case "help", "-h", "-help", "--help":
@@ -74,6 +76,8 @@ func help(args, environ []string, stdout, stderr io.Writer) int {
 		return runAnnotate(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "canary":
 		return runCanary(context.Background(), []string{"--help"}, environ, stdout, stderr)
+	case "token":
+		return runToken(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "Usage: chronostream version\n\nPrints the version, the VCS revision it was built from and the Go version.")
 		return exitOK
@@ -94,6 +98,7 @@ Usage:
   chronostream tail [CHRONICLE [STORY]]  follow a story or a chronicle live
   chronostream annotate -r CHRONICLE TEXT  record an annotation (--start/--end ID: a region)
   chronostream canary [flags]   write and read back test events, report losses
+  chronostream token create|list|revoke  manage scoped tokens (admin API)
   chronostream version          print the version
   chronostream help [command]   show help for a command
 `)
