@@ -572,3 +572,67 @@ func TestTopBottomAgainstInfluxDB(t *testing.T) {
 		}
 	}
 }
+
+// TestMathAgainstInfluxDB evaluates every math function on fields of each
+// type and compares with InfluxDB's SELECT fn(field) (abs of an integer
+// included: InfluxDB 1.6 returns it unchanged).
+func TestMathAgainstInfluxDB(t *testing.T) {
+	rows := []map[string]fn.Value{
+		{"f": -2.5, "i": int64(-3), "g": 0.5, "p": int64(2), "s": "x", "b": true},
+		{"f": 2.5, "i": int64(7), "g": -0.5, "p": int64(0), "s": "y", "b": false},
+		{"f": 0.75, "i": int64(1), "g": 1.5, "p": int64(-1)},
+	}
+	var body strings.Builder
+	for n, r := range rows {
+		var fields []string
+		for _, k := range []string{"f", "i", "g", "p", "s", "b"} {
+			if v, ok := r[k]; ok {
+				fields = append(fields, k+"="+lpValue(v))
+			}
+		}
+		fmt.Fprintf(&body, "mth %s %d\n", strings.Join(fields, ","), int64(n+1)*int64(time.Second))
+	}
+	in := startInflux(t)
+	resp, err := http.Post(in.db.URL()+"/write?db="+diffDB, "text/plain", strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	calls := [][]string{{"atan2", "f", "i"}, {"atan2", "i", "f"}, {"log", "g", "f"}, {"pow", "i", "p"}, {"pow", "f", "g"}, {"pow", "i", "g"}}
+	for _, name := range []string{"abs", "sin", "cos", "tan", "asin", "acos", "atan", "exp", "ln", "log2", "log10", "sqrt", "ceil", "floor", "round"} {
+		for _, field := range []string{"f", "i", "g", "s", "b"} {
+			calls = append(calls, []string{name, field})
+		}
+	}
+	for _, c := range calls {
+		q := fmt.Sprintf("SELECT %s(%s) FROM mth", c[0], strings.Join(c[1:], ", "))
+		t.Run(q, func(t *testing.T) {
+			var want []fn.Point
+			for n, r := range rows {
+				var args []fn.Value
+				present := false
+				for _, f := range c[1:] {
+					v, ok := r[f]
+					present = present || ok
+					args = append(args, v)
+				}
+				if present {
+					want = append(want, fn.Point{Time: int64(n+1) * int64(time.Second), Value: fn.Math(c[0], args)})
+				}
+			}
+			comparePoints(t, want, mustQuery(t, in, q))
+		})
+	}
+	for _, c := range []struct {
+		name string
+		n    int
+		want string
+	}{{"abs", 0, "invalid number of arguments for abs, expected 1, got 0"}, {"round", 2, "invalid number of arguments for round, expected 1, got 2"}, {"pow", 1, "invalid number of arguments for pow, expected 2, got 1"}, {"log", 1, "invalid number of arguments for log, expected 2, got 1"}} {
+		if err := fn.CheckMathArgs(c.name, c.n); err == nil || err.Error() != c.want {
+			t.Errorf("CheckMathArgs(%s, %d) = %v, want %q", c.name, c.n, err, c.want)
+		}
+	}
+	if !fn.IsMath("SQRT") || fn.IsMath("mean") {
+		t.Error("IsMath")
+	}
+}

@@ -39,6 +39,16 @@ func FuzzBinaryOp(f *testing.F) {
 	f.Fuzz(func(t *testing.T, op, lk, rk uint8, lb, rb uint64, ls, rs string) {
 		o := ops[int(op)%len(ops)]
 		l, r := value(lk, lb, ls), value(rk, rb, rs)
+		for _, m := range []string{"abs", "round", "sqrt", "ln", "pow", "log", "atan2"} {
+			args := []fn.Value{l}
+			if m == "pow" || m == "log" || m == "atan2" {
+				args = append(args, r)
+			}
+			v := fn.Math(m, args)
+			if f, ok := v.(float64); ok && math.IsNaN(f) {
+				t.Fatalf("%s(%#v) is NaN, want null", m, l)
+			}
+		}
 		got := fn.BinaryOp(o, l, r)
 		switch o {
 		case "=", "!=", "<>", "<", "<=", ">", ">=":
