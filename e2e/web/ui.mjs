@@ -47,8 +47,8 @@ async function shoot(name, ready) {
   await page.emulateMedia({ colorScheme: 'light' });
 }
 
-async function ingest(story, line) {
-  const r = await fetch(`${SERVER}${PREFIX}/api/v1/chronicles/logs/stories/${story}/events`, { method: 'POST', body: line + '\n' });
+async function ingest(story, line, chronicle = 'logs') {
+  const r = await fetch(`${SERVER}${PREFIX}/api/v1/chronicles/${chronicle}/stories/${story}/events`, { method: 'POST', body: line + '\n' });
   check(r.ok, 'ingest: HTTP ' + r.status);
 }
 
@@ -149,6 +149,15 @@ await step('logs: the live view resumes after a server restart, losing and repea
     check(c === 1, `event ${n} shown ${c} times`);
   }
   check(await page.locator('#log-list .logrow:has-text("first single record")').count() === 1, 'nothing repeated');
+});
+
+await step('logs: a chronicle opened before it exists shows its single first record', async () => {
+  await page.goto(URL_ + '#/logs?c=fresh');
+  await page.waitForSelector('#log-waiting');
+  await ingest('app', '{"level":"info","msg":"the only record of fresh"}', 'fresh');
+  await page.waitForSelector('#log-list .logrow:has-text("the only record of fresh")', { timeout: 10000 });
+  await page.goto(URL_ + '#/logs?c=logs');
+  await waitAttr('#log-state', 'data-state', 'live');
 });
 
 await step('logs: pause holds new events, resume shows them; filters', async () => {

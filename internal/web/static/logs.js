@@ -3,7 +3,7 @@
 // at the chronicle's last seq as read when the view opened, so the first
 // record sent after that appears (Vivo lost it), and it resumes by
 // Last-Event-ID after errors and silences (Vivo stopped pulling).
-import { get, tail, h, seg, fmtTime, prettyJSON } from './api.js';
+import { get, tail, h, seg, fmtTime, prettyJSON, APIError } from './api.js';
 
 const PAGE = 100;
 const MAX_ROWS = 3000;
@@ -43,6 +43,8 @@ export function render(root, params, ctx) {
   let seen = new Set();
   let stopped = false;
   let cursorRow = -1;
+  let startGen = 0; // the newest start(): an older one still waiting gives up
+  let forceFromStart = false;
 
   const save = () => {
     const p = new URLSearchParams();
@@ -160,18 +162,31 @@ export function render(root, params, ctx) {
     seen = new Set();
     held = [];
     setPaused(false);
-    if (!state.c) return;
-    let info;
-    try {
-      info = await get('chronicles/' + seg(state.c));
-    } catch (err) {
-      list.replaceChildren(h('div.problem', null, `Chronicle ${state.c}: ${err.message}`));
-      return;
+    if (!state.c) return waitForChronicles();
+    const gen = ++startGen;
+    let info = null;
+    let waited = false;
+    // A chronicle that does not exist yet is waited for: its first record
+    // (Vivo lost a lone first record) is then live, from the very start.
+    while (!info) {
+      try {
+        info = await get('chronicles/' + seg(state.c));
+      } catch (err) {
+        if (!(err instanceof APIError && err.status === 404)) {
+          list.replaceChildren(h('div.problem', null, `Chronicle ${state.c}: ${err.message}`));
+          return;
+        }
+        if (!waited) list.replaceChildren(h('div.empty', { id: 'log-waiting' }, `Waiting for the first event of chronicle ${state.c}…`));
+        waited = true;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      if (stopped || gen !== startGen) return;
     }
-    if (stopped) return;
+    list.querySelector('#log-waiting')?.remove();
     // The cursor at page load: everything after it is live, everything up
     // to it is history.
-    const cursor = info.last_seq;
+    const cursor = waited || forceFromStart ? 0 : info.last_seq;
+    forceFromStart = false;
     list.dataset.cursor = cursor;
     stopTail = tail('chronicles/' + seg(state.c) + '/tail', filterParams(), cursor, {
       onEvent: (e) => {
@@ -212,21 +227,44 @@ export function render(root, params, ctx) {
   };
   document.addEventListener('keydown', onKey);
 
-  (async () => {
-    try {
-      const { chronicles } = await get('chronicles');
-      if (stopped) return;
-      if (!state.c && chronicles.length) {
-        state.c = (chronicles.find((c) => c.name === 'logs') || chronicles[0]).name;
-        save();
+  // waitForChronicles lists the chronicles until there is one to show;
+  // on a new server the first arrives with the first event, which shows.
+  async function waitForChronicles() {
+    let first = true;
+    for (;;) {
+      try {
+        const { chronicles } = await get('chronicles');
+        if (stopped) return;
+        const names = chronicles.map((c) => c.name);
+        if (state.c && !names.includes(state.c)) names.push(state.c);
+        chronSel.replaceChildren(...names.map((n) => h('option', { value: n, selected: n === state.c }, n)));
+        if (!state.c && names.length) {
+          state.c = names.includes('logs') ? 'logs' : names[0];
+          chronSel.value = state.c;
+          save();
+          if (!first) { // it appeared while the page was open: all of it is new
+            list.replaceChildren(h('div.empty', { id: 'log-waiting' }));
+            return startNew();
+          }
+        }
+        if (state.c) return start();
+        if (first) list.replaceChildren(h('div.empty', null, 'No chronicles yet. Waiting for the first event…'));
+      } catch (err) {
+        list.replaceChildren(h('div.problem', null, err.message));
       }
-      chronSel.replaceChildren(...chronicles.map((c) => h('option', { value: c.name, selected: c.name === state.c }, c.name)));
-      if (!chronicles.length) list.append(h('div.empty', null, 'No chronicles yet.'));
-      start();
-    } catch (err) {
-      list.replaceChildren(h('div.problem', null, err.message));
+      first = false;
+      await new Promise((r) => setTimeout(r, 1000));
+      if (stopped) return;
     }
-  })();
+  }
+
+  // startNew tails a chronicle created after the page opened from its start.
+  async function startNew() {
+    forceFromStart = true;
+    await start();
+  }
+
+  waitForChronicles();
 
   return () => {
     stopped = true;

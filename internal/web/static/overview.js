@@ -111,7 +111,7 @@ export function render(root, params, ctx) {
       const open = !collapsed.has(c.name);
       rows.push(h('tr.chron', { dataset: { chronicle: c.name } },
         h('td', null, h('button.twisty', { 'aria-label': open ? 'collapse' : 'expand', onclick: () => toggle(c.name) }, open ? '▾' : '▸'),
-          c.name, ' ', h('span.muted', null, `(${c.stories} ${c.stories === 1 ? 'story' : 'stories'})`)),
+          c.name, ' ', h('span.muted.hide-sm', null, `(${c.stories} ${c.stories === 1 ? 'story' : 'stories'})`)),
         h('td.num', null, fmtInt(c.events)), h('td.num', null, fmtRate(r)), h('td.num.hide-sm', null, fmtBytes(c.bytes)),
         h('td', { title: lastT ? new Date(lastT).toISOString() : '' }, lastT ? fmtAgo(lastT) : '—'),
         h('td.hide-sm', null, retention(c.retention)), sinkCell(c.name),
