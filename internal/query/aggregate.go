@@ -248,7 +248,7 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 				} else {
 					need := map[string]bool{field: true}
 					fieldRefs(s.cond, need)
-					err := rows(s, sortedKeys(need), lo, hi, func(r row) error {
+					err := rows(s, sortedKeys(need), lo, hi, false, func(r row) error {
 						if v, ok := r.vals[field]; ok {
 							list = append(list, fn.Point{Time: r.t, Value: v})
 						}
@@ -440,7 +440,7 @@ func (p *plan) rawTransform(m *tsdb.Measurement, g *group) (*influxjson.Series, 
 		if s.cond != nil {
 			fieldRefs(s.cond, need)
 		}
-		err := rows(s, sortedKeys(need), p.lo, p.hi, func(r row) error {
+		err := rows(s, sortedKeys(need), p.lo, p.hi, false, func(r row) error {
 			if v, ok := r.vals[field]; ok {
 				pts = append(pts, fn.Point{Time: r.t, Value: v})
 			}

@@ -210,16 +210,24 @@ func sourceDB(sources influxql.Sources, def string) string {
 	return def
 }
 
-// withDB runs fn under db's read lock, after preparing (under its write
-// lock) every column of the measurements fn reads.
-func withDB(db *tsdb.DB, prepare func(), fn func() error) error {
-	db.Lock()
-	if prepare != nil {
-		prepare()
+// withDB runs fn under db's read lock when every column it reads is
+// ready (ready reports it), else under the write lock after prepare made
+// them so: a query never reads a column an append left unsorted.
+func withDB(db *tsdb.DB, ready func() bool, prepare func(), fn func() error) error {
+	if ready == nil {
+		db.RLock()
+		defer db.RUnlock()
+		return fn()
 	}
-	db.Unlock()
 	db.RLock()
-	defer db.RUnlock()
+	if ready() {
+		defer db.RUnlock()
+		return fn()
+	}
+	db.RUnlock()
+	db.Lock()
+	defer db.Unlock()
+	prepare()
 	return fn()
 }
 
@@ -311,7 +319,7 @@ func (e *Engine) showMeasurements(ctx context.Context, s *influxql.ShowMeasureme
 		return nil, err
 	}
 	var names []string
-	err = withDB(db, nil, func() error {
+	err = withDB(db, nil, nil, func() error {
 		for _, n := range db.Measurements() {
 			if s.Source != nil {
 				if m, ok := s.Source.(*influxql.Measurement); ok {
@@ -360,7 +368,7 @@ func (e *Engine) showTagKeys(ctx context.Context, s *influxql.ShowTagKeysStateme
 		return nil, err
 	}
 	var out []influxjson.Series
-	err = withDB(db, nil, func() error {
+	err = withDB(db, nil, nil, func() error {
 		for _, m := range measurements(db, s.Sources) {
 			set := map[string]bool{}
 			for _, x := range m.Series() {
@@ -400,7 +408,7 @@ func (e *Engine) showTagValues(ctx context.Context, s *influxql.ShowTagValuesSta
 		return nil, err
 	}
 	var out []influxjson.Series
-	err = withDB(db, nil, func() error {
+	err = withDB(db, nil, nil, func() error {
 		for _, m := range measurements(db, s.Sources) {
 			type kv struct{ k, v string }
 			set := map[kv]bool{}
@@ -469,7 +477,7 @@ func (e *Engine) showFieldKeys(ctx context.Context, s *influxql.ShowFieldKeysSta
 		return nil, err
 	}
 	var out []influxjson.Series
-	err = withDB(db, nil, func() error {
+	err = withDB(db, nil, nil, func() error {
 		for _, m := range measurements(db, s.Sources) {
 			names := make([]string, 0, len(m.Fields))
 			for f := range m.Fields {
@@ -500,7 +508,7 @@ func (e *Engine) showSeries(ctx context.Context, s *influxql.ShowSeriesStatement
 		return nil, errors.New("SHOW SERIES with a time condition is not supported by chronostream")
 	}
 	var keys []string
-	err = withDB(db, nil, func() error {
+	err = withDB(db, nil, nil, func() error {
 		for _, m := range measurements(db, s.Sources) {
 			for _, x := range m.Series() {
 				if seriesMatch(s.Condition, x) {

@@ -50,18 +50,25 @@ func (e *Engine) selectStatement(ctx context.Context, s *influxql.SelectStatemen
 // selectOn evaluates a statement over one DB's index.
 func (e *Engine) selectOn(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjson.Series, error) {
 	var out []influxjson.Series
-	prepare := func() {
+	// each visits the columns the statement may read.
+	each := func(fn func(*tsdb.Column) bool) {
 		for _, m := range measurements(db, s.Sources) {
 			for _, x := range m.Series() {
 				for f := range m.Fields {
-					if c := x.Column(f); c != nil && !c.Ready() {
-						c.Prepare()
+					if c := x.Column(f); c != nil && !fn(c) {
+						return
 					}
 				}
 			}
 		}
 	}
-	err := withDB(db, prepare, func() error {
+	ready := func() bool {
+		ok := true
+		each(func(c *tsdb.Column) bool { ok = c.Ready(); return ok })
+		return ok
+	}
+	prepare := func() { each(func(c *tsdb.Column) bool { c.Prepare(); return true }) }
+	err := withDB(db, ready, prepare, func() error {
 		var err error
 		out, err = e.evaluate(db, s)
 		return err
@@ -321,14 +328,15 @@ type row struct {
 	vals map[string]any
 }
 
-// rows merges the columns of fields of one series by time, within [lo, hi],
-// keeping the rows cond accepts.
-func rows(s selected, fields []string, lo, hi int64, fn func(row) error) error {
+// rows merges the columns of fields of one series by time, within [lo, hi]
+// (newest first when desc), keeping the rows cond accepts. fn may return
+// errStop to end early.
+func rows(s selected, fields []string, lo, hi int64, desc bool, fn func(row) error) error {
 	type cur struct {
-		name string
-		c    *tsdb.Column
-		k    int
-		end  int
+		name       string
+		c          *tsdb.Column
+		start, end int // [start, end) in the column's time order
+		k          int
 	}
 	var cs []*cur
 	for _, f := range fields {
@@ -336,16 +344,23 @@ func rows(s selected, fields []string, lo, hi int64, fn func(row) error) error {
 		if c == nil {
 			continue
 		}
-		cs = append(cs, &cur{name: f, c: c, k: c.Search(lo), end: c.Search(hi + 1)})
-		if hi == maxTime {
-			cs[len(cs)-1].end = c.Len()
+		x := &cur{name: f, c: c, start: c.Search(lo), end: c.Search(hi + 1)}
+		x.k = x.start
+		if desc {
+			x.k = x.end - 1
 		}
+		cs = append(cs, x)
+	}
+	valid := func(x *cur) bool { return x.k >= x.start && x.k < x.end }
+	condRefs := map[string]bool{}
+	if s.cond != nil {
+		fieldRefs(s.cond, condRefs)
 	}
 	for {
 		t, found := int64(0), false
 		for _, x := range cs {
-			if x.k < x.end {
-				if tt := x.c.Time(x.k); !found || tt < t {
+			if valid(x) {
+				if tt := x.c.Time(x.k); !found || tt < t != desc && tt != t {
 					t, found = tt, true
 				}
 			}
@@ -353,32 +368,65 @@ func rows(s selected, fields []string, lo, hi int64, fn func(row) error) error {
 		if !found {
 			return nil
 		}
+		// The condition's fields first: a row it rejects reads nothing else.
 		r := row{t: t, vals: make(map[string]any, len(cs))}
+		keep := true
+		if s.cond != nil {
+			for _, x := range cs {
+				if condRefs[x.name] && valid(x) && x.c.Time(x.k) == t {
+					r.vals[x.name] = x.c.Value(x.k)
+				}
+			}
+			keep = evalCond(s.cond, r.vals, s.s)
+		}
 		for _, x := range cs {
-			if x.k < x.end && x.c.Time(x.k) == t {
-				r.vals[x.name] = x.c.Value(x.k)
-				x.k++
+			if valid(x) && x.c.Time(x.k) == t {
+				if keep && r.vals[x.name] == nil {
+					r.vals[x.name] = x.c.Value(x.k)
+				}
+				if desc {
+					x.k--
+				} else {
+					x.k++
+				}
 			}
 		}
-		if s.cond != nil && !evalCond(s.cond, r.vals, s.s) {
+		if !keep {
 			continue
 		}
 		if err := fn(r); err != nil {
+			if errors.Is(err, errStop) {
+				return nil
+			}
 			return err
 		}
 	}
 }
 
+// errStop ends rows early.
+var errStop = errors.New("stop")
+
 // evalCond evaluates a condition on a row's fields and its series' tags.
 func evalCond(cond influxql.Expr, vals map[string]any, s *tsdb.Series) bool {
-	m := make(map[string]any, len(vals)+len(s.Tags))
-	for _, t := range s.Tags {
-		m[t.Key] = t.Value
+	return (&influxql.ValuerEval{Valuer: rowValuer{vals, s}}).EvalBool(cond)
+}
+
+// rowValuer resolves a row's fields, then its series' tags.
+type rowValuer struct {
+	vals map[string]any
+	s    *tsdb.Series
+}
+
+func (v rowValuer) Value(key string) (any, bool) {
+	if x, ok := v.vals[key]; ok {
+		return x, true
 	}
-	for k, v := range vals {
-		m[k] = v
+	for _, t := range v.s.Tags {
+		if t.Key == key {
+			return t.Value, true
+		}
 	}
-	return influxql.EvalBool(cond, m)
+	return nil, false
 }
 
 // raw answers a statement without functions: one row per timestamp.
@@ -411,9 +459,13 @@ func (p *plan) raw(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
 	tags = slices.Compact(tags)
 	var keys []string
 	n := 0
+	want := 0 // rows a series can contribute to the page
+	if p.stmt.Limit > 0 {
+		want = p.stmt.Offset + p.stmt.Limit
+	}
 	for _, s := range g.series {
 		var list []out
-		err := rows(s, fields, p.lo, p.hi, func(r row) error {
+		err := rows(s, fields, p.lo, p.hi, !asc, func(r row) error {
 			vals := make([]any, 0, len(p.stmt.Fields)+1)
 			vals = append(vals, r.t)
 			null := true
@@ -431,14 +483,14 @@ func (p *plan) raw(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
 				if n++; n > p.limitRows {
 					return fmt.Errorf("max-select-point limit exceeded: the statement returns more than %d rows", p.limitRows)
 				}
+				if want > 0 && len(list) >= want {
+					return errStop // no later row of this series can be in the page
+				}
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, err
-		}
-		if !asc {
-			slices.Reverse(list)
 		}
 		lists = append(lists, list)
 		if len(tags) > 0 {

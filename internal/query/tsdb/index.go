@@ -15,11 +15,14 @@ import (
 	"github.com/chronostream/chronostream/event"
 )
 
-// DefaultRollups are the rollup widths kept for every column. A GROUP BY
-// time(…) that is a multiple of one of them merges its buckets. (No 10 s
-// rollup: metrics are commonly sampled every 10 s, where such buckets would
-// cost more memory than the points they summarize.)
-var DefaultRollups = []time.Duration{time.Minute, time.Hour}
+// DefaultRollups are the rollup widths kept for every column. A window
+// (or a range) merges the widest buckets that fit in it and reads the
+// narrower ones, then raw points, at its edges. A bucket (fn.Summary) costs
+// about 200 bytes, so the narrowest width sets the memory: with metrics
+// sampled every 10 s, 10 min buckets add about 3 bytes a point where 1 min
+// buckets would add 33, and a GROUP BY time(1m) reads at most 6 raw points
+// a window anyway.
+var DefaultRollups = []time.Duration{10 * time.Minute, time.Hour}
 
 // Tag is one tag of a series.
 type Tag struct{ Key, Value string }
@@ -48,41 +51,52 @@ func (s *Series) Tag(k string) string {
 func (s *Series) Column(f string) *Column { return s.cols[f] }
 
 // Measurement is one story of a chronicle seen as an InfluxDB measurement.
+// Its sorted series and tag keys are kept up to date by the writers (under
+// the DB's write lock), so that readers holding the read lock only read.
 type Measurement struct {
-	Name   string
-	series map[string]*Series
-	sorted []*Series // by Key; nil when a series was added since
+	Name    string
+	series  map[string]*Series
+	sorted  []*Series      // by Key
+	tagKeys map[string]int // series having each tag key
+	keys    []string       // tag keys, sorted
 	// Fields holds each field's type: the first type seen. A point of
 	// another type is not indexed (InfluxDB refuses such a write).
 	Fields map[string]event.FieldType
 }
 
 // Series returns the measurement's series sorted by key.
-func (m *Measurement) Series() []*Series {
-	if m.sorted == nil {
-		m.sorted = make([]*Series, 0, len(m.series))
-		for _, s := range m.series {
-			m.sorted = append(m.sorted, s)
-		}
-		slices.SortFunc(m.sorted, func(a, b *Series) int { return strings.Compare(a.Key, b.Key) })
-	}
-	return m.sorted
-}
+func (m *Measurement) Series() []*Series { return m.sorted }
 
 // TagKeys returns the tag keys of the measurement's series, sorted.
-func (m *Measurement) TagKeys() []string {
-	set := map[string]bool{}
-	for _, s := range m.series {
-		for _, t := range s.Tags {
-			set[t.Key] = true
+func (m *Measurement) TagKeys() []string { return m.keys }
+
+func bySeriesKey(a *Series, key string) int { return strings.Compare(a.Key, key) }
+
+func (m *Measurement) addSeries(s *Series) {
+	m.series[s.Key] = s
+	i, _ := slices.BinarySearchFunc(m.sorted, s.Key, bySeriesKey)
+	m.sorted = slices.Insert(m.sorted, i, s)
+	for _, t := range s.Tags {
+		if m.tagKeys[t.Key]++; m.tagKeys[t.Key] == 1 {
+			j, _ := slices.BinarySearch(m.keys, t.Key)
+			m.keys = slices.Insert(m.keys, j, t.Key)
 		}
 	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
+}
+
+func (m *Measurement) removeSeries(s *Series) {
+	delete(m.series, s.Key)
+	if i, ok := slices.BinarySearchFunc(m.sorted, s.Key, bySeriesKey); ok {
+		m.sorted = slices.Delete(m.sorted, i, i+1)
 	}
-	sort.Strings(keys)
-	return keys
+	for _, t := range s.Tags {
+		if m.tagKeys[t.Key]--; m.tagKeys[t.Key] == 0 {
+			delete(m.tagKeys, t.Key)
+			if j, ok := slices.BinarySearch(m.keys, t.Key); ok {
+				m.keys = slices.Delete(m.keys, j, j+1)
+			}
+		}
+	}
 }
 
 // DB is one chronicle's index. Its lock guards everything below it:
@@ -135,7 +149,7 @@ func (db *DB) apply(block uint64, evs []event.Event) {
 		}
 		m := db.meas[e.Story]
 		if m == nil {
-			m = &Measurement{Name: e.Story, series: map[string]*Series{}, Fields: map[string]event.FieldType{}}
+			m = &Measurement{Name: e.Story, series: map[string]*Series{}, tagKeys: map[string]int{}, Fields: map[string]event.FieldType{}}
 			db.meas[e.Story] = m
 		}
 		s := m.seriesFor(e.Tags, db)
@@ -159,8 +173,7 @@ func (db *DB) apply(block uint64, evs []event.Event) {
 			db.stats.points.Add(1)
 		}
 		if len(s.cols) == 0 { // every field conflicted: no series
-			delete(m.series, s.Key)
-			m.sorted = nil
+			m.removeSeries(s)
 			db.series--
 			db.stats.series.Add(-1)
 		}
@@ -194,8 +207,7 @@ func (m *Measurement) seriesFor(tags map[string]string, db *DB) *Series {
 	for _, k := range keys {
 		s.Tags = append(s.Tags, Tag{k, tags[k]})
 	}
-	m.series[key] = s
-	m.sorted = nil
+	m.addSeries(s)
 	db.series++
 	db.stats.series.Add(1)
 	return s
@@ -208,7 +220,7 @@ func (db *DB) evict(first uint64) {
 	}
 	db.evicted = first
 	for name, m := range db.meas {
-		for key, s := range m.series {
+		for _, s := range m.series {
 			for f, c := range s.cols {
 				n := int64(c.evict(first))
 				db.points -= n
@@ -218,8 +230,7 @@ func (db *DB) evict(first uint64) {
 				}
 			}
 			if len(s.cols) == 0 {
-				delete(m.series, key)
-				m.sorted = nil
+				m.removeSeries(s)
 				db.series--
 				db.stats.series.Add(-1)
 			}
