@@ -117,6 +117,14 @@ await step('metrics: drag to zoom narrows the time range and refetches', async (
   await page.waitForFunction(() => { const n = +document.querySelector('.chart .plot').dataset.points; return n > 40 && n < 120; }, null, { timeout: 5000 });
 });
 
+await step('metrics: a live chart picks up a new point', async () => {
+  await page.goto(URL_ + '#/metrics?m=metrics/room.temp/value&r=all');
+  await waitAttr('.chart .plot', 'data-points', '300');
+  const r = await fetch(`${SERVER}/api/v1/chronicles/metrics/stories/room.temp/events`, { method: 'POST', body: '{"value":22.5,"tags":{"host":"web-1"}}\n' });
+  check(r.ok, 'ingest: HTTP ' + r.status);
+  await waitAttr('.chart .plot', 'data-points', '301', 15000); // refreshed every 5 s
+});
+
 await step('logs: history, the first record after opening, then live within a second', async () => {
   await page.goto(URL_ + '#/logs?c=logs');
   await waitAttr('#log-state', 'data-state', 'live');

@@ -117,7 +117,7 @@ export function render(root, params, ctx) {
         h('span.muted', null, `${fmtDur(total)} · ${tr.spans.length} spans · ${services.size} service${services.size === 1 ? '' : 's'} · ${fmtTime(t0)}`),
         tr.truncated ? h('span.pill', null, 'truncated') : null),
       h('div.wf', null, h('div.wfrow.ruler', null, h('div', null, 'span · service'),
-        h('div.ticks', null, [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', { style: `left:${f * 100}%` }, fmtDur(f * total)))), h('div.num.dur', null, 'duration')),
+        h('div.ticks', null, [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', { style: `left:${f * 100}%` }, f ? fmtDur(f * total) : '0'))), h('div.num.dur', null, 'duration')),
       h('div', { id: 'waterfall' }, rows))));
   }
 
