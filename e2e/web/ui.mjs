@@ -223,6 +223,24 @@ await step('pages work under a strict Content-Security-Policy', async () => {
   check(!violations.length, violations.join('\n'));
 });
 
+await step('a server with tokens: the UI asks for one, sends it as a header, never in the URL', async () => {
+  const locked = await ctx.newPage();
+  const urls = [];
+  let auth = '';
+  locked.on('request', (r) => { if (r.url().includes('/api/')) { urls.push(r.url()); auth = r.headers().authorization || auth; } });
+  await locked.goto(env('UI_LOCKED') + '#/');
+  await locked.waitForSelector('#token:not([hidden])');
+  check((await locked.locator('#status').innerText()).includes('token'), 'status asks for a token');
+  locked.once('dialog', (d) => d.accept(env('UI_TOKEN')));
+  await locked.click('#token');
+  await locked.waitForSelector('#overview-table');
+  await locked.waitForSelector('.stat .v', { timeout: 10000 });
+  check(await locked.locator('.problem:visible').count() === 0, 'no error once the token is given');
+  check(auth === 'Bearer ' + env('UI_TOKEN'), 'Authorization header sent: ' + auth);
+  check(!urls.some((u) => u.includes(env('UI_TOKEN'))), 'token in a URL');
+  await locked.close();
+});
+
 await step('every API call carried the URL prefix', async () => {
   check(apiPaths.length > 10, 'API calls seen: ' + apiPaths.length);
   const bad = apiPaths.filter((p) => !p.startsWith(PREFIX + '/api/v1/'));

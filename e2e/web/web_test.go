@@ -30,6 +30,7 @@ import (
 	"github.com/chronostream/chronostream/internal/sink"
 	_ "github.com/chronostream/chronostream/internal/sink/all"
 	"github.com/chronostream/chronostream/internal/testutil"
+	"github.com/chronostream/chronostream/internal/testutil/servertest"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -185,6 +186,9 @@ func TestWebUI(t *testing.T) {
 	}))
 	t.Cleanup(control.Close)
 
+	// A server that requires a token: the UI asks for one.
+	locked := servertest.RunServer(t, server.Options{AutoCreate: true, Tokens: []string{"s3cret-token"}})
+
 	shots := os.Getenv("CHRONOSTREAM_UI_SHOTS")
 	if shots == "" {
 		var err error
@@ -197,7 +201,7 @@ func TestWebUI(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "ui.mjs")
 	cmd.Env = append(os.Environ(),
-		"UI_URL=http://"+addr+"/cs/", "UI_SERVER=http://"+addr, "UI_PREFIX=/cs", "UI_RESTART="+control.URL,
+		"UI_URL=http://"+addr+"/cs/", "UI_SERVER=http://"+addr, "UI_PREFIX=/cs", "UI_RESTART="+control.URL, "UI_LOCKED=http://"+locked.Addr()+"/", "UI_TOKEN=s3cret-token",
 		"UI_SHOTS="+shots, "UI_TRACE="+traceID, "UI_CHROMIUM="+chromium, "UI_PROFILE="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("ui.mjs:\n%s", out)
