@@ -82,8 +82,20 @@ func startInfluxd(t *testing.T) *influxd {
 // get asks influxd and returns the answer.
 func (d *influxd) get(params url.Values) *http.Response {
 	d.t.Helper()
+	return d.getAccept(params, "")
+}
+
+func (d *influxd) getAccept(params url.Values, accept string) *http.Response {
+	d.t.Helper()
 	params.Set("db", "w")
-	resp, err := http.Get(d.db.URL() + "/query?" + params.Encode())
+	req, err := http.NewRequest("GET", d.db.URL()+"/query?"+params.Encode(), nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -312,6 +324,55 @@ func TestChunkedMessagesAndErrors(t *testing.T) {
 	for _, line := range bytes.Split(bytes.TrimSpace(rec.Body.Bytes()), []byte("\n")) {
 		if !json.Valid(line) {
 			t.Errorf("invalid JSON line %s", line)
+		}
+	}
+}
+
+// TestCSVMatchesInfluxDB compares the CSV answer (Accept: application/csv or
+// text/csv), whole and chunked, with influxd's.
+func TestCSVMatchesInfluxDB(t *testing.T) {
+	d := startInfluxd(t)
+	for _, q := range append(queries, "SELECT usage FROM cpu GROUP BY host; SELECT free FROM mem; SHOW TAG KEYS") {
+		if q == "SHOW RETENTION POLICIES" {
+			// influxd's CSV writes the column name "replicaN" as its value
+			// (its formatter skips Go ints and reuses the header's slot).
+			continue
+		}
+		rs := results(t, body(t, d.get(url.Values{"q": {q}, "epoch": {"ns"}})))
+		for _, epoch := range []string{"", "s"} {
+			for _, chunk := range []int{0, 1, 2} {
+				accept := []string{"application/csv", "text/csv"}[chunk%2]
+				t.Run(fmt.Sprintf("%s/epoch=%s/chunk=%d", q, epoch, chunk), func(t *testing.T) {
+					params := url.Values{"q": {q}}
+					if epoch != "" {
+						params.Set("epoch", epoch)
+					}
+					if chunk > 0 {
+						params.Set("chunked", "true")
+						params.Set("chunk_size", strconv.Itoa(chunk))
+					}
+					resp := d.getAccept(params, accept)
+					want := body(t, resp)
+					rec := httptest.NewRecorder()
+					req := httptest.NewRequest("GET", "/query", nil)
+					req.Header.Set("Accept", accept)
+					if chunk == 0 {
+						influxjson.WriteResponse(rec, req, rs, epoch, false)
+					} else {
+						cw := influxjson.NewChunkedWriter(rec, req, epoch, chunk)
+						for _, r := range rs {
+							if err := cw.WriteResult(r); err != nil {
+								t.Fatal(err)
+							}
+						}
+						cw.Close()
+					}
+					if got := rec.Body.String(); got != want {
+						t.Fatalf("body differs:\n got  %q\n want %q", got, want)
+					}
+					sameHeaders(t, rec, resp)
+				})
+			}
 		}
 	}
 }

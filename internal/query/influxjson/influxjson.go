@@ -50,7 +50,17 @@ type Result struct {
 // spaces as influxd does). epoch is the request's epoch parameter: "" writes
 // times as RFC 3339 strings, anything else as integers (FormatTime). A
 // compact answer is streamed in pieces of about 32 KiB.
+//
+// A request that accepts only application/csv or text/csv gets influxd's
+// CSV format instead (Content-Type text/csv).
 func WriteResponse(w http.ResponseWriter, r *http.Request, results []Result, epoch string, pretty bool) {
+	if wantsCSV(r) {
+		setHeaders(w)
+		w.Header().Set("Content-Type", "text/csv")
+		w.WriteHeader(http.StatusOK)
+		_ = newCSVWriter(w, epoch).write(results)
+		return
+	}
 	setHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	_ = writeDoc(w, results, "", epoch, pretty, nil)
@@ -157,7 +167,8 @@ type ChunkedWriter struct {
 	epoch     string
 	chunkSize int
 	started   bool
-	buf       []byte // reused by every line
+	buf       []byte     // reused by every line
+	csv       *csvWriter // for a request that accepts CSV
 }
 
 // DefaultChunkSize is influxd's chunk size when chunk_size is absent or not
@@ -170,7 +181,13 @@ func NewChunkedWriter(w http.ResponseWriter, r *http.Request, epoch string, chun
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
 	}
-	return &ChunkedWriter{w: w, epoch: epoch, chunkSize: chunkSize}
+	c := &ChunkedWriter{w: w, epoch: epoch, chunkSize: chunkSize}
+	if wantsCSV(r) {
+		// influxd's CSV formatter keeps its header state across chunks,
+		// so a chunked CSV answer reads as the whole one.
+		c.csv = newCSVWriter(w, epoch)
+	}
+	return c
 }
 
 // WriteResult writes one statement's result (or a part of it: a result with
@@ -233,11 +250,18 @@ func (c *ChunkedWriter) start() {
 	}
 	c.started = true
 	setHeaders(c.w)
+	if c.csv != nil {
+		c.w.Header().Set("Content-Type", "text/csv")
+	}
 	c.w.WriteHeader(http.StatusOK)
 }
 
 func (c *ChunkedWriter) writeLine(r Result) error {
-	if err := writeDoc(c.w, []Result{r}, "", c.epoch, c.Pretty, &c.buf); err != nil {
+	if c.csv != nil {
+		if err := c.csv.write([]Result{r}); err != nil {
+			return err
+		}
+	} else if err := writeDoc(c.w, []Result{r}, "", c.epoch, c.Pretty, &c.buf); err != nil {
 		return err
 	}
 	if f, ok := c.w.(http.Flusher); ok {

@@ -2,6 +2,7 @@ package influxjson_test
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"math"
@@ -146,6 +147,20 @@ func FuzzWriteResponse(f *testing.F) {
 			if len(got.Results) != 2 || len(got.Results[0].Series) != 1 || len(got.Results[0].Series[0].Values) != len(s.Values) {
 				t.Fatalf("answer %s lost rows", rec.Body.String())
 			}
+		}
+		// CSV: parseable, one record per row plus the header.
+		csvReq := httptest.NewRequest("GET", "/query", nil)
+		csvReq.Header.Set("Accept", "text/csv")
+		csvRec := httptest.NewRecorder()
+		influxjson.WriteResponse(csvRec, csvReq, res, epoch, false)
+		r := csv.NewReader(csvRec.Body)
+		r.FieldsPerRecord = -1
+		records, err := r.ReadAll()
+		if err != nil {
+			t.Fatalf("CSV %q: %v", csvRec.Body.String(), err)
+		}
+		if len(records) != 1+len(s.Values) {
+			t.Fatalf("CSV has %d records, want %d", len(records), 1+len(s.Values))
 		}
 		rec := httptest.NewRecorder()
 		cw := influxjson.NewChunkedWriter(rec, httptest.NewRequest("GET", "/query", nil), epoch, int(chunk))
