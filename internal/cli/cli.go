@@ -47,6 +47,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runCanary(ctx, rest, environ, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, environ, stdout, stderr)
+	case "query":
+		return runQuery(ctx, rest, environ, stdout, stderr)
 	case "version", "--version", "-version":
 		return version(stdout)
 	case "help", "-h", "-help", "--help":
@@ -78,6 +80,8 @@ func help(args, environ []string, stdout, stderr io.Writer) int {
 		return runCanary(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "token":
 		return runToken(context.Background(), []string{"--help"}, environ, stdout, stderr)
+	case "query":
+		return runQuery(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "Usage: chronostream version\n\nPrints the version, the VCS revision it was built from and the Go version.")
 		return exitOK
@@ -99,6 +103,7 @@ Usage:
   chronostream annotate -r CHRONICLE TEXT  record an annotation (--start/--end ID: a region)
   chronostream canary [flags]   write and read back test events, report losses
   chronostream token create|list|revoke  manage scoped tokens (admin API)
+  chronostream query -d DB STATEMENT  run InfluxQL against a server and print the results
   chronostream version          print the version
   chronostream help [command]   show help for a command
 `)

@@ -130,6 +130,8 @@ func allOptionNames() map[string]bool {
 	tables = append(tables, o)
 	_, o = newCanaryFlags(&canaryConfig{})
 	tables = append(tables, o)
+	_, o = newQueryFlags(&queryConfig{})
+	tables = append(tables, o)
 	for _, t := range tables {
 		for _, o := range t {
 			names[o.name] = true
