@@ -292,6 +292,17 @@ func TestWriteErrorMatchesInfluxDB(t *testing.T) {
 				t.Fatalf("body differs:\n got  %s\n want %s", got, want)
 			}
 			sameHeaders(t, rec, resp)
+
+			resp = d.getAccept(params, "text/csv")
+			want = body(t, resp)
+			req := httptest.NewRequest("GET", "/query", nil)
+			req.Header.Set("Accept", "text/csv")
+			rec = httptest.NewRecorder()
+			influxjson.WriteRequestError(rec, req, resp.StatusCode, errors.New(e.Error))
+			if got := rec.Body.String(); got != want {
+				t.Fatalf("CSV body differs:\n got  %q\n want %q", got, want)
+			}
+			sameHeaders(t, rec, resp)
 		})
 	}
 }

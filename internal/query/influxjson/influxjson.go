@@ -1,12 +1,13 @@
 // Package influxjson writes InfluxDB 1.x's /query response format: the JSON
-// body (plain, pretty or chunked), its headers and its errors, byte for byte
-// as influxd 1.6 writes them (checked against a real influxd by the
+// body (plain, pretty or chunked; CSV when the request accepts only that),
+// its headers and its errors, byte for byte as influxd 1.6 writes them (checked against a real influxd by the
 // package's tests), so that Grafana and InfluxDB's client libraries read
 // chronostream's answers unchanged.
 package influxjson
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -94,12 +95,27 @@ func writeDoc(w io.Writer, results []Result, errText, epoch string, pretty bool,
 // influxd's httpError does, including its X-Influxdb-Error header (but not
 // on a 401, which influxd answers with a WWW-Authenticate challenge).
 func WriteError(w http.ResponseWriter, status int, err error) {
+	WriteRequestError(w, nil, status, err)
+}
+
+// WriteRequestError is WriteError in the format the request accepts: a
+// CSV request gets influxd's "error" record instead of JSON.
+func WriteRequestError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	msg := err.Error()
 	setHeaders(w)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="InfluxDB"`)
 	} else if status/100 != 2 {
 		w.Header().Set("X-Influxdb-Error", headerSafe(msg))
+	}
+	if wantsCSV(r) {
+		w.Header().Set("Content-Type", "text/csv")
+		w.WriteHeader(status)
+		cw := csv.NewWriter(w)
+		_ = cw.Write([]string{"error"})
+		_ = cw.Write([]string{msg})
+		cw.Flush()
+		return
 	}
 	w.WriteHeader(status)
 	_ = writeDoc(w, nil, msg, "", false, nil)
