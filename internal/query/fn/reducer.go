@@ -10,9 +10,13 @@ import (
 
 // Reducer reduces one window of points to one point. Points arrive in time
 // order, or in reverse for ORDER BY time DESC (ties in arrival order, which
-// decides the point a tied percentile or mode picks). Result's ok is false for an empty window (no
-// row, or a fill). Selectors (IsSelector) return the selected point's time;
-// aggregates return Time 0 and the caller sets the window start.
+// decides the point a tied percentile or mode picks). Result's ok is false
+// for an empty window (no row, or a fill); ok with a nil Value is a row
+// whose value is null (stddev of one point: see FillPresent). Selectors
+// (IsSelector) return the selected point's time; aggregates return Time 0
+// and the caller sets the window start. The reducers that need the whole
+// window (median, percentile, mode, stddev, integral) hold its values,
+// 16 bytes a point for one numeric field.
 type Reducer interface {
 	Add(p Point)
 	Result() (p Point, ok bool)
