@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/chronostream/chronostream/event"
-	"github.com/chronostream/chronostream/internal/store"
 )
 
 const (
@@ -45,24 +44,13 @@ func (a *API) annotations(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	mq := store.MergedQuery{Chronicle: chronicle, Stories: p.q["story"]}
-	if mq.From, _, err = p.time("from"); err != nil {
+	mq, err := mergedQuery(p, chronicle)
+	if err == nil {
+		mq.Limit, err = intParam(p, "limit", defaultAnnotationLimit, maxAnnotationLimit)
+	}
+	if err != nil {
 		a.writeError(w, r, err)
 		return
-	}
-	if mq.To, _, err = p.time("to"); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if mq.Limit, err = limitParam(p, defaultAnnotationLimit, maxAnnotationLimit); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	for _, st := range mq.Stories {
-		if err := event.ValidateStory(st); err != nil {
-			a.writeError(w, r, badParam("story", "%w", err))
-			return
-		}
 	}
 	var x expander
 	mq.Match = func(e *event.Event) bool { return e.Kind == event.KindAnnotation }

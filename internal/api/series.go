@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -53,6 +54,54 @@ type SeriesIndex interface {
 // the log before it reads the log instead.
 const indexWait = 2 * time.Second
 
+// seriesRequest is a parsed GET .../series.
+type seriesRequest struct {
+	q              store.Query // the story and time range
+	f              *filter
+	field, groupBy string
+	axis           string // "time" or "seq"
+	width          int
+}
+
+func parseSeries(r *http.Request) (*seriesRequest, error) {
+	chronicle, story, err := names(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newParams(r, "field", "from", "to", "x", "width", "group_by", "tag.", "q", "kind")
+	if err != nil {
+		return nil, err
+	}
+	sr := &seriesRequest{q: store.Query{Chronicle: chronicle, Story: story}}
+	if sr.field, err = p.one("field"); err == nil && sr.field == "" {
+		err = badParam("field", "required: the numeric field to draw")
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch sr.axis, err = p.one("x"); {
+	case err != nil:
+		return nil, err
+	case sr.axis == "":
+		sr.axis = "time"
+	case sr.axis != "time" && sr.axis != "seq":
+		return nil, badParam("x", "want time or seq, got %q", sr.axis)
+	}
+	if sr.width, err = intParam(p, "width", defaultSeriesWidth, maxSeriesWidth); err != nil {
+		return nil, err
+	}
+	if sr.groupBy, err = p.one("group_by"); err != nil {
+		return nil, err
+	}
+	if sr.q.From, sr.q.To, err = timeRange(p); err != nil {
+		return nil, err
+	}
+	if sr.f, err = p.filter(); err != nil {
+		return nil, err
+	}
+	return sr, nil
+}
+
 // seriesLine is one group's downsampler: Range on the time axis, Sequence
 // on the sequential one.
 type seriesLine interface {
@@ -60,143 +109,44 @@ type seriesLine interface {
 	Stats() downsample.Stats
 }
 
-// series serves a numeric field of one story downsampled for a chart of
-// width pixel columns: per column the first, last, lowest and highest
-// points (M4), so that the drawn line is the one all points would draw.
-// x=time puts points at their event time (Unix milliseconds), x=seq at
-// their position in the story (0, 1, 2…), Trendlines' sequential axis.
-// group_by=TAG draws one line per value of the tag.
-func (a *API) series(w http.ResponseWriter, r *http.Request) {
-	chronicle, story, err := names(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	p, err := newParams(r, "field", "from", "to", "x", "width", "group_by", "tag.", "q", "kind")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	field, err := p.one("field")
-	if err == nil && field == "" {
-		err = badParam("field", "required: the numeric field to draw")
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	axis, err := p.one("x")
-	if err == nil && axis == "" {
-		axis = "time"
-	}
-	if err == nil && axis != "time" && axis != "seq" {
-		err = badParam("x", "want time or seq, got %q", axis)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	width := defaultSeriesWidth
-	if v, err := p.one("width"); err != nil {
-		a.writeError(w, r, err)
-		return
-	} else if v != "" {
-		if width, err = strconv.Atoi(v); err != nil || width < 1 || width > maxSeriesWidth {
-			a.writeError(w, r, badParam("width", "want an integer from 1 to %d, got %q", maxSeriesWidth, v))
+// lineSet holds a chart's lines, one per value of the group_by tag.
+type lineSet struct {
+	newLine func() seriesLine
+	groupBy string
+	lines   map[string]seriesLine
+	read    int  // points added
+	cut     bool // a group beyond maxSeriesGroups was left out
+}
+
+// add adds a point at time t (Unix ns) to the line of group key.
+func (ls *lineSet) add(key string, t int64, y float64) {
+	ls.read++
+	l, ok := ls.lines[key]
+	if !ok {
+		if len(ls.lines) >= maxSeriesGroups {
+			ls.cut = true
 			return
 		}
+		l = ls.newLine()
+		ls.lines[key] = l
 	}
-	groupBy, err := p.one("group_by")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
+	switch l := l.(type) {
+	case *downsample.Range:
+		l.Add(float64(t)/1e6, y)
+	case *downsample.Sequence:
+		l.Add(y)
 	}
-	q := store.Query{Chronicle: chronicle, Story: story}
-	if q.From, _, err = p.time("from"); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if q.To, _, err = p.time("to"); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if q.From != 0 && q.To != 0 && q.From > q.To {
-		a.writeError(w, r, badParam("to", "to is before from"))
-		return
-	}
-	f, err := p.filter()
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	ctx := r.Context()
-	// The time axis needs its range before the first point: an open end
-	// is the story's own first or last event time.
-	lo, hi := q.From, q.To
-	if axis == "time" && (lo == 0 || hi == 0) {
-		first, last, err := a.storyTimes(r, chronicle, story)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if lo == 0 {
-			lo = first
-		}
-		if hi == 0 {
-			hi = last
-		}
-	}
-	var (
-		lines  = map[string]seriesLine{}
-		tagsOf = map[string]map[string]string{}
-		read   int
-		cut    bool
-	)
-	newLine := func() seriesLine {
-		if axis == "seq" {
-			return downsample.NewSequence(width)
-		}
-		return downsample.NewRange(float64(lo)/1e6, float64(hi)/1e6, width)
-	}
-	add := func(key string, t int64, y float64) {
-		read++
-		l, ok := lines[key]
-		if !ok {
-			if len(lines) >= maxSeriesGroups {
-				cut = true
-				return
-			}
-			l = newLine()
-			lines[key] = l
-			tags := map[string]string{}
-			if groupBy != "" {
-				tags[groupBy] = key
-			}
-			tagsOf[key] = tags
-		}
-		switch l := l.(type) {
-		case *downsample.Range:
-			l.Add(float64(t)/1e6, y)
-		case *downsample.Sequence:
-			l.Add(y)
-		}
-	}
-	source := "log"
-	if axis == "time" && len(f.text) == 0 && len(f.kinds) == 0 && len(f.fields) == 0 && a.fromIndex(ctx, q, field, groupBy, f.tags, add) {
-		source = "index"
-	} else {
-		err = a.seriesFromLog(ctx, q, f, field, groupBy, add)
-	}
-	a.cfg.Metrics.ReadEvents.WithLabelValues("series").Add(float64(read))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out := make([]seriesJSON, 0, len(lines))
-	for _, key := range slices.Sorted(maps.Keys(lines)) {
-		l := lines[key]
+}
+
+func (ls *lineSet) json() []seriesJSON {
+	out := make([]seriesJSON, 0, len(ls.lines))
+	for _, key := range slices.Sorted(maps.Keys(ls.lines)) {
+		l := ls.lines[key]
 		pts := l.Points()
-		s := seriesJSON{Tags: tagsOf[key], X: make([]float64, len(pts)), Y: make([]float64, len(pts))}
+		s := seriesJSON{Tags: map[string]string{}, X: make([]float64, len(pts)), Y: make([]float64, len(pts))}
+		if ls.groupBy != "" {
+			s.Tags[ls.groupBy] = key
+		}
 		for i, pt := range pts {
 			s.X[i], s.Y[i] = pt.X, pt.Y
 		}
@@ -207,11 +157,56 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, s)
 	}
-	resp := map[string]any{
-		"chronicle": chronicle, "story": story, "field": field, "x": axis,
-		"width": width, "points": read, "series": out, "groups_truncated": cut, "source": source,
+	return out
+}
+
+// series serves a numeric field of one story downsampled for a chart of
+// width pixel columns: per column the first, last, lowest and highest
+// points (M4), so that the drawn line is the one all points would draw.
+// x=time puts points at their event time (Unix milliseconds), x=seq at
+// their position in the story (0, 1, 2…), Trendlines' sequential axis.
+// group_by=TAG draws one line per value of the tag.
+func (a *API) series(w http.ResponseWriter, r *http.Request) {
+	sr, err := parseSeries(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
-	if axis == "time" {
+	q, ctx := sr.q, r.Context()
+	ls := &lineSet{groupBy: sr.groupBy, lines: map[string]seriesLine{}}
+	// The time axis needs its range before the first point: an open end
+	// is the story's own first or last event time.
+	lo, hi := q.From, q.To
+	if sr.axis == "time" {
+		if lo == 0 || hi == 0 {
+			first, last, err := a.storyTimes(r, q.Chronicle, q.Story)
+			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			lo, hi = cmp.Or(lo, first), cmp.Or(hi, last)
+		}
+		ls.newLine = func() seriesLine { return downsample.NewRange(float64(lo)/1e6, float64(hi)/1e6, sr.width) }
+	} else {
+		ls.newLine = func() seriesLine { return downsample.NewSequence(sr.width) }
+	}
+	f := sr.f
+	source := "log"
+	if sr.axis == "time" && len(f.text) == 0 && len(f.kinds) == 0 && len(f.fields) == 0 && a.fromIndex(ctx, q, sr.field, sr.groupBy, f.tags, ls.add) {
+		source = "index"
+	} else {
+		err = a.seriesFromLog(ctx, q, f, sr.field, sr.groupBy, ls.add)
+	}
+	a.cfg.Metrics.ReadEvents.WithLabelValues("series").Add(float64(ls.read))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	resp := map[string]any{
+		"chronicle": q.Chronicle, "story": q.Story, "field": sr.field, "x": sr.axis, "width": sr.width,
+		"points": ls.read, "series": ls.json(), "groups_truncated": ls.cut, "source": source,
+	}
+	if sr.axis == "time" {
 		resp["from_ms"], resp["to_ms"] = float64(lo)/1e6, float64(hi)/1e6
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -437,15 +432,43 @@ func textOf(e *event.Event, keys ...string) string {
 	return ""
 }
 
-// limitParam parses limit= within [1, max], def when absent.
-func limitParam(p *params, def, maxN int) (int, error) {
-	v, err := p.one("limit")
+// intParam parses an integer parameter within [1, max], def when absent.
+func intParam(p *params, name string, def, maxN int) (int, error) {
+	v, err := p.one(name)
 	if err != nil || v == "" {
 		return def, err
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > maxN {
-		return 0, badParam("limit", "want an integer from 1 to %d, got %q", maxN, v)
+		return 0, badParam(name, "want an integer from 1 to %d, got %q", maxN, v)
 	}
 	return n, nil
+}
+
+// timeRange parses from= and to= (event time, inclusive; 0 when absent).
+func timeRange(p *params) (from, to int64, err error) {
+	if from, _, err = p.time("from"); err != nil {
+		return 0, 0, err
+	}
+	if to, _, err = p.time("to"); err != nil {
+		return 0, 0, err
+	}
+	if from != 0 && to != 0 && from > to {
+		return 0, 0, badParam("to", "to is before from")
+	}
+	return from, to, nil
+}
+
+// mergedQuery is a time-ordered read of a chronicle's stories (story=,
+// repeatable; all when absent) within from= and to=.
+func mergedQuery(p *params, chronicle string) (store.MergedQuery, error) {
+	mq := store.MergedQuery{Chronicle: chronicle, Stories: p.q["story"]}
+	for _, st := range mq.Stories {
+		if err := event.ValidateStory(st); err != nil {
+			return mq, badParam("story", "%w", err)
+		}
+	}
+	var err error
+	mq.From, mq.To, err = timeRange(p)
+	return mq, err
 }

@@ -5,11 +5,9 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/chronostream/chronostream/event"
-	"github.com/chronostream/chronostream/internal/store"
 )
 
 const (
@@ -70,36 +68,19 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	mq := store.MergedQuery{Chronicle: chronicle, Desc: true, Stories: p.q["story"]}
-	if mq.From, _, err = p.time("from"); err != nil {
-		a.writeError(w, r, err)
-		return
+	mq, err := mergedQuery(p, chronicle)
+	var limit int
+	if err == nil {
+		limit, err = intParam(p, "limit", defaultTraceListLimit, maxTraceListLimit)
 	}
-	if mq.To, _, err = p.time("to"); err != nil {
-		a.writeError(w, r, err)
-		return
+	if err == nil {
+		mq.Limit, err = intParam(p, "scan", defaultTraceScan, maxTraceScan)
 	}
-	limit, err := limitParam(p, defaultTraceListLimit, maxTraceListLimit)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	mq.Limit = defaultTraceScan
-	if v, err := p.one("scan"); err != nil {
-		a.writeError(w, r, err)
-		return
-	} else if v != "" {
-		if mq.Limit, err = strconv.Atoi(v); err != nil || mq.Limit < 1 || mq.Limit > maxTraceScan {
-			a.writeError(w, r, badParam("scan", "want an integer from 1 to %d, got %q", maxTraceScan, v))
-			return
-		}
-	}
-	for _, st := range mq.Stories {
-		if err := event.ValidateStory(st); err != nil {
-			a.writeError(w, r, badParam("story", "%w", err))
-			return
-		}
-	}
+	mq.Desc = true
 	var x expander
 	mq.Match = func(e *event.Event) bool {
 		// A byte search first: most events of a chronicle are not spans
