@@ -47,6 +47,7 @@ var datasets = []dataset{
 	{"strings", []sample{{"a", 1, "b"}, {"a", 2, "a"}, {"a", 3, "c"}, {"a", 4, "a"}, {"b", 1, "z"}, {"b", 3, "z"}}},
 	{"bools", []sample{{"a", 1, true}, {"a", 2, false}, {"a", 3, true}, {"a", 4, false}, {"b", 1, false}, {"b", 3, true}, {"b", 4, true}}},
 	{"negatives", []sample{{"a", 1, -1.5}, {"a", 2, -7.25}, {"a", 3, -0.125}, {"a", 4, -7.25}}},
+	{"overflow", []sample{{"a", 1, int64(math.MaxInt64)}, {"a", 2, int64(1)}, {"a", 3, int64(math.MaxInt64)}, {"a", 4, int64(math.MinInt64)}}}, // sums wrap, as InfluxDB's int64 sums do
 	{"fractions", []sample{{"a", 1, 0.1}, {"a", 2, 0.2}, {"a", 3, 0.3}, {"a", 4, 1e-7}, {"a", 5, 1e21}, {"a", 6, 0.7}}},
 }
 
@@ -377,7 +378,7 @@ func TestGroupByTimeFillAgainstInfluxDB(t *testing.T) {
 func TestTransformationsAgainstInfluxDB(t *testing.T) {
 	sets := append([]dataset{}, gaps...)
 	for _, d := range datasets {
-		if d.name == "floats" || d.name == "ints" || d.name == "negatives" || d.name == "fractions" || d.name == "oddints" {
+		if d.name == "floats" || d.name == "ints" || d.name == "negatives" || d.name == "fractions" || d.name == "oddints" || d.name == "overflow" {
 			sets = append(sets, d)
 		}
 	}
