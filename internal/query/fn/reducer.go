@@ -88,7 +88,7 @@ func CheckType(name string, v Value) error {
 	k := kindOf(v)
 	ok := true
 	switch name {
-	case "count", "first", "last", "mode", "distinct", "elapsed":
+	case "count", "first", "last", "mode", "distinct", "elapsed", "sample":
 	case "min", "max":
 		ok = k != kindString
 	default:
