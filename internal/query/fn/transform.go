@@ -6,11 +6,11 @@ import (
 )
 
 // The transformations take one series' points in time order, or reversed
-// for ORDER BY time DESC (except Integral, ascending only), nulls and
-// non-numeric values are skipped) and return new points, as InfluxDB's
-// derivative, difference, moving_average and cumulative_sum do. A point at
-// the same time as the previous one is ignored by derivative and difference
-// (InfluxDB keeps the first of a joined series' duplicates).
+// for ORDER BY time DESC (Integral: ascending only), skip nulls and
+// non-numeric values, and return new points, as InfluxDB's derivative,
+// difference, moving_average, cumulative_sum and elapsed do. A point at
+// the same time as the previous one is ignored by derivative and
+// difference (InfluxDB keeps the first of a joined series' duplicates).
 
 // Derivative returns the rate of change per unit between successive points,
 // at the later point's time (the first point yields nothing). nonNegative
