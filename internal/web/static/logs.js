@@ -57,7 +57,9 @@ export function render(root, params, ctx) {
   };
 
   const chronSel = h('select', { 'aria-label': 'chronicle', id: 'log-chronicle' });
-  const storyIn = h('input', { placeholder: 'stories (comma-separated, empty: all)', 'aria-label': 'stories', id: 'log-stories', value: state.stories.join(', ') });
+  const storyList = h('datalist', { id: 'log-story-names' });
+  const storyIn = h('input', { placeholder: 'stories (comma-separated, empty: all)', 'aria-label': 'stories', id: 'log-stories',
+    list: 'log-story-names', value: state.stories.join(', ') });
   const levelSel = h('select', { 'aria-label': 'level', id: 'log-level' }, LEVELS.map((l) => h('option', { value: l, selected: l === state.level }, l ? l + '+' : 'any level')));
   const textIn = h('input', { type: 'search', placeholder: 'text  (/)', 'data-search': true, 'aria-label': 'text', id: 'log-text', value: state.q });
   const tagIn = h('input', { placeholder: 'tag key=value', 'aria-label': 'tag filter', id: 'log-tag', value: state.tags.join(', ') });
@@ -65,7 +67,7 @@ export function render(root, params, ctx) {
   const live = h('span.live', { id: 'log-state' });
   const list = h('div.loglist', { id: 'log-list' });
   const moreBtn = h('button.more', { type: 'button', id: 'log-more', hidden: true }, 'Older…');
-  root.append(h('div.logbar', null, h('div.toolbar', null, chronSel, storyIn, levelSel, textIn, tagIn, pauseBtn, live)),
+  root.append(storyList, h('div.logbar', null, h('div.toolbar', null, chronSel, storyIn, levelSel, textIn, tagIn, pauseBtn, live)),
     h('section.card', null, list, moreBtn));
 
   const rank = { error: 4, warn: 3, info: 2, debug: 1 };
@@ -183,6 +185,9 @@ export function render(root, params, ctx) {
       if (stopped || gen !== startGen) return;
     }
     list.querySelector('#log-waiting')?.remove();
+    get('chronicles/' + seg(state.c) + '/stories').then((r) => {
+      if (gen === startGen) storyList.replaceChildren(...r.stories.map((st) => h('option', { value: st.name })));
+    }).catch(() => {});
     // The cursor at page load: everything after it is live, everything up
     // to it is history.
     const cursor = waited || forceFromStart ? 0 : info.last_seq;

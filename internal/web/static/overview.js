@@ -124,7 +124,8 @@ export function render(root, params, ctx) {
           h('td', null, s.name), h('td.num', null, fmtInt(s.events)), h('td.num', null, fmtRate(sr)),
           h('td.num.hide-sm', null, fmtBytes(s.bytes)), h('td', { title: s.last_time }, fmtAgo(lt)),
           h('td.hide-sm'), sinks ? h('td') : null,
-          h('td.hide-sm', null, h('a', { href: '#/logs?c=' + encodeURIComponent(c.name) + '&s=' + encodeURIComponent(s.name) }, 'tail'))));
+          h('td.hide-sm', null, h('a', { href: '#/logs?c=' + encodeURIComponent(c.name) + '&s=' + encodeURIComponent(s.name) }, 'tail'), ' · ',
+            h('a', { href: '#/metrics?q=' + encodeURIComponent(c.name + ' ' + s.name) }, 'metrics'))));
       }
     });
     sinkTh.hidden = !sinks;
