@@ -88,7 +88,7 @@ func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, err
 	var selector *influxql.Call
 	for i, f := range p.stmt.Fields {
 		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
-			if c, ok := n.(*influxql.Call); ok {
+			if c, ok := n.(*influxql.Call); ok && !fn.IsMath(c.Name) {
 				calls++
 				if fn.IsSelector(c.Name) {
 					selector = c
@@ -169,7 +169,9 @@ func (a *aggEval) eval(e influxql.Expr) ([]fn.Point, error) {
 		}
 		var pts []fn.Point
 		var err error
-		if transforms[strings.ToLower(x.Name)] {
+		if fn.IsMath(x.Name) {
+			pts, err = a.math(x)
+		} else if transforms[strings.ToLower(x.Name)] {
 			pts, err = a.transform(x)
 		} else {
 			pts, err = a.leaf(x)
@@ -186,6 +188,26 @@ func (a *aggEval) eval(e influxql.Expr) ([]fn.Point, error) {
 	out := make([]fn.Point, len(a.ws))
 	for i := range out {
 		out[i] = fn.Point{Time: a.ws[i], Value: v}
+	}
+	return out, nil
+}
+
+// math applies a math function to its arguments window by window.
+func (a *aggEval) math(c *influxql.Call) ([]fn.Point, error) {
+	args := make([][]fn.Point, len(c.Args))
+	for i, arg := range c.Args {
+		var err error
+		if args[i], err = a.eval(arg); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]fn.Point, len(a.ws))
+	vals := make([]any, len(args))
+	for w := range out {
+		for i := range args {
+			vals[i] = args[i][w].Value
+		}
+		out[w] = fn.Point{Time: a.ws[w], Value: fn.Math(c.Name, vals)}
 	}
 	return out, nil
 }

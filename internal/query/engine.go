@@ -73,9 +73,15 @@ func (e *Engine) now() time.Time {
 // default for statements that name none). A query that does not parse is
 // ErrParse; per-statement errors are in the results.
 func (e *Engine) Execute(ctx context.Context, q, db string) ([]influxjson.Result, error) {
+	results, _, err := e.execute(ctx, q, db)
+	return results, err
+}
+
+// execute is Execute that also returns the parsed statements.
+func (e *Engine) execute(ctx context.Context, q, db string) ([]influxjson.Result, influxql.Statements, error) {
 	parsed, err := influxql.NewParser(strings.NewReader(q)).ParseQuery()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrParse, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrParse, err)
 	}
 	results := make([]influxjson.Result, 0, len(parsed.Statements))
 	for i, st := range parsed.Statements {
@@ -93,7 +99,7 @@ func (e *Engine) Execute(ctx context.Context, q, db string) ([]influxjson.Result
 			break
 		}
 	}
-	return results, nil
+	return results, parsed.Statements, nil
 }
 
 func (e *Engine) statement(ctx context.Context, st influxql.Statement, db string) ([]influxjson.Series, error) {

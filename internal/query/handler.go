@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/influxdata/influxql"
+
 	"github.com/chronostream/chronostream/internal/query/influxjson"
 	"github.com/chronostream/chronostream/internal/query/tsdb"
 )
@@ -30,33 +32,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooLarge) {
 			status = http.StatusRequestEntityTooLarge
 		}
-		influxjson.WriteError(w, status, fmt.Errorf("invalid request: %w", err))
+		influxjson.WriteRequestError(w, r, status, fmt.Errorf("invalid request: %w", err))
 		return
 	}
 	q := r.FormValue("q")
 	if q == "" {
-		influxjson.WriteError(w, http.StatusBadRequest, errors.New(`missing required parameter "q"`))
+		influxjson.WriteRequestError(w, r, http.StatusBadRequest, errors.New(`missing required parameter "q"`))
 		return
 	}
 	if len(q) > MaxQueryBytes {
-		influxjson.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("query is longer than %d bytes", MaxQueryBytes))
+		influxjson.WriteRequestError(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("query is longer than %d bytes", MaxQueryBytes))
 		return
 	}
 	epoch := r.FormValue("epoch")
 	if !epochs[epoch] {
 		// InfluxDB ignores an unknown epoch and writes RFC 3339 times;
 		// saying so is kinder than guessing.
-		influxjson.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid epoch %q: want one of ns, u, µ, ms, s, m, h", epoch))
+		influxjson.WriteRequestError(w, r, http.StatusBadRequest, fmt.Errorf("invalid epoch %q: want one of ns, u, µ, ms, s, m, h", epoch))
 		return
 	}
 	pretty := r.FormValue("pretty") == "true"
-	results, err := h.Engine.Execute(r.Context(), q, r.FormValue("db"))
+	results, stmts, err := h.Engine.execute(r.Context(), q, r.FormValue("db"))
 	if err != nil {
 		if errors.Is(err, ErrParse) {
-			influxjson.WriteError(w, http.StatusBadRequest, err)
+			influxjson.WriteRequestError(w, r, http.StatusBadRequest, err)
 			return
 		}
-		influxjson.WriteError(w, http.StatusInternalServerError, err)
+		influxjson.WriteRequestError(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	for _, res := range results {
@@ -64,7 +66,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// an answer: InfluxDB's clients retry a 503.
 		if errors.Is(res.Err, tsdb.ErrCatchUp) {
 			w.Header().Set("Retry-After", "1")
-			influxjson.WriteError(w, http.StatusServiceUnavailable, res.Err)
+			influxjson.WriteRequestError(w, r, http.StatusServiceUnavailable, res.Err)
 			return
 		}
 	}
@@ -73,7 +75,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cw := influxjson.NewChunkedWriter(w, r, epoch, size)
 		cw.Pretty = pretty
 		for _, res := range results {
-			if err := cw.WriteResult(res); err != nil {
+			write := cw.WriteResult
+			if res.StatementID < len(stmts) && unsplit(stmts[res.StatementID]) {
+				write = cw.WriteUnsplit
+			}
+			if err := write(res); err != nil {
 				return // the client went away
 			}
 		}
@@ -81,6 +87,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	influxjson.WriteResponse(w, r, foldResults(results), epoch, pretty)
+}
+
+// unsplit says whether influxd answers a statement whole even when
+// chunked: the meta statements, except SHOW SERIES and SHOW FIELD KEYS.
+func unsplit(st influxql.Statement) bool {
+	switch st.(type) {
+	case *influxql.ShowDatabasesStatement, *influxql.ShowMeasurementsStatement, *influxql.ShowTagKeysStatement,
+		*influxql.ShowTagValuesStatement, *influxql.ShowRetentionPoliciesStatement:
+		return true
+	}
+	return false
 }
 
 // foldResults merges consecutive results of one statement as InfluxDB's

@@ -238,6 +238,15 @@ func checkField(e influxql.Expr, hasCall, hasRef *bool, inCall bool) error {
 			if c, ok := x.Args[0].(*influxql.Call); ok {
 				return checkField(c, hasCall, hasRef, true)
 			}
+		case fn.IsMath(name):
+			if err := fn.CheckMathArgs(name, len(x.Args)); err != nil {
+				return err
+			}
+			for _, a := range x.Args {
+				if err := checkField(a, hasCall, hasRef, inCall); err != nil {
+					return err
+				}
+			}
 		default:
 			return fmt.Errorf("undefined function %s()", x.Name)
 		}
@@ -556,6 +565,12 @@ func evalRaw(e influxql.Expr, vals map[string]any, s *tsdb.Series) any {
 		return evalRaw(x.Expr, vals, s)
 	case *influxql.BinaryExpr:
 		return fn.BinaryOp(x.Op.String(), evalRaw(x.LHS, vals, s), evalRaw(x.RHS, vals, s))
+	case *influxql.Call: // a math function (checkField allowed no other)
+		args := make([]any, len(x.Args))
+		for i, a := range x.Args {
+			args[i] = evalRaw(a, vals, s)
+		}
+		return fn.Math(x.Name, args)
 	}
 	return literal(e)
 }
