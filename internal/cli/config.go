@@ -246,6 +246,18 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.StringVar(&c.server.ForwardPassword, "forward-password", "", "")
 	add(option{name: "forward-password", metavar: "PASSWORD", group: groupSecurity, secret: true,
 		usage: "Password of --forward-username."})
+	fs.StringVar(&c.server.TLS.CertFile, "tls-cert", "", "")
+	add(option{name: "tls-cert", metavar: "FILE", group: groupSecurity,
+		usage: "TLS certificate (PEM, with its chain) for the HTTP, Forward, Graphite TCP and Vivo\nlisteners; with --tls-key. Read again on SIGHUP (a renewed certificate needs no restart)."})
+	fs.StringVar(&c.server.TLS.KeyFile, "tls-key", "", "")
+	add(option{name: "tls-key", metavar: "FILE", group: groupSecurity,
+		usage: "Private key (PEM) of --tls-cert."})
+	fs.StringVar(&c.server.TLS.ClientCAFile, "tls-client-ca", "", "")
+	add(option{name: "tls-client-ca", metavar: "FILE", group: groupSecurity,
+		usage: "CA certificates (PEM): every TLS client must present a certificate they signed (mutual\nTLS), on top of tokens."})
+	fs.BoolVar(&c.server.TLS.SelfSigned, "tls-self-signed", false, "")
+	add(option{name: "tls-self-signed", metavar: "BOOL", group: groupSecurity,
+		usage: "Serve TLS with a certificate made in memory at start (localhost, 127.0.0.1, ::1, the host\nname): clients cannot verify it. For quick tests only."})
 
 	fs.StringVar(&c.configFile, "config", "", "")
 	add(option{name: "config", metavar: "FILE", group: groupOps,

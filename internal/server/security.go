@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/chronostream/chronostream/internal/query"
 	"github.com/chronostream/chronostream/internal/query/tsdb"
 	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/tlsconf"
 )
 
 // startTokens loads the scoped tokens from the log's KV bucket (shared by
@@ -65,4 +68,49 @@ func (a authorizedCatalog) ChronicleNames(ctx context.Context) ([]string, error)
 		}
 	}
 	return out, err
+}
+
+// startTLS loads the listeners' certificate and starts reloading it on
+// SIGHUP.
+func (s *Server) startTLS() error {
+	if !s.opts.TLS.Enabled() {
+		return nil
+	}
+	c, err := tlsconf.New(s.opts.TLS, s.log)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.tlsConf = c
+	ctx, cancel := context.WithCancel(context.Background())
+	s.tlsStop = cancel
+	c.ReloadOnSIGHUP(ctx)
+	if s.opts.TLS.SelfSigned {
+		s.log.Warn("TLS with a self-signed certificate (--tls-self-signed): clients cannot verify it; for tests only")
+	}
+	return nil
+}
+
+// tlsConfig is the listeners' TLS configuration, or nil for plaintext.
+func (s *Server) tlsConfig() *tls.Config {
+	if s.tlsConf == nil {
+		return nil
+	}
+	return s.tlsConf.TLS()
+}
+
+// wrapTLS serves ln over TLS when it is configured.
+func (s *Server) wrapTLS(ln net.Listener) net.Listener {
+	if s.tlsConf == nil {
+		return ln
+	}
+	return s.tlsConf.Listener(ln)
+}
+
+// TLSCertificate is the certificate the listeners serve, or nil (tests
+// trust it).
+func (s *Server) TLSCertificate() *tls.Certificate {
+	if s.tlsConf == nil {
+		return nil
+	}
+	return s.tlsConf.Certificate()
 }

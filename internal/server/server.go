@@ -30,6 +30,7 @@ import (
 	"github.com/chronostream/chronostream/internal/query/tsdb"
 	"github.com/chronostream/chronostream/internal/sink"
 	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/tlsconf"
 	"github.com/chronostream/chronostream/internal/vivo"
 	"github.com/chronostream/chronostream/internal/web"
 )
@@ -114,6 +115,10 @@ type Options struct {
 	Tokens         []string
 	InsecureNoAuth bool // allow listening beyond loopback without tokens
 
+	// TLS serves the HTTP, Forward, Graphite TCP and Vivo listeners over
+	// TLS (certificate files reloaded on SIGHUP, or self-signed).
+	TLS tlsconf.Options
+
 	// Sinks forward chronicles to outside systems (internal/sink); NodeID
 	// names this node in their leases (default: host, pid and a random
 	// part); SinkLeaseTTL is how long a dead node's sinks wait before
@@ -181,6 +186,10 @@ type Server struct {
 	tokens  *auth.Tokens
 	// tokenStore holds the scoped tokens (auth.Store), in the log.
 	tokenStore *auth.Store
+	// tlsConf is the listeners' TLS (nil: plaintext); tlsStop ends its
+	// SIGHUP reloads.
+	tlsConf *tlsconf.Config
+	tlsStop context.CancelFunc
 
 	ns    *natsd.Server
 	nc    *nats.Conn
@@ -230,6 +239,9 @@ func New(o Options) (*Server, error) {
 	}
 	if err := s.checkExposure(o.HTTPAddr); err != nil {
 		return nil, err
+	}
+	if err := o.TLS.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if err := event.ValidateChronicle(o.MetricsChronicle); err != nil {
 		return nil, fmt.Errorf("server: metrics chronicle: %w", err)
@@ -338,6 +350,10 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeLog()
 		return err
 	}
+	if err := s.startTLS(); err != nil {
+		s.closeLog()
+		return err
+	}
 	s.startQueryIndex(ctx)
 	if err := s.startSinks(ctx); err != nil {
 		s.closeLog()
@@ -348,6 +364,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeLog()
 		return fmt.Errorf("server: listen HTTP: %w", err)
 	}
+	ln = s.wrapTLS(ln)
 	s.httpLn = ln
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
@@ -394,7 +411,7 @@ func (s *Server) startGraphite() error {
 	if s.opts.GraphiteAddr == "" {
 		return nil
 	}
-	g, err := graphite.New(graphite.Config{Config: ingest.Config{
+	g, err := graphite.New(graphite.Config{TLS: s.tlsConfig(), Config: ingest.Config{
 		Log:              s.store,
 		Limits:           s.opts.Limits,
 		Metrics:          s.metrics,
@@ -424,6 +441,7 @@ func (s *Server) startForward() error {
 			DefaultChronicle: s.opts.ForwardChronicle,
 		},
 		TagChronicle: s.opts.ForwardTagChronicle,
+		TLS:          s.tlsConfig(),
 		SharedKey:    s.opts.ForwardSharedKey,
 		Username:     s.opts.ForwardUsername,
 		Password:     s.opts.ForwardPassword,
@@ -475,6 +493,7 @@ func (s *Server) startVivo() error {
 	}
 	mux := http.NewServeMux()
 	s.vivo.RegisterExporter(mux, "", s.tokens.Require)
+	ln = s.wrapTLS(ln)
 	s.vivoLn = ln
 	s.vivoSrv = &http.Server{
 		Handler:           mux,
@@ -624,6 +643,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, s.ws.Wait(ctx))
 	}
 	s.closeLog()
+	if s.tlsStop != nil {
+		s.tlsStop()
+	}
 	s.log.Info("chronostream stopped")
 	return err
 }

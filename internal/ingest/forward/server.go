@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,6 +51,9 @@ type Config struct {
 	// Username and Password, when set (with SharedKey), are the
 	// credentials the handshake also requires.
 	Username, Password string
+	// TLS, if set, serves the listener over TLS (Fluent Bit's tls on,
+	// Fluentd's <transport tls>).
+	TLS *tls.Config
 	// Hostname is the server's name in PONG; os.Hostname() when empty.
 	Hostname string
 	// MaxRecords bounds the events of one message (DefaultLimits.MaxRecords).
@@ -137,6 +141,9 @@ func (s *Server) Start(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("forward: listen: %w", err)
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	s.ln = ln
 	s.conns.Add(func() {

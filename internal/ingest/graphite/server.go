@@ -2,6 +2,7 @@ package graphite
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -42,6 +43,8 @@ var graphiteBatch = ingest.BatchOptions{Events: 256, Bytes: 16 << 10, InFlight: 
 // chronicle every sample goes to.
 type Config struct {
 	ingest.Config
+	// TLS, if set, serves the TCP listener over TLS (UDP stays plaintext).
+	TLS *tls.Config
 	// MaxLineBytes bounds a line (without its terminator); 0 means
 	// DefaultMaxLineBytes. A longer line is counted and skipped.
 	MaxLineBytes int
@@ -173,6 +176,9 @@ func (s *Server) listen(addr string) error {
 		}
 		ul, err := net.ListenUDP("udp", ua)
 		if err == nil {
+			if s.cfg.TLS != nil { // TCP only: UDP stays plaintext
+				tl = tls.NewListener(tl, s.cfg.TLS)
+			}
 			s.tcp, s.udp = tl, ul
 			return nil
 		}
