@@ -116,10 +116,17 @@ func CheckType(name string, v Value) error {
 }
 
 // CallFill is the fill a call's empty windows take: InfluxDB fills count()'s
-// empty windows with 0 under fill(null), the default.
+// empty windows with 0 under fill(null), the default, and count's
+// fill(number) is an integer even where no window has a value to take the
+// type from.
 func CallFill(name string, mode FillMode, number Value) (FillMode, Value) {
-	if mode == FillNull && strings.EqualFold(name, "count") {
-		return FillNumber, int64(0)
+	if strings.EqualFold(name, "count") {
+		switch mode {
+		case FillNull:
+			return FillNumber, int64(0)
+		case FillNumber:
+			return mode, castNumber(number, kindInteger)
+		}
 	}
 	return mode, number
 }

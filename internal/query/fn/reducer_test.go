@@ -67,3 +67,27 @@ func TestNewReducerErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestCallFill(t *testing.T) {
+	cases := []struct {
+		name       string
+		mode       fn.FillMode
+		number     fn.Value
+		wantMode   fn.FillMode
+		wantNumber fn.Value
+	}{
+		{"count", fn.FillNull, nil, fn.FillNumber, int64(0)},
+		{"COUNT", fn.FillNumber, 1.5, fn.FillNumber, int64(1)},
+		{"count", fn.FillNumber, -2.7, fn.FillNumber, int64(-2)},
+		{"count", fn.FillPrevious, nil, fn.FillPrevious, nil},
+		{"count", fn.FillNone, nil, fn.FillNone, nil},
+		{"mean", fn.FillNull, nil, fn.FillNull, nil},
+		{"sum", fn.FillNumber, 1.5, fn.FillNumber, 1.5},
+	}
+	for _, c := range cases {
+		m, n := fn.CallFill(c.name, c.mode, c.number)
+		if m != c.wantMode || n != c.wantNumber {
+			t.Errorf("CallFill(%s, %v, %v) = %v, %#v; want %v, %#v", c.name, c.mode, c.number, m, n, c.wantMode, c.wantNumber)
+		}
+	}
+}
