@@ -206,7 +206,10 @@ export function render(root, params, ctx) {
       plot.dataset.points = drawn;
       plot.dataset.x = data.x;
       plot.dataset.series = series.length;
-      meta.textContent = `${fmtInt(data.points)} points` + (data.points > drawn ? ` · ${fmtInt(drawn)} drawn` : '') +
+      const last = series.length === 1 && series[0].y.length ? series[0].y[series[0].y.length - 1] : null;
+      const num = (v) => (Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : +v.toFixed(3)).toLocaleString();
+      meta.textContent = (last != null ? `last ${num(last)} · min ${num(series[0].min)} · max ${num(series[0].max)} · ` : '') +
+        `${fmtInt(data.points)} points` + (data.points > drawn ? ` · ${fmtInt(drawn)} drawn` : '') +
         (data.groups_truncated ? ' · first 100 groups' : '');
       meta.classList.remove('err');
       const aligned = series.length ? (series.length === 1 ? [series[0].x, series[0].y] : uPlot.join(series.map((s) => [s.x, s.y]))) : [[], []];
