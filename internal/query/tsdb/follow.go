@@ -38,8 +38,24 @@ type Options struct {
 	// Rescan is how often chronicles are listed (new ones followed,
 	// deleted ones dropped) and retention applied (default 5 s).
 	Rescan     time.Duration
+	// MaxPoints bounds the points held over all chronicles (default
+	// DefaultMaxPoints). A chronicle whose points would pass it stops being
+	// indexed and its queries fail with ErrFull (never a partial answer)
+	// until retention brings the total under 90% of the bound, when it is
+	// read again from the log.
+	MaxPoints  int64
+	// TailBuffer bounds a tail's undelivered bytes (store.TailQuery's
+	// MaxBuffered; 0: the store's default). Past it the tail ends and the
+	// index resumes with a read from its last block.
+	TailBuffer int64
 	Registerer prometheus.Registerer
 }
+
+// DefaultMaxPoints is about 2.6 GB of index at 26 bytes a point.
+const DefaultMaxPoints = 100_000_000
+
+// ErrFull is the error of queries on a chronicle the index had no room for.
+var ErrFull = errors.New("the query index is full")
 
 // ErrCatchUp is returned by Sync when the index did not reach the log's
 // newest block in time (it is still loading a large chronicle).
@@ -85,6 +101,9 @@ func New(o Options) *Index {
 	}
 	if o.Rescan <= 0 {
 		o.Rescan = 5 * time.Second
+	}
+	if o.MaxPoints <= 0 {
+		o.MaxPoints = DefaultMaxPoints
 	}
 	ix := &Index{opts: o, log: o.Logger, entries: map[string]*entry{}}
 	for _, w := range o.Rollups {
@@ -156,7 +175,12 @@ func (ix *Index) rescan() {
 	}
 	ix.mu.Lock()
 	for n, e := range ix.entries {
-		if !live[n] {
+		e.db.mu.RLock()
+		full := e.db.full
+		e.db.mu.RUnlock()
+		// A chronicle left out for want of room is read again once
+		// retention made room.
+		if !live[n] || full && ix.stats.points.Load() < ix.opts.MaxPoints/10*9 {
 			ix.removeLocked(n, e)
 		}
 	}
@@ -233,9 +257,13 @@ func (ix *Index) sync(ctx context.Context, chronicle string, wait bool) (*DB, er
 		ch := e.progress
 		e.mu.Unlock()
 		e.db.mu.RLock()
-		applied := e.db.applied
+		applied, full := e.db.applied, e.db.full
 		e.db.mu.RUnlock()
 		if applied >= last {
+			if full {
+				return nil, fmt.Errorf("%w: chronicle %q is not indexed: the index holds %d points, its limit (%d); shorten retention or raise the limit",
+					ErrFull, chronicle, ix.stats.points.Load(), ix.opts.MaxPoints)
+			}
 			return e.db, nil
 		}
 		select {
@@ -286,7 +314,7 @@ func (ix *Index) follow(ctx context.Context, e *entry) {
 			}
 			continue
 		}
-		tail, err := ix.opts.Log.Tail(ctx, store.TailQuery{Chronicle: name, After: after})
+		tail, err := ix.opts.Log.Tail(ctx, store.TailQuery{Chronicle: name, After: after, MaxBuffered: ix.opts.TailBuffer})
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return
@@ -322,7 +350,18 @@ func (ix *Index) follow(ctx context.Context, e *entry) {
 
 func (ix *Index) apply(e *entry, block uint64, evs []event.Event) {
 	e.db.mu.Lock()
-	if block >= e.db.evicted {
+	n := 0
+	for i := range evs {
+		n += len(evs[i].Fields)
+	}
+	if !e.db.full && ix.stats.points.Load()+int64(n) > ix.opts.MaxPoints {
+		// No room: drop what this chronicle holds rather than answer
+		// from a part of it.
+		ix.log.Warn("query index: full; a chronicle is no longer indexed", "chronicle", e.db.Name, "max_points", ix.opts.MaxPoints)
+		e.db.full = true
+		e.db.clear()
+	}
+	if block >= e.db.evicted && !e.db.full {
 		e.db.apply(block, evs)
 	} else {
 		e.db.applied = max(e.db.applied, block)

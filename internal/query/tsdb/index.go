@@ -112,6 +112,7 @@ type DB struct {
 	points           int64 // stored points of this DB
 	series           int64
 	nextID           uint64
+	full             bool // no room in the index: queries fail (ErrFull)
 }
 
 func newDB(name string, widths []int64, st *stats) *DB {
@@ -245,6 +246,11 @@ func (db *DB) evict(first uint64) {
 func (db *DB) drop() {
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	db.clear()
+}
+
+// clear forgets every point (hold the write lock).
+func (db *DB) clear() {
 	db.stats.points.Add(-db.points)
 	db.stats.series.Add(-db.series)
 	db.points, db.series = 0, 0
