@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -77,5 +79,12 @@ func BenchmarkSeriesLineProtocol(b *testing.B) { benchSeries(b, 200_000, event.F
 func BenchmarkSeriesJSON(b *testing.B)         { benchSeries(b, 200_000, event.FormatJSON, "seq") }
 
 // BenchmarkSeriesIndex draws a million points of the time axis from the
-// query index (the index built beforehand, as the server keeps it).
-func BenchmarkSeriesIndex(b *testing.B) { benchSeriesOn(b, 1_000_000, event.FormatRaw, "time", true) }
+// query index (the index built beforehand, as the server keeps it);
+// CHRONOSTREAM_BENCH_POINTS=10000000 draws ten million.
+func BenchmarkSeriesIndex(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("CHRONOSTREAM_BENCH_POINTS")); err == nil && v > 0 {
+		n = v - v%1000
+	}
+	benchSeriesOn(b, n, event.FormatRaw, "time", true)
+}
