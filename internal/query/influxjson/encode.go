@@ -22,11 +22,10 @@ import (
 const flushAt = 32 << 10
 
 type encoder struct {
-	buf    []byte
-	w      io.Writer // nil: buffer everything (pretty output is indented whole)
-	err    error     // the first write error; later writes are skipped
-	epoch  string
-	stream bool
+	buf   []byte
+	w     io.Writer // nil: buffer everything (pretty output is indented whole)
+	err   error     // the first write error; later writes are skipped
+	epoch string
 }
 
 func (e *encoder) maybeFlush() {

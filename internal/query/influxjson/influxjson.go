@@ -1,8 +1,10 @@
 // Package influxjson writes InfluxDB 1.x's /query response format: the JSON
 // body (plain, pretty or chunked; CSV when the request accepts only that),
-// its headers and its errors, byte for byte as influxd 1.6 writes them (checked against a real influxd by the
-// package's tests), so that Grafana and InfluxDB's client libraries read
-// chronostream's answers unchanged.
+// its headers and its errors, byte for byte as influxd 1.6 writes them
+// (checked against a real influxd by the package's tests), so that Grafana
+// and InfluxDB's client libraries read chronostream's answers unchanged.
+// The one deliberate difference: NaN and ±Inf are written as null, where
+// influxd answers with a Go error string that is not JSON.
 package influxjson
 
 import (
