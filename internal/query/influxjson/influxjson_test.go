@@ -246,3 +246,32 @@ func reference(t *testing.T, results []influxjson.Result, epoch string, pretty b
 	}
 	return string(b) + "\n"
 }
+
+// writeCounter is a ResponseWriter that records each Write.
+type writeCounter struct {
+	*httptest.ResponseRecorder
+	writes int
+}
+
+func (w *writeCounter) Write(b []byte) (int, error) {
+	w.writes++
+	return w.ResponseRecorder.Write(b)
+}
+
+// TestWriteResponseStreams: a large answer goes out in pieces, and the
+// pieces make the same document encoding/json would.
+func TestWriteResponseStreams(t *testing.T) {
+	s := influxjson.Series{Name: "m", Tags: map[string]string{"host": "a"}, Columns: []string{"time", "v", "s"}}
+	for i := range 20000 {
+		s.Values = append(s.Values, []any{int64(i) * 1e9, float64(i) / 7, "row"})
+	}
+	res := []influxjson.Result{{Series: []influxjson.Series{s}}}
+	w := &writeCounter{ResponseRecorder: httptest.NewRecorder()}
+	influxjson.WriteResponse(w, httptest.NewRequest("GET", "/query", nil), res, "", false)
+	if w.writes < 10 {
+		t.Errorf("%d writes for %d bytes: not streamed", w.writes, w.Body.Len())
+	}
+	if want := reference(t, res, "", false); w.Body.String() != want {
+		t.Error("streamed answer differs from encoding/json's")
+	}
+}
