@@ -21,6 +21,16 @@ import (
 type Tokens struct {
 	static map[string]bool // SHA-256 hashes of --token tokens
 	store  atomic.Pointer[Store]
+	// OnReject, if set, counts each refusal by reason: "unauthorized"
+	// (no accepted token) or "forbidden" (scope or chronicle). Set it
+	// before serving.
+	OnReject func(reason string)
+}
+
+func (t *Tokens) reject(reason string) {
+	if t.OnReject != nil {
+		t.OnReject(reason)
+	}
 }
 
 // New returns the set of full-access tokens; empty strings are ignored.
@@ -210,11 +220,13 @@ func (t *Tokens) Guard(rt Route) func(http.Handler) http.Handler {
 				p = t.Lookup(SessionCredential(r))
 			}
 			if p == nil {
+				t.reject("unauthorized")
 				w.Header().Set("WWW-Authenticate", `Bearer realm="chronostream"`)
 				deny(w, r)
 				return
 			}
 			if err := p.Check(scope, RequestChronicle(r)); err != nil {
+				t.reject("forbidden")
 				forbid(w, r, err)
 				return
 			}

@@ -38,6 +38,7 @@ type serveConfig struct {
 	routes          stringList
 	vivoChronicles  stringList
 	vivoCORSOrigins stringList
+	corsOrigins     stringList
 
 	tokens     stringList
 	sync       choice
@@ -234,6 +235,9 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	add(option{name: "graphite-allow-remote", metavar: "BOOL", group: groupSecurity,
 		usage: "Allow --graphite to listen beyond loopback. Graphite plaintext has no authentication, so\ntokens do not protect it: anyone who can reach the port can write metrics. Logged loudly.\n(--insecure-no-auth allows it too.)"})
 
+	fs.Var(&c.corsOrigins, "cors-origin", "")
+	add(option{name: "cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
+		usage: "Browser origin (scheme://host[:port]) besides the server's own allowed to call the API\nwith a token (CORS), to write (other origins' cross-site writes get 403) and to open\nWebSockets (repeatable). None by default: same origin only."})
 	fs.Var(&c.vivoCORSOrigins, "vivo-cors-origin", "")
 	add(option{name: "vivo-cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
 		usage: "Browser origin (scheme://host[:port]) allowed to read the Vivo exporter, e.g. a Vivo UI's\n(repeatable; \"*\" allows any). None by default: no CORS headers are sent."})
@@ -541,6 +545,7 @@ func (c *serveConfig) finish() error {
 	c.server.ForwardAddr = c.forward
 	c.server.VivoAddr = c.vivo
 	c.server.VivoCORSOrigins = slices.Clone(c.vivoCORSOrigins)
+	c.server.CORSOrigins = slices.Clone(c.corsOrigins)
 	if len(c.vivoChronicles) > 0 {
 		c.server.VivoChronicles = map[vivo.Signal]string{}
 		for _, v := range c.vivoChronicles {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/chronostream/chronostream/internal/api"
 	"github.com/chronostream/chronostream/internal/auth"
+	"github.com/chronostream/chronostream/internal/httpsec"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/lineproto"
 	"github.com/chronostream/chronostream/internal/ingest/ndjson"
@@ -62,12 +63,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /{$}", protect(http.HandlerFunc(nd.ServeRoot)))
 	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wsingest.IsUpgrade(r) {
-			protectWrite(ws).ServeHTTP(w, r)
+			s.sec.WebSocket(protectWrite(ws)).ServeHTTP(w, r)
 			return
 		}
-		ui.ServeIndex(w, r)
+		httpsec.UIHeaders(http.HandlerFunc(ui.ServeIndex)).ServeHTTP(w, r)
 	}))
-	mux.Handle("GET "+web.AssetsPath, ui)
+	mux.Handle("GET "+web.AssetsPath, httpsec.UIHeaders(ui))
 	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protectAPI(http.HandlerFunc(nd.ServeEvents)))
 	a.Register(mux, protectAPI)
 	a.RegisterSinks(mux, protectAdmin, s.sinks)
@@ -107,5 +108,6 @@ func (s *Server) routes() http.Handler {
 	if bodyTimeout == 0 {
 		bodyTimeout = ingest.DefaultBodyReadTimeout
 	}
-	return web.StripPrefix(s.opts.URLPrefix, ingest.BodyReadTimeout(bodyTimeout)(mux))
+	// Browsers' cross-origin writes are refused, allowed origins get CORS.
+	return web.StripPrefix(s.opts.URLPrefix, ingest.BodyReadTimeout(bodyTimeout)(s.sec.Wrap(mux)))
 }

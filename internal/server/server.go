@@ -21,6 +21,7 @@ import (
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/auth"
+	"github.com/chronostream/chronostream/internal/httpsec"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/forward"
 	"github.com/chronostream/chronostream/internal/ingest/graphite"
@@ -118,6 +119,9 @@ type Options struct {
 	// TLS serves the HTTP, Forward, Graphite TCP and Vivo listeners over
 	// TLS (certificate files reloaded on SIGHUP, or self-signed).
 	TLS tlsconf.Options
+	// CORSOrigins are the browser origins (scheme://host[:port]) besides
+	// the server's own that may call the API and open WebSockets.
+	CORSOrigins []string
 
 	// Sinks forward chronicles to outside systems (internal/sink); NodeID
 	// names this node in their leases (default: host, pid and a random
@@ -190,6 +194,9 @@ type Server struct {
 	// SIGHUP reloads.
 	tlsConf *tlsconf.Config
 	tlsStop context.CancelFunc
+	// sec is the browser policy (CORS, cross-origin writes, WebSocket
+	// origins), counting rejections on /metrics.
+	sec *httpsec.Policy
 
 	ns    *natsd.Server
 	nc    *nats.Conn
@@ -243,6 +250,12 @@ func New(o Options) (*Server, error) {
 	if err := o.TLS.Validate(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	sec, err := httpsec.New(o.CORSOrigins, s.metrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.sec = sec
+	s.tokens.OnReject = sec.Reject
 	if err := event.ValidateChronicle(o.MetricsChronicle); err != nil {
 		return nil, fmt.Errorf("server: metrics chronicle: %w", err)
 	}

@@ -129,10 +129,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	src := ingest.NewSource(r, Protocol, chronicle, story)
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		// SECURITY: any Origin is accepted for now, so any web page a
-		// user visits can write to a loopback server; to be restricted
-		// (OriginPatterns from config) together with token checks.
+		// The server checks Origin before this handler (httpsec's
+		// WebSocket guard: same host or --cors-origin), where it is
+		// counted; a reverse proxy may rewrite Host, so not twice.
 		InsecureSkipVerify: true,
+		// A browser authenticates by offering "bearer.TOKEN" with this
+		// subprotocol (auth.WebSocketCredential): select this one, so
+		// the token is never echoed.
+		Subprotocols: []string{auth.WebSocketSubprotocol},
 	})
 	if err != nil {
 		h.countError("handshake")
