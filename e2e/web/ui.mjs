@@ -133,6 +133,16 @@ await step('metrics: drag to zoom narrows the time range and refetches', async (
   await until(() => { const n = +document.querySelector('.chart .plot').dataset.points; return n > 40 && n < 120; }, null, 5000);
 });
 
+await step('metrics: a custom range without points says so and offers all', async () => {
+  await page.goto(URL_ + '#/metrics?m=metrics/room.temp/value&from=978307200000&to=978310800000'); // 2001-01-01, one hour
+  await page.waitForSelector('#custom-range');
+  await page.waitForSelector('.plot-empty button');
+  check(await attr('.chart .plot', 'data-points') === '0', 'no points in 2001');
+  await page.click('.plot-empty button');
+  await waitAttr('.chart .plot', 'data-points', '300');
+  check(page.url().includes('r=all'), 'URL holds r=all: ' + page.url());
+});
+
 await step('metrics: a live chart picks up a new point', async () => {
   await page.goto(URL_ + '#/metrics?m=metrics/room.temp/value&r=all');
   await waitAttr('.chart .plot', 'data-points', '300');

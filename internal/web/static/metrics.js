@@ -206,6 +206,11 @@ export function render(root, params, ctx) {
       plot.dataset.points = drawn;
       plot.dataset.x = data.x;
       plot.dataset.series = series.length;
+      plot.querySelector('.plot-empty')?.remove();
+      if (!drawn) {
+        plot.append(h('div.plot-empty', null, state.range === 'all' ? 'No numeric values of this field yet.' :
+          [`No points in this range. `, h('button', { type: 'button', onclick: () => setRange('all') }, 'Show all')]));
+      }
       const last = series.length === 1 && series[0].y.length ? series[0].y[series[0].y.length - 1] : null;
       const num = (v) => (Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : +v.toFixed(3)).toLocaleString();
       meta.textContent = (last != null ? `last ${num(last)} · min ${num(series[0].min)} · max ${num(series[0].max)} · ` : '') +
