@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -77,6 +78,9 @@ func (p *plan) leafFields() []string {
 func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
 	if rt := p.rawTransforms(); rt {
 		return p.rawTransform(m, g)
+	}
+	if p.multi {
+		return p.multiRow(m, g)
 	}
 	ws, err := p.windows(g)
 	if err != nil || len(ws) == 0 {
@@ -192,6 +196,176 @@ func (a *aggEval) eval(e influxql.Expr) ([]fn.Point, error) {
 	return out, nil
 }
 
+// distinctOf returns the field of count(distinct(f)) or count(DISTINCT f).
+func distinctOf(c *influxql.Call) (string, bool) {
+	if !strings.EqualFold(c.Name, "count") || len(c.Args) != 1 {
+		return "", false
+	}
+	switch x := c.Args[0].(type) {
+	case *influxql.Distinct:
+		return x.Val, true
+	case *influxql.Call:
+		if r, ok := x.Args[0].(*influxql.VarRef); ok && strings.EqualFold(x.Name, "distinct") && len(x.Args) == 1 {
+			return r.Val, true
+		}
+	}
+	return "", false
+}
+
+// countDistinct counts the distinct values of each window.
+func (a *aggEval) countDistinct(field string) ([]fn.Point, error) {
+	p := a.p
+	out := make([]fn.Point, len(a.ws))
+	for w, ws := range a.ws {
+		lo, hi := p.lo, p.hi
+		if p.interval > 0 {
+			lo, hi = max(lo, ws), min(hi, ws+p.interval-1)
+		}
+		pts, err := a.points(field, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		out[w] = fn.Point{Time: ws}
+		if len(pts) > 0 {
+			out[w].Value = int64(len(fn.Distinct(pts)))
+			a.any, a.present[w] = true, true
+		}
+	}
+	if mode, number := fn.CallFill("count", p.fill, p.fillValue); p.interval > 0 && mode != fn.FillNull && mode != fn.FillNone {
+		filled := fn.FillPresent(a.ws, out, a.present, mode, number)
+		for i := range out {
+			out[i].Value = filled[i].Value
+		}
+	}
+	return out, nil
+}
+
+// multiRow answers top(), bottom() and distinct(): several rows a window.
+func (p *plan) multiRow(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
+	c, field, ok := p.multiRowCall()
+	if !ok {
+		return nil, errors.New("top(), bottom() and distinct() cannot be combined with other fields")
+	}
+	name := strings.ToLower(c.Name)
+	n := 0
+	if name != "distinct" {
+		if len(c.Args) != 2 {
+			return nil, fmt.Errorf("chronostream supports %s(field, N) (no tags as arguments)", name)
+		}
+		var err error
+		if n, err = fn.LimitArg(name, literal(c.Args[1])); err != nil {
+			return nil, err
+		}
+		if l := p.stmt.Limit; l > 0 && n > l {
+			return nil, fmt.Errorf("limit (%d) in %s function can not be larger than the LIMIT (%d) in the select statement", n, name, l)
+		}
+	}
+	ws, err := p.windows(g)
+	if err != nil || len(ws) == 0 {
+		return nil, err
+	}
+	a := &aggEval{p: p, g: g, ws: ws}
+	ser := &influxjson.Series{Name: m.Name, Tags: g.tags, Columns: p.columns}
+	for _, w := range ws {
+		lo, hi := p.lo, p.hi
+		if p.interval > 0 {
+			lo, hi = max(lo, w), min(hi, w+p.interval-1)
+		}
+		pts, err := a.points(field, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		switch name {
+		case "top", "bottom":
+			pick := fn.Top
+			if name == "bottom" {
+				pick = fn.Bottom
+			}
+			for _, pt := range pick(pts, n) {
+				ser.Values = append(ser.Values, []any{pt.Time, pt.Value})
+			}
+		default:
+			for _, v := range distinct(pts) {
+				ser.Values = append(ser.Values, []any{w, v})
+			}
+		}
+	}
+	if !p.stmt.TimeAscending() {
+		slices.Reverse(ser.Values)
+	}
+	ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)
+	return ser, nil
+}
+
+// distinct returns a window's distinct values ordered as InfluxDB emits
+// them: by the time each first appears, then by value.
+func distinct(pts []fn.Point) []any {
+	first := map[any]int64{}
+	var vals []any
+	for _, p := range pts {
+		if _, seen := first[p.Value]; !seen && p.Value != nil {
+			first[p.Value] = p.Time
+			vals = append(vals, p.Value)
+		}
+	}
+	slices.SortStableFunc(vals, func(a, b any) int {
+		if c := cmpInt(first[a], first[b]); c != 0 {
+			return c
+		}
+		return cmpValues(a, b)
+	})
+	return vals
+}
+
+// cmpValues orders two values of one field (numbers, strings, booleans).
+func cmpValues(a, b any) int {
+	switch x := a.(type) {
+	case float64:
+		if y, ok := b.(float64); ok {
+			return cmp.Compare(x, y)
+		}
+	case int64:
+		if y, ok := b.(int64); ok {
+			return cmp.Compare(x, y)
+		}
+	case uint64:
+		if y, ok := b.(uint64); ok {
+			return cmp.Compare(x, y)
+		}
+	case string:
+		if y, ok := b.(string); ok {
+			return cmp.Compare(x, y)
+		}
+	case bool:
+		if y, ok := b.(bool); ok && x != y {
+			if x {
+				return 1
+			}
+			return -1
+		}
+	}
+	return 0
+}
+
+// multiRowCall returns the statement's top/bottom/distinct call when it is
+// the only field.
+func (p *plan) multiRowCall() (*influxql.Call, string, bool) {
+	if len(p.stmt.Fields) != 1 {
+		return nil, "", false
+	}
+	switch x := p.stmt.Fields[0].Expr.(type) {
+	case *influxql.Call:
+		if multiRow[strings.ToLower(x.Name)] && len(x.Args) > 0 {
+			if r, ok := x.Args[0].(*influxql.VarRef); ok {
+				return x, r.Val, true
+			}
+		}
+	case *influxql.Distinct:
+		return &influxql.Call{Name: "distinct", Args: []influxql.Expr{&influxql.VarRef{Val: x.Val}}}, x.Val, true
+	}
+	return nil, "", false
+}
+
 // math applies a math function to its arguments window by window.
 func (a *aggEval) math(c *influxql.Call) ([]fn.Point, error) {
 	args := make([][]fn.Point, len(c.Args))
@@ -217,6 +391,9 @@ func (a *aggEval) math(c *influxql.Call) ([]fn.Point, error) {
 // raw points.
 func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 	name := strings.ToLower(c.Name)
+	if field, ok := distinctOf(c); ok {
+		return a.countDistinct(field)
+	}
 	field := c.Args[0].(*influxql.VarRef).Val
 	var args []fn.Value
 	for _, x := range c.Args[1:] {
@@ -254,38 +431,13 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 			}
 		} else {
 			red.Reset()
-			// Points reach the reducer in InfluxDB's merge order, which
-			// decides ties (the point a tied percentile selects).
-			lists := make([][]fn.Point, 0, len(a.g.series))
-			for _, s := range a.g.series {
-				var list []fn.Point
-				if s.cond == nil {
-					col := s.s.Column(field)
-					if col == nil {
-						continue
-					}
-					for k := col.Search(lo); k < col.Len() && col.Time(k) <= hi; k++ {
-						list = append(list, fn.Point{Time: col.Time(k), Value: col.Value(k)})
-					}
-				} else {
-					need := map[string]bool{field: true}
-					fieldRefs(s.cond, need)
-					err := rows(s, sortedKeys(need), lo, hi, false, func(r row) error {
-						if v, ok := r.vals[field]; ok {
-							list = append(list, fn.Point{Time: r.t, Value: v})
-						}
-						return nil
-					})
-					if err != nil {
-						return nil, err
-					}
-				}
-				lists = append(lists, list)
+			pts, err := a.points(field, lo, hi)
+			if err != nil {
+				return nil, err
 			}
-			_ = mergeByTime(lists, nil, func(p fn.Point) int64 { return p.Time }, true, func(p fn.Point) error {
+			for _, p := range pts {
 				red.Add(p)
-				return nil
-			})
+			}
 			pt, ok = red.Result()
 		}
 		if !ok {
@@ -304,6 +456,46 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 			out[i].Value = filled[i].Value
 		}
 	}
+	return out, nil
+}
+
+// points returns a group's points of field in [lo, hi] that the
+// condition keeps, in InfluxDB's merge order, which decides ties (the point
+// a tied percentile or top selects).
+func (a *aggEval) points(field string, lo, hi int64) ([]fn.Point, error) {
+	lists := make([][]fn.Point, 0, len(a.g.series))
+	n := 0
+	for _, s := range a.g.series {
+		var list []fn.Point
+		if s.cond == nil {
+			col := s.s.Column(field)
+			if col == nil {
+				continue
+			}
+			for k := col.Search(lo); k < col.Len() && col.Time(k) <= hi; k++ {
+				list = append(list, fn.Point{Time: col.Time(k), Value: col.Value(k)})
+			}
+		} else {
+			need := map[string]bool{field: true}
+			fieldRefs(s.cond, need)
+			err := rows(s, sortedKeys(need), lo, hi, false, func(r row) error {
+				if v, ok := r.vals[field]; ok {
+					list = append(list, fn.Point{Time: r.t, Value: v})
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		n += len(list)
+		lists = append(lists, list)
+	}
+	out := make([]fn.Point, 0, n)
+	_ = mergeByTime(lists, nil, func(p fn.Point) int64 { return p.Time }, true, func(p fn.Point) error {
+		out = append(out, p)
+		return nil
+	})
 	return out, nil
 }
 

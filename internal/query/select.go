@@ -26,6 +26,9 @@ var transforms = map[string]bool{
 	"non_negative_difference": true, "moving_average": true, "cumulative_sum": true,
 }
 
+// multiRow are the functions that answer several rows a window.
+var multiRow = map[string]bool{"top": true, "bottom": true, "distinct": true}
+
 var aggregates = map[string]bool{
 	"count": true, "sum": true, "mean": true, "median": true, "mode": true, "min": true, "max": true,
 	"first": true, "last": true, "spread": true, "stddev": true, "percentile": true,
@@ -91,6 +94,7 @@ type plan struct {
 	limitRows        int
 	now              int64
 	tagsOnly         bool // only tags selected: InfluxDB answers no series
+	multi            bool // top(), bottom() or distinct(): several rows a window
 }
 
 func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjson.Series, error) {
@@ -99,6 +103,8 @@ func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjso
 	if err != nil {
 		return nil, err
 	}
+	stmt.RewriteDistinct() // DISTINCT f is distinct(f), named "distinct"
+
 	p, err := e.compile(stmt)
 	if err != nil {
 		return nil, err
@@ -191,6 +197,25 @@ func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
 		return nil, errors.New("GROUP BY requires at least one aggregate function")
 	}
 	p.tagsOnly = !hasCall && !hasRef
+	if _, _, ok := p.multiRowCall(); ok {
+		p.multi = true
+	} else {
+		for _, f := range stmt.Fields {
+			var multi string
+			influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+				if c, ok := n.(*influxql.Call); ok && multiRow[strings.ToLower(c.Name)] {
+					multi = strings.ToLower(c.Name)
+				}
+			})
+			switch {
+			case multi == "distinct" && distinctInCount(f.Expr) > 0:
+			case multi == "distinct":
+				return nil, errors.New("aggregate function distinct() cannot be combined with other functions or fields")
+			case multi != "":
+				return nil, fmt.Errorf("selector function %s() cannot be combined with other functions", multi)
+			}
+		}
+	}
 	switch stmt.Fill {
 	case influxql.NullFill:
 		p.fill = fn.FillNull
@@ -211,6 +236,19 @@ func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
 	return p, nil
 }
 
+// distinctInCount counts count(distinct(f)) calls in an expression.
+func distinctInCount(e influxql.Expr) int {
+	n := 0
+	influxql.WalkFunc(e, func(x influxql.Node) {
+		if c, ok := x.(*influxql.Call); ok {
+			if _, ok := distinctOf(c); ok {
+				n++
+			}
+		}
+	})
+	return n
+}
+
 // checkField validates a field expression: calls are known, their field
 // argument is a field, raw references and calls are not mixed.
 func checkField(e influxql.Expr, hasCall, hasRef *bool, inCall bool) error {
@@ -226,8 +264,18 @@ func checkField(e influxql.Expr, hasCall, hasRef *bool, inCall bool) error {
 			switch a := x.Args[0].(type) {
 			case *influxql.VarRef:
 			case *influxql.Distinct, *influxql.Call:
-				return fmt.Errorf("chronostream does not support %s of %s", name, a)
+				if _, ok := distinctOf(x); !ok {
+					return fmt.Errorf("chronostream does not support %s of %s", name, a)
+				}
 			default:
+				return fmt.Errorf("expected field argument in %s()", name)
+			}
+		case multiRow[name]:
+			*hasCall = true
+			if len(x.Args) == 0 {
+				return fmt.Errorf("invalid number of arguments for %s, expected at least 1, got 0", name)
+			}
+			if _, ok := x.Args[0].(*influxql.VarRef); !ok {
 				return fmt.Errorf("expected field argument in %s()", name)
 			}
 		case transforms[name]:
@@ -262,7 +310,7 @@ func checkField(e influxql.Expr, hasCall, hasRef *bool, inCall bool) error {
 			*hasRef = true
 		}
 	case *influxql.Distinct:
-		return errors.New("chronostream does not support DISTINCT")
+		*hasCall = true
 	}
 	return nil
 }

@@ -37,13 +37,13 @@ type Options struct {
 	CatchUp time.Duration
 	// Rescan is how often chronicles are listed (new ones followed,
 	// deleted ones dropped) and retention applied (default 5 s).
-	Rescan     time.Duration
+	Rescan time.Duration
 	// MaxPoints bounds the points held over all chronicles (default
 	// DefaultMaxPoints). A chronicle whose points would pass it stops being
 	// indexed and its queries fail with ErrFull (never a partial answer)
 	// until retention brings the total under 90% of the bound, when it is
 	// read again from the log.
-	MaxPoints  int64
+	MaxPoints int64
 	// TailBuffer bounds a tail's undelivered bytes (store.TailQuery's
 	// MaxBuffered; 0: the store's default). Past it the tail ends and the
 	// index resumes with a read from its last block.
