@@ -3,6 +3,7 @@ package fn
 import (
 	"cmp"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 )
@@ -43,19 +44,19 @@ type window struct {
 	kind  kind    // of fs or is
 	boxed bool
 
-	sortedF []float64 // sorted copies, kept across windows to save allocations
+	sortedF []float64 // scratch copies for selection, kept across windows
 	sortedI []int64
 }
 
-func (w *window) sortFloats() []float64 {
+// floats and ints return scratch copies of the values, which selection
+// reorders (the originals keep the arrival order).
+func (w *window) floats() []float64 {
 	w.sortedF = append(w.sortedF[:0], w.fs...)
-	slices.Sort(w.sortedF)
 	return w.sortedF
 }
 
-func (w *window) sortInts() []int64 {
+func (w *window) ints() []int64 {
 	w.sortedI = append(w.sortedI[:0], w.is...)
-	slices.Sort(w.sortedI)
 	return w.sortedI
 }
 
@@ -113,19 +114,19 @@ func (w *window) median() (Point, bool) {
 	case w.boxed:
 		return medianPoints(w.pts)
 	case w.kind == kindFloat:
-		s := w.sortFloats()
-		if len(s)%2 == 0 {
-			lo, hi := s[len(s)/2-1], s[len(s)/2]
-			return Point{Value: lo + (hi-lo)/2}, true
+		s := w.floats()
+		if len(s)%2 == 1 {
+			return Point{Value: selectKth(s, len(s)/2)}, true
 		}
-		return Point{Value: s[len(s)/2]}, true
+		lo, hi := middle(s)
+		return Point{Value: lo + (hi-lo)/2}, true
 	default:
-		s := w.sortInts()
-		if len(s)%2 == 0 {
-			lo, hi := s[len(s)/2-1], s[len(s)/2]
-			return Point{Value: float64(lo) + float64(hi-lo)/2}, true
+		s := w.ints()
+		if len(s)%2 == 1 {
+			return Point{Value: float64(selectKth(s, len(s)/2))}, true
 		}
-		return Point{Value: float64(s[len(s)/2])}, true
+		lo, hi := middle(s)
+		return Point{Value: float64(lo) + float64(hi-lo)/2}, true
 	}
 }
 
@@ -143,18 +144,23 @@ func (w *window) percentile(p float64) (Point, bool) {
 		sortByValue(s)
 		return s[i], true
 	case w.kind == kindFloat:
-		return nth(w.fs, w.sortFloats(), w.times, i)
+		return nth(w.fs, w.floats(), w.times, i)
 	default:
-		return nth(w.is, w.sortInts(), w.times, i)
+		return nth(w.is, w.ints(), w.times, i)
 	}
 }
 
-// nth is the i-th point in (value, arrival) order: the value from s, the
-// values sorted, the time from the matching occurrence in arrival order.
-func nth[T float64 | int64](vs, s []T, times []int64, i int) (Point, bool) {
-	v := s[i]
-	lo, _ := slices.BinarySearch(s, v)
-	k := i - lo // v's k-th occurrence in arrival order
+// nth is the i-th point in (value, arrival) order: the value selected from
+// scratch (a copy of vs), the time from the matching occurrence of it in
+// arrival order.
+func nth[T float64 | int64](vs, scratch []T, times []int64, i int) (Point, bool) {
+	v := selectKth(scratch, i)
+	k := i // v's k-th occurrence in arrival order, once the smaller are counted out
+	for _, x := range vs {
+		if cmp.Less(x, v) {
+			k--
+		}
+	}
 	for j, x := range vs {
 		if cmp.Compare(x, v) == 0 {
 			if k == 0 {
@@ -164,6 +170,61 @@ func nth[T float64 | int64](vs, s []T, times []int64, i int) (Point, bool) {
 		}
 	}
 	return Point{Value: v}, true // unreachable: v is one of vs
+}
+
+// middle returns the two middle values of s, of even length, reordering s.
+func middle[T float64 | int64](s []T) (lo, hi T) {
+	lo = selectKth(s, len(s)/2-1)
+	return lo, slices.MinFunc(s[len(s)/2:], cmp.Compare[T])
+}
+
+// selectKth reorders s so that s[k] is its k-th smallest value (in
+// slices.Sort's order) with no larger value before it, and returns it:
+// quickselect with a three-way partition, expected O(n), falling back to a
+// sort when partitions keep coming out lopsided.
+func selectKth[T float64 | int64](s []T, k int) T {
+	lo, hi := 0, len(s)-1
+	for budget := 2 * bits.Len(uint(len(s))); lo < hi; budget-- {
+		if budget == 0 {
+			slices.Sort(s[lo : hi+1])
+			return s[k]
+		}
+		mid := lo + (hi-lo)/2
+		if cmp.Less(s[mid], s[lo]) {
+			s[mid], s[lo] = s[lo], s[mid]
+		}
+		if cmp.Less(s[hi], s[lo]) {
+			s[hi], s[lo] = s[lo], s[hi]
+		}
+		if cmp.Less(s[hi], s[mid]) {
+			s[hi], s[mid] = s[mid], s[hi]
+		}
+		pivot := s[mid]
+		// s[lo:lt] < pivot, s[lt:i] == pivot, s[gt+1:hi+1] > pivot
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch c := cmp.Compare(s[i], pivot); {
+			case c < 0:
+				s[lt], s[i] = s[i], s[lt]
+				lt++
+				i++
+			case c > 0:
+				s[i], s[gt] = s[gt], s[i]
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return pivot
+		}
+	}
+	return s[k]
 }
 
 // stddev is the sample standard deviation (n-1) as a float, computed as
