@@ -81,7 +81,7 @@ func New(prefix string) (*Handler, error) {
 	var b bytes.Buffer
 	// Asset URLs carry their content hash: a new binary's page never runs
 	// an old cached script.
-	v := func(name string) string { return prefix + AssetsPath + name + "?v=" + h.assets[name].etag[1:9] }
+	v := func(name string) string { return prefix + AssetsPath + name + "?v=" + h.assets[name].version() }
 	if err := t.Execute(&b, map[string]string{
 		"Base": prefix + "/", "CSS": v("app.css"), "JS": v("app.js"), "UPlotCSS": v("vendor/uplot/uPlot.min.css"),
 	}); err != nil {
@@ -90,6 +90,9 @@ func New(prefix string) (*Handler, error) {
 	h.index = newAsset(b.Bytes(), "text/html; charset=utf-8")
 	return h, nil
 }
+
+// version names the asset's content in its URL (?v=).
+func (a *asset) version() string { return a.etag[1:9] }
 
 func newAsset(b []byte, contentType string) *asset {
 	if contentType == "" {
@@ -125,25 +128,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, a *asset) {
 	hd := w.Header()
+	body, etag := a.body, a.etag
+	if a.gz != nil && acceptsGzip(r) {
+		// Another representation, so another strong validator.
+		body, etag = a.gz, strings.TrimSuffix(a.etag, `"`)+`-gz"`
+		hd.Set("Content-Encoding", "gzip")
+	}
 	hd.Set("Content-Type", a.contentType)
-	hd.Set("ETag", a.etag)
-	// Revalidate every time (a 304 costs one round trip): the page and
-	// its scripts change with the binary.
-	hd.Set("Cache-Control", "no-cache")
-	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("ETag", etag)
 	hd.Set("Vary", "Accept-Encoding")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if v := r.URL.Query().Get("v"); a != h.index && v != "" && v == a.version() {
+		// The page names its scripts and styles by content: such a URL
+		// never changes what it serves.
+		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		// Revalidate (a 304 costs one round trip): the page and the
+		// modules it imports change with the binary.
+		hd.Set("Cache-Control", "no-cache")
+	}
 	if a == h.index {
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Referrer-Policy", "no-referrer")
 	}
-	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.etag) {
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
+		hd.Del("Content-Encoding")
 		w.WriteHeader(http.StatusNotModified)
 		return
-	}
-	body := a.body
-	if a.gz != nil && acceptsGzip(r) {
-		hd.Set("Content-Encoding", "gzip")
-		body = a.gz
 	}
 	hd.Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(http.StatusOK)

@@ -78,6 +78,9 @@ func TestPageAndAssets(t *testing.T) {
 				if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != wantType[ext] || len(body) == 0 {
 					t.Errorf("GET %s: %d %q (%d bytes), want 200 %q", ref, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), wantType[ext])
 				}
+				if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+					t.Errorf("GET %s (named by content): Cache-Control %q, want immutable", ref, cc)
+				}
 				etag := resp.Header.Get("ETag")
 				if r304, _ := get(t, base+ref, "If-None-Match", etag); etag == "" || r304.StatusCode != http.StatusNotModified {
 					t.Errorf("GET %s with If-None-Match %s: %d, want 304", ref, etag, r304.StatusCode)
@@ -86,6 +89,11 @@ func TestPageAndAssets(t *testing.T) {
 				if rgz.Header.Get("Content-Encoding") != "gzip" {
 					t.Errorf("GET %s: not gzipped", ref)
 					continue
+				}
+				if gzTag := rgz.Header.Get("ETag"); gzTag == etag || gzTag == "" {
+					t.Errorf("GET %s: gzip and identity share the strong ETag %s", ref, etag)
+				} else if r304, _ := get(t, base+ref, "If-None-Match", gzTag, "Accept-Encoding", "gzip"); r304.StatusCode != http.StatusNotModified {
+					t.Errorf("GET %s gzipped with If-None-Match %s: %d, want 304", ref, gzTag, r304.StatusCode)
 				}
 				zr, err := gzip.NewReader(strings.NewReader(gz))
 				if err != nil {
@@ -104,6 +112,12 @@ func TestPageAndAssets(t *testing.T) {
 				if r, _ := get(t, base+prefix+web.AssetsPath+p); r.StatusCode != 200 {
 					t.Errorf("GET %s: %d", p, r.StatusCode)
 				}
+			}
+			if r, _ := get(t, base+prefix+"/"); r.Header.Get("Cache-Control") != "no-cache" {
+				t.Errorf("the page: Cache-Control %q, want no-cache", r.Header.Get("Cache-Control"))
+			}
+			if r, _ := get(t, base+prefix+web.AssetsPath+"api.js"); r.Header.Get("Cache-Control") != "no-cache" {
+				t.Errorf("a module imported without a version: Cache-Control %q, want no-cache", r.Header.Get("Cache-Control"))
 			}
 			if r, _ := get(t, base+prefix+web.AssetsPath+"nope.js"); r.StatusCode != 404 {
 				t.Errorf("unknown asset: %d, want 404", r.StatusCode)
