@@ -41,6 +41,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runSend(ctx, rest, environ, os.Stdin, stdout, stderr)
 	case "tail":
 		return runTail(ctx, rest, environ, stdout, stderr)
+	case "forward":
+		return runForward(ctx, rest, environ, stdout, stderr)
 	case "annotate":
 		return runAnnotate(ctx, rest, environ, stdout, stderr)
 	case "canary":
@@ -74,6 +76,8 @@ func help(args, environ []string, stdout, stderr io.Writer) int {
 		return runSend(context.Background(), []string{"--help"}, environ, nil, stdout, stderr)
 	case "tail":
 		return runTail(context.Background(), []string{"--help"}, environ, stdout, stderr)
+	case "forward":
+		return runForward(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "annotate":
 		return runAnnotate(context.Background(), []string{"--help"}, environ, stdout, stderr)
 	case "canary":
@@ -100,6 +104,7 @@ Usage:
   chronostream agent [flags]    send this host's metrics to a server
   chronostream send [FILE...]   send events from stdin or files (NDJSON, or --lines)
   chronostream tail [CHRONICLE [STORY]]  follow a story or a chronicle live
+  chronostream forward -r CHRONICLE --influx-url URL  forward a chronicle to InfluxDB
   chronostream annotate -r CHRONICLE TEXT  record an annotation (--start/--end ID: a region)
   chronostream canary [flags]   write and read back test events, report losses
   chronostream token create|list|revoke  manage scoped tokens (admin API)

@@ -126,6 +126,8 @@ func allOptionNames() map[string]bool {
 	tables = append(tables, o)
 	_, o = newTailFlags(&tailConfig{})
 	tables = append(tables, o)
+	_, o = newForwardFlags(&forwardConfig{})
+	tables = append(tables, o)
 	_, o = newAnnotateFlags(&annotateConfig{})
 	tables = append(tables, o)
 	_, o = newCanaryFlags(&canaryConfig{})

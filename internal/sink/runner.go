@@ -49,9 +49,9 @@ type Status struct {
 type Runner struct {
 	cfg   Config
 	sink  Sink
-	src   Source
-	state *State
-	sel   *selection
+	src     Source
+	cursors Cursors
+	sel     *selection
 	log   *slog.Logger
 	m     *Metrics
 	id    string // the By of the cursor records it writes
@@ -71,7 +71,7 @@ type Runner struct {
 var errReload = errors.New("sink: cursor changed; reloading")
 
 // NewRunner validates cfg and returns its runner; snk is the built sink.
-func NewRunner(cfg Config, snk Sink, src Source, state *State, m *Metrics, id string, log *slog.Logger) (*Runner, error) {
+func NewRunner(cfg Config, snk Sink, src Source, cursors Cursors, m *Metrics, id string, log *slog.Logger) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func NewRunner(cfg Config, snk Sink, src Source, state *State, m *Metrics, id st
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	r := &Runner{cfg: cfg, sink: snk, src: src, state: state, sel: sel, m: m, id: id,
+	r := &Runner{cfg: cfg, sink: snk, src: src, cursors: cursors, sel: sel, m: m, id: id,
 		log: log.With("sink", cfg.Name), retryBase: 100 * time.Millisecond}
 	r.status = Status{Name: cfg.Name, Type: cfg.Type, Chronicle: cfg.Chronicle, State: "standby"}
 	return r, nil
@@ -144,19 +144,21 @@ func (r *Runner) session(parent context.Context) error {
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	w, err := r.state.WatchCursor(ctx, r.cfg.Name)
+	changes, err := r.cursors.WatchCursor(ctx, r.cfg.Name)
 	if err != nil {
 		return err
 	}
-	defer w.Stop()
 	go func() {
-		for e := range w.Updates() {
-			var c Cursor
-			if e == nil || json.Unmarshal(e.Value(), &c) == nil && c.By == r.id {
-				continue
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c := <-changes:
+				if c.By != r.id {
+					cancel(errReload) // the API or another node changed it
+					return
+				}
 			}
-			cancel(errReload) // the API or another node changed it
-			return
 		}
 	}()
 	r.mu.Lock()
@@ -180,7 +182,7 @@ func (r *Runner) session(parent context.Context) error {
 // loadCursor returns the sink's cursor, creating it from the start policy.
 func (r *Runner) loadCursor(ctx context.Context) (Cursor, int64, error) {
 	for {
-		c, rev, err := r.state.Cursor(ctx, r.cfg.Name)
+		c, rev, err := r.cursors.Cursor(ctx, r.cfg.Name)
 		if err == nil {
 			if c.Chronicle != "" && c.Chronicle != r.cfg.Chronicle {
 				// A cursor is a position in one chronicle's log.
@@ -197,9 +199,9 @@ func (r *Runner) loadCursor(ctx context.Context) (Cursor, int64, error) {
 		}
 		c = Cursor{Seq: seq, Chronicle: r.cfg.Chronicle, By: r.id}
 		if rev == 0 {
-			_, err = r.state.SetCursor(ctx, r.cfg.Name, c, 0)
+			_, err = r.cursors.SetCursor(ctx, r.cfg.Name, c, 0)
 		} else {
-			_, err = r.state.SetCursor(ctx, r.cfg.Name, c, int64(rev))
+			_, err = r.cursors.SetCursor(ctx, r.cfg.Name, c, int64(rev))
 		}
 		if err != nil && !errors.Is(err, ErrConflict) {
 			return c, 0, err
@@ -304,7 +306,7 @@ func (s *session) run() error {
 			for i := range it.events {
 				e := &it.events[i]
 				r.queued.Add(-1)
-				expand(&s.parser, e)
+				Expand(&s.parser, e)
 				s.pos = e.Seq
 				if !r.sel.match(e) {
 					continue
@@ -353,7 +355,7 @@ func (s *session) flush() error {
 
 func (s *session) commit() error {
 	r := s.r
-	rev, err := r.state.SetCursor(s.ctx, r.cfg.Name, Cursor{Seq: s.pos, Chronicle: r.cfg.Chronicle, By: r.id}, s.rev)
+	rev, err := r.cursors.SetCursor(s.ctx, r.cfg.Name, Cursor{Seq: s.pos, Chronicle: r.cfg.Chronicle, By: r.id}, s.rev)
 	if errors.Is(err, ErrConflict) {
 		return errReload
 	}
@@ -579,9 +581,9 @@ func (r *Runner) read(ctx context.Context, pos uint64, out chan<- item) {
 	}
 }
 
-// expand derives the tags and fields of bodies kept verbatim, as every
+// Expand derives the tags and fields of bodies kept verbatim, as every
 // reader of the log does (internal/api, internal/vivo).
-func expand(p *fastjson.Parser, e *event.Event) {
+func Expand(p *fastjson.Parser, e *event.Event) {
 	switch e.Format {
 	case event.FormatJSON:
 		jsonev.Expand(p, e)

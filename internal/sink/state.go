@@ -126,11 +126,51 @@ func (s *State) DeleteCursor(ctx context.Context, name string) error {
 	return nil
 }
 
-// WatchCursor reports changes of a sink's cursor record.
-func (s *State) WatchCursor(ctx context.Context, name string) (jetstream.KeyWatcher, error) {
+// Cursors is where a runner keeps its cursor: the state bucket in the
+// server (*State), or the server's API for `chronostream forward`.
+type Cursors interface {
+	// Cursor returns the cursor and its revision (ErrNoCursor if none).
+	Cursor(ctx context.Context, name string) (Cursor, uint64, error)
+	// SetCursor writes it if the revision is still rev (0: absent; -1:
+	// unconditionally), returning the new revision or ErrConflict.
+	SetCursor(ctx context.Context, name string, c Cursor, rev int64) (uint64, error)
+	// WatchCursor reports later changes of the record until ctx ends. A
+	// store that cannot watch returns a nil channel.
+	WatchCursor(ctx context.Context, name string) (<-chan Cursor, error)
+}
+
+// WatchCursor implements Cursors.
+func (s *State) WatchCursor(ctx context.Context, name string) (<-chan Cursor, error) {
 	w, err := s.kv.Watch(ctx, cursorKey(name), jetstream.UpdatesOnly())
 	if err != nil {
 		return nil, fmt.Errorf("sink: watch cursor of %s: %w", name, err)
 	}
-	return w, nil
+	out := make(chan Cursor, 1)
+	go func() {
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				var c Cursor
+				if e == nil || e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &c) != nil {
+					if e != nil && e.Operation() != jetstream.KeyValuePut {
+						c = Cursor{By: "deleted"}
+					} else {
+						continue
+					}
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
 }
