@@ -164,7 +164,7 @@ func nth[T float64 | int64](vs, scratch []T, times []int64, i int) (Point, bool)
 	for j, x := range vs {
 		if cmp.Compare(x, v) == 0 {
 			if k == 0 {
-				return Point{Time: times[j], Value: v}, true
+				return Point{Time: times[j], Value: x}, true // x, not v: the very point (NaN payloads differ)
 			}
 			k--
 		}
