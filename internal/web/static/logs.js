@@ -109,7 +109,15 @@ export function render(root, params, ctx) {
     }
     list.querySelector('.empty')?.remove();
     list.prepend(frag);
-    while (list.childElementCount > MAX_ROWS) list.lastElementChild.remove();
+    // A bounded view: the oldest rows go (and with them the paging back,
+    // which would leave a hole).
+    while (list.childElementCount > MAX_ROWS) {
+      const gone = list.lastElementChild;
+      if (gone.dataset.seq) seen.delete(+gone.dataset.seq);
+      gone.remove();
+      older = null;
+      moreBtn.hidden = true;
+    }
   }
 
   function setPaused(p) {

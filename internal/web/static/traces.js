@@ -15,20 +15,33 @@ function spanTimes(s) {
 }
 
 export function render(root, params, ctx) {
-  const state = { c: params.get('c') || '', id: params.get('id') || '' };
+  const state = { c: params.get('c') || '', id: params.get('id') || '', q: params.get('q') || '', errors: params.get('errors') === '1' };
   let timer = 0;
   let stopped = false;
   const save = () => {
     const p = new URLSearchParams();
     if (state.c) p.set('c', state.c);
     if (state.id) p.set('id', state.id);
+    if (state.q) p.set('q', state.q);
+    if (state.errors) p.set('errors', '1');
     ctx.setParams(p);
   };
 
   const chronSel = h('select', { 'aria-label': 'chronicle', id: 'trace-chronicle' });
   const idIn = h('input', { placeholder: 'trace id  (/)', 'data-search': true, 'aria-label': 'trace id', id: 'trace-id', size: 34, value: state.id });
   const body = h('div');
-  root.append(h('div.toolbar', null, chronSel, idIn, h('button', { type: 'button', onclick: () => open(idIn.value.trim()) }, 'Open')), body);
+  const filterIn = h('input', { type: 'search', placeholder: 'filter: span, service', 'aria-label': 'filter traces', id: 'trace-filter', value: state.q });
+  const errBtn = h('button', { type: 'button', id: 'trace-errors', 'aria-pressed': String(state.errors), class: state.errors ? 'on' : '' }, 'errors only');
+  filterIn.addEventListener('input', () => { state.q = filterIn.value; save(); if (!state.id) list(); });
+  errBtn.addEventListener('click', () => {
+    state.errors = !state.errors;
+    errBtn.setAttribute('aria-pressed', String(state.errors));
+    errBtn.classList.toggle('on', state.errors);
+    save();
+    if (!state.id) list();
+  });
+  root.append(h('div.toolbar', null, chronSel, idIn, h('button', { type: 'button', onclick: () => open(idIn.value.trim()) }, 'Open'),
+    filterIn, errBtn), body);
   idIn.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(idIn.value.trim()); });
   chronSel.addEventListener('change', () => { state.c = chronSel.value; state.id = ''; save(); show(); });
 
@@ -42,9 +55,14 @@ export function render(root, params, ctx) {
   }
 
   async function list() {
+    clearTimeout(timer);
     try {
-      const { traces } = await get('chronicles/' + seg(state.c) + '/traces', { limit: 100 });
+      let { traces } = await get('chronicles/' + seg(state.c) + '/traces', { limit: 100 });
       if (stopped || state.id) return;
+      const terms = state.q.toLowerCase().split(/\s+/).filter(Boolean);
+      const all = traces.length;
+      traces = traces.filter((t) => (!state.errors || t.errors > 0) &&
+        terms.every((w) => (t.root + ' ' + t.service + ' ' + t.trace_id).toLowerCase().includes(w)));
       const longest = Math.max(1e-3, ...traces.map((t) => t.duration_ms));
       const rows = traces.map((t) => h('tr', { dataset: { trace: t.trace_id }, style: 'cursor:pointer', onclick: () => open(t.trace_id) },
         h('td', { title: fmtTime(t.start_ms) }, fmtTime(t.start_ms, false), h('span.muted.hide-sm', null, ' · ' + fmtAgo(t.start_ms))),
@@ -55,7 +73,7 @@ export function render(root, params, ctx) {
         h('td.num', null, t.errors ? h('span', { style: 'color:var(--err)' }, t.errors) : h('span.muted', null, '0')),
         h('td.mono.muted.hide-sm', null, t.trace_id.slice(0, 16) + '…')));
       body.replaceChildren(h('section.card', null,
-        h('header', null, h('h2', null, 'Recent traces'), h('span.muted', null, `${traces.length} · live`)),
+        h('header', null, h('h2', null, 'Recent traces'), h('span.muted', null, `${traces.length}${traces.length < all ? ' of ' + all : ''} · live`)),
         h('div.tablewrap', null, h('table', { id: 'trace-list' },
           h('thead', null, h('tr', null, h('th', null, 'Start'), h('th', null, 'Root span · service'), h('th.num', null, 'Duration'),
             h('th.hide-sm', null, ''), h('th.num', null, 'Spans'), h('th.num', null, 'Errors'), h('th.hide-sm', null, 'Trace id'))),
