@@ -211,13 +211,14 @@ await step('logs: pause holds new events, resume shows them; filters', async () 
 await step('traces: list, then the waterfall in tree order with attributes', async () => {
   await page.goto(URL_ + '#/traces?c=otel');
   await page.waitForSelector(`tr[data-trace="${TRACE}"]`, { timeout: 10000 });
+  check(await page.locator('tr[data-trace]').count() === 6, 'six traces listed');
+  await shoot('traces');
   await page.click('#trace-errors'); // the trace has an error span: it stays
   await page.fill('#trace-filter', 'no such span');
   await until(() => !document.querySelector('tr[data-trace]'));
   await page.fill('#trace-filter', 'checkout');
   await page.waitForSelector(`tr[data-trace="${TRACE}"]`);
   check(page.url().includes('errors=1') && page.url().includes('q=checkout'), 'URL holds the filters');
-  await shoot('traces');
   await page.click(`tr[data-trace="${TRACE}"]`);
   await page.waitForSelector('#waterfall .wfrow');
   const rows = await page.$$eval('#waterfall .wfrow', (rs) => rs.map((r) => r.dataset.depth + ' ' + r.querySelector('.nm').firstChild?.textContent + r.querySelector('.nm').textContent));

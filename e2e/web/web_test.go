@@ -110,6 +110,16 @@ func seed(t *testing.T, addr string) (traceID string) {
 			sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))))
 	}
 	front, back := newTP("frontend"), newTP("backend")
+	// Other traces, for a list with some variety.
+	for i, name := range []string{"GET /cart", "POST /login", "GET /search", "GET /items/{id}", "POST /orders"} {
+		c, sp := front.Tracer("ui").Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+		_, child := back.Tracer("ui").Start(c, "db.query", trace.WithSpanKind(trace.SpanKindClient))
+		if i == 3 {
+			child.SetStatus(codes.Error, "timeout")
+		}
+		child.End()
+		sp.End()
+	}
 	rootCtx, root := front.Tracer("ui").Start(ctx, "GET /checkout", trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("http.route", "/checkout")))
 	coCtx, co := back.Tracer("ui").Start(rootCtx, "charge card")
