@@ -304,7 +304,13 @@ export function render(root, params, ctx) {
       catalog = (await get('metrics')).metrics;
       if (stopped) return;
       drawList();
-      drawToolbar();
+      // The toolbar offers the shown metrics' tags to group by; redrawn
+      // only when they change and nobody is typing in it.
+      const tags = state.selected.flatMap((m) => (catalog.find((c) => sameM(c, m)) || {}).tags || []).sort().join();
+      if (tags !== toolbar.dataset.tags && !toolbar.contains(document.activeElement)) {
+        toolbar.dataset.tags = tags;
+        drawToolbar();
+      }
       if (!state.selected.length && catalog.length && !params.has('m')) { state.selected = [catalog[0]]; save(); drawList(); drawToolbar(); buildCharts(); }
     } catch (err) {
       ctx.status('metrics: ' + err.message, true);
