@@ -9,9 +9,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Tokens is the set of accepted tokens: the configured full-access ones
@@ -230,6 +234,25 @@ func (t *Tokens) Guard(rt Route) func(http.Handler) http.Handler {
 				forbid(w, r, err)
 				return
 			}
+			if scope&ScopeWrite != 0 {
+				if wait, ok := p.limiter.Admit(time.Now()); !ok {
+					t.reject("rate_limited")
+					w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+					forbid(w, r, fmt.Errorf("%w: the token %q used up its ingest rate; retry after %s", ErrRateLimited, p.Name, wait))
+					return
+				}
+			}
+			// A live tail holds a connection for as long as the client
+			// wants: the token's MaxTails bounds how many at once.
+			if strings.HasSuffix(r.URL.Path, "/tail") {
+				if !p.limiter.startTail() {
+					t.reject("too_many_tails")
+					w.Header().Set("Retry-After", "10")
+					forbid(w, r, fmt.Errorf("%w: the token %q has its maximum of live tails open", ErrTooManyTails, p.Name))
+					return
+				}
+				defer p.limiter.endTail()
+			}
 			h.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 		})
 	}
@@ -242,7 +265,7 @@ func denyText(w http.ResponseWriter, r *http.Request) {
 }
 
 func forbidText(w http.ResponseWriter, r *http.Request, err error) {
-	http.Error(w, err.Error(), http.StatusForbidden)
+	http.Error(w, err.Error(), Status(err))
 }
 
 // Problem answers 401 as an RFC 7807 problem document, as chronostream's
@@ -251,9 +274,10 @@ func Problem(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, r, http.StatusUnauthorized, unauthorized)
 }
 
-// ProblemForbidden answers 403 as an RFC 7807 problem document.
+// ProblemForbidden answers a refusal (403, or 429 for a limit: Status) as
+// an RFC 7807 problem document.
 func ProblemForbidden(w http.ResponseWriter, r *http.Request, err error) {
-	writeProblem(w, r, http.StatusForbidden, err.Error())
+	writeProblem(w, r, Status(err), err.Error())
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {

@@ -97,6 +97,8 @@ type Principal struct {
 	Scopes Scope
 	// Chronicles limits the token to these chronicles; empty means all.
 	Chronicles []string
+	// limiter enforces the token's Limits (nil: none).
+	limiter *Limiter
 }
 
 // Can reports whether p may act with scope on chronicle ("" for a request

@@ -41,6 +41,7 @@ type Token struct {
 	ID         string    `json:"id"` // the first hex digits of Hash: safe to show
 	Scopes     Scope     `json:"scopes"`
 	Chronicles []string  `json:"chronicles,omitempty"`
+	Limits     Limits    `json:"limits,omitzero"`
 	Created    time.Time `json:"created"`
 	LastUsed   time.Time `json:"last_used,omitzero"`
 	Hash       string    `json:"hash,omitempty"`
@@ -51,6 +52,7 @@ type Request struct {
 	Name       string   `json:"name"`
 	Scopes     Scope    `json:"scopes"`
 	Chronicles []string `json:"chronicles,omitempty"`
+	Limits     Limits   `json:"limits,omitzero"`
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -62,6 +64,9 @@ func (q Request) Validate() error {
 	}
 	if q.Scopes == 0 || q.Scopes&^ScopeAll != 0 {
 		return fmt.Errorf("%w: a token needs one or more of the scopes write, read, admin", ErrInvalid)
+	}
+	if l := q.Limits; l.EventsPerSecond < 0 || l.BytesPerSecond < 0 || l.MaxTails < 0 {
+		return fmt.Errorf("%w: limits must not be negative", ErrInvalid)
 	}
 	for _, c := range q.Chronicles {
 		if err := event.ValidateChronicle(c); err != nil {
@@ -89,6 +94,7 @@ type Store struct {
 type stored struct {
 	Token
 	touched atomic.Int64 // unix ns of the last last-used update sent
+	lim     *Limiter     // nil without limits
 }
 
 // touchEvery bounds the writes that recording last use costs: one per
@@ -172,8 +178,18 @@ func (s *Store) remember(t Token) {
 	if old := s.byName[t.Name]; old != nil {
 		delete(s.byHash, old.Hash)
 		// A last-use update comes back through the watcher: keep its
-		// throttle, or each one would trigger the next.
+		// throttle, or each one would trigger the next, and the
+		// limiter's balances and tail count.
 		st.touched.Store(old.touched.Load())
+		st.lim = old.lim
+	}
+	switch {
+	case t.Limits.IsZero():
+		st.lim = nil
+	case st.lim != nil:
+		st.lim.setLimits(t.Limits)
+	default:
+		st.lim = newLimiter(t.Limits)
 	}
 	s.byName[t.Name], s.byHash[t.Hash] = st, st
 }
@@ -208,7 +224,7 @@ func (s *Store) Create(ctx context.Context, q Request) (Token, string, error) {
 	h := hashOf(secret)
 	chronicles := slices.Clone(q.Chronicles)
 	slices.Sort(chronicles)
-	t := Token{Name: q.Name, ID: h[:12], Scopes: q.Scopes, Chronicles: slices.Compact(chronicles),
+	t := Token{Name: q.Name, ID: h[:12], Scopes: q.Scopes, Chronicles: slices.Compact(chronicles), Limits: q.Limits,
 		Created: time.Now().UTC().Truncate(time.Second), Hash: h}
 	b, err := json.Marshal(t)
 	if err != nil {
@@ -292,7 +308,7 @@ func (s *Store) lookup(secret string) *Principal {
 			s.touch(st.Name, now)
 		}()
 	}
-	return &Principal{Name: st.Name, Scopes: st.Scopes, Chronicles: st.Chronicles}
+	return &Principal{Name: st.Name, Scopes: st.Scopes, Chronicles: st.Chronicles, limiter: st.lim}
 }
 
 // touch records a token's last use, unless it was revoked meanwhile.

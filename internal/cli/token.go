@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,6 +29,7 @@ type tokenConfig struct {
 	name       string
 	scopes     string
 	chronicles stringList
+	limits     auth.Limits
 }
 
 var tokenGroups = []string{groupServer, groupToken, groupOps}
@@ -44,6 +46,12 @@ func newTokenFlags(c *tokenConfig) (*flag.FlagSet, []option) {
 		usage: "create: what the token may do, comma-separated: write (ingest), read (query, tail, UI),\nadmin (retention, sinks, tokens)."})
 	declare(fs, add, &c.chronicles, option{name: "chronicle", short: "r", metavar: "NAME", group: groupToken, list: true,
 		usage: "create: limit the token to this chronicle (repeatable). Default: every chronicle."})
+	declare(fs, add, (*floatValue)(&c.limits.EventsPerSecond), option{name: "rate-events", metavar: "N", group: groupToken,
+		usage: "create: at most N events a second through this token (a second's worth of burst); more\nis refused with 429 and Retry-After. Default: no limit."})
+	declare(fs, add, (*floatValue)(&c.limits.BytesPerSecond), option{name: "rate-bytes", metavar: "N", group: groupToken,
+		usage: "create: at most N bytes of events a second through this token."})
+	declare(fs, add, (*intValue)(&c.limits.MaxTails), option{name: "max-tails", metavar: "N", group: groupToken,
+		usage: "create: at most N live tails open at once with this token."})
 	return fs, opts
 }
 
@@ -149,7 +157,7 @@ func (c *tokenConfig) create(ctx context.Context, stdout io.Writer) error {
 		Secret string     `json:"secret"`
 	}
 	if err := c.call(ctx, http.MethodPost, "/api/v1/tokens",
-		auth.Request{Name: c.name, Scopes: scopes, Chronicles: c.chronicles}, &out); err != nil {
+		auth.Request{Name: c.name, Scopes: scopes, Chronicles: c.chronicles, Limits: c.limits}, &out); err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
 	// The secret is the last line, alone, so scripts can take it with tail -1.
@@ -195,3 +203,28 @@ func chronicleList(cs []string) string {
 	}
 	return strings.Join(cs, ",")
 }
+
+// floatValue and intValue declare a token's limits as flags.
+type floatValue float64
+
+func (f *floatValue) Set(v string) error {
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a number ≥ 0, not %q", v)
+	}
+	*f = floatValue(n)
+	return nil
+}
+func (f *floatValue) String() string { return strconv.FormatFloat(float64(*f), 'g', -1, 64) }
+
+type intValue int
+
+func (i *intValue) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a whole number ≥ 0, not %q", v)
+	}
+	*i = intValue(n)
+	return nil
+}
+func (i *intValue) String() string { return strconv.Itoa(int(*i)) }

@@ -30,7 +30,7 @@ func New(origins []string, reg prometheus.Registerer) (*Policy, error) {
 	p := &Policy{cop: http.NewCrossOriginProtection(),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chronostream_http_rejected_total",
-			Help: "HTTP requests refused before their handler, by reason: cross_origin (a browser's write from another site), websocket_origin, unauthorized (no accepted token), forbidden (a token without the scope or chronicle).",
+			Help: "HTTP requests refused before their handler, by reason: cross_origin (a browser's write from another site), websocket_origin, unauthorized (no accepted token), forbidden (a token without the scope or chronicle), rate_limited (a token over its ingest rate: 429), too_many_tails (a token at its maximum of live tails: 429).",
 		}, []string{"reason"})}
 	for _, o := range origins {
 		n, err := normalize(o)

@@ -370,6 +370,7 @@ func (p *Pipeline) flush(st *pipeStory) error {
 		}
 	}
 	b.p = p.a.log.Append(st.chronicle, st.story, b.evs)
+	p.who.Spend(len(b.evs), len(b.arena)) // the token's ingest rate, if limited
 	p.window = append(p.window, b)
 	if len(p.window) > p.a.opts.InFlight {
 		p.waitOldest()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/store"
 )
@@ -112,13 +113,17 @@ func (h *Handler) DenyV2(w http.ResponseWriter, r *http.Request) {
 // needs as InfluxDB 1.x answers a user without the privilege.
 func (h *Handler) ForbidV1(w http.ResponseWriter, r *http.Request, err error) {
 	h.headers(w, VersionV1)
-	writeV1Error(w, http.StatusForbidden, err.Error())
+	writeV1Error(w, auth.Status(err), err.Error())
 }
 
 // ForbidV2 answers it as InfluxDB 2.x does.
 func (h *Handler) ForbidV2(w http.ResponseWriter, r *http.Request, err error) {
 	h.headers(w, VersionV2)
-	writeV2Error(w, http.StatusForbidden, "forbidden", err.Error())
+	code := "forbidden"
+	if auth.Status(err) == http.StatusTooManyRequests {
+		code = "too many requests"
+	}
+	writeV2Error(w, auth.Status(err), code, err.Error())
 }
 
 // partial words a failure reading the body (over the limit, or stalled)

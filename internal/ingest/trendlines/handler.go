@@ -104,6 +104,7 @@ func (h *Handler) ServePost(w http.ResponseWriter, r *http.Request) {
 		h.storeFailed(w, r, err)
 		return
 	}
+	auth.FromContext(r.Context()).Spend(1, len(body))
 	if m := h.cfg.Metrics; m != nil {
 		m.IngestEvents.WithLabelValues(Protocol).Inc()
 		m.IngestBytes.WithLabelValues(Protocol).Add(float64(len(body)))

@@ -1,0 +1,52 @@
+package auth
+
+import (
+	"testing"
+	"time"
+)
+
+// TestLimiterDebt: requests are admitted while the token is not in debt;
+// a large one may go below zero, and the next waits until the rate has
+// paid the debt back.
+func TestLimiterDebt(t *testing.T) {
+	l := newLimiter(Limits{EventsPerSecond: 10, BytesPerSecond: 1000})
+	now := l.last
+	if _, ok := l.Admit(now); !ok {
+		t.Fatal("a fresh limiter refused")
+	}
+	l.Spend(30, 100) // 20 events into debt: 2 s at 10/s
+	wait, ok := l.Admit(l.last)
+	if ok || wait < 1900*time.Millisecond || wait > 2100*time.Millisecond {
+		t.Fatalf("in debt: wait %v, ok %v; want about 2s", wait, ok)
+	}
+	if _, ok := l.Admit(l.last.Add(2100 * time.Millisecond)); !ok {
+		t.Fatal("still refused after the debt is paid")
+	}
+	l.Spend(0, 3000) // bytes: 2 s of debt
+	if _, ok := l.Admit(l.last.Add(time.Second)); ok {
+		t.Fatal("bytes debt admitted")
+	}
+	// The balance never grows past a second's worth (the burst).
+	l2 := newLimiter(Limits{EventsPerSecond: 10})
+	l2.refill(l2.last.Add(time.Hour))
+	if l2.events != 10 {
+		t.Fatalf("burst %v, want 10", l2.events)
+	}
+}
+
+func TestLimiterTails(t *testing.T) {
+	l := newLimiter(Limits{MaxTails: 2})
+	if !l.startTail() || !l.startTail() || l.startTail() {
+		t.Fatal("MaxTails 2: want two tails, not a third")
+	}
+	l.endTail()
+	if !l.startTail() {
+		t.Fatal("a tail ended: another may start")
+	}
+	var none *Limiter
+	if _, ok := none.Admit(time.Now()); !ok || !none.startTail() {
+		t.Fatal("no limiter limits nothing")
+	}
+	none.Spend(1, 1)
+	none.endTail()
+}

@@ -1,0 +1,112 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronostream/chronostream/internal/auth"
+	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/testutil"
+	"github.com/chronostream/chronostream/internal/testutil/servertest"
+)
+
+// TestTokenLimits: a token over its ingest rate gets 429 with Retry-After
+// in each protocol's format, after its admitted request was stored whole;
+// it is admitted again once the rate has paid the debt back. A token at
+// its maximum of live tails gets 429 until one ends. Both counted on
+// /metrics.
+func TestTokenLimits(t *testing.T) {
+	const admin = "limits-admin"
+	s := servertest.RunServer(t, server.Options{Tokens: []string{admin}, AutoCreate: true, OTLPChronicle: "app"})
+	c := scopeClient{t, "http://" + s.Addr()}
+	mk := func(name string, scopes auth.Scope, l auth.Limits) string {
+		body, _ := json.Marshal(auth.Request{Name: name, Scopes: scopes, Limits: l})
+		code, out := c.do("POST", "/api/v1/tokens", admin, body, nil)
+		var r struct{ Secret string }
+		if code != 201 || json.Unmarshal([]byte(out), &r) != nil {
+			t.Fatalf("create %s: %d %s", name, code, out)
+		}
+		return r.Secret
+	}
+	w := mk("slow", auth.ScopeWrite, auth.Limits{EventsPerSecond: 20})
+	lines := strings.Repeat(`{"a":1}`+"\n", 40)
+	if code, out := c.do("POST", "/api/v1/chronicles/app/stories/s/events", w, []byte(lines), nil); code != 200 {
+		t.Fatalf("first request: %d %s", code, out)
+	}
+	if n := countStory(t, s, "app", "s"); n != 40 {
+		t.Fatalf("stored %d of the admitted request's 40 events", n)
+	}
+	// 20 events in debt: about a second until the next is admitted.
+	for _, rt := range []struct{ name, path, ctype, want string }{
+		{"events API", "/api/v1/chronicles/app/stories/s/events", "", `"status":429`},
+		{"InfluxDB 1.x", "/write?db=app", "", `"error":"rate limited`},
+		{"InfluxDB 2.x", "/api/v2/write?bucket=app", "", `"code":"too many requests"`},
+		{"OTLP", "/v1/logs", "application/x-protobuf", "rate limited"},
+	} {
+		req, _ := http.NewRequest("POST", c.base+rt.path, strings.NewReader("m v=1\n"))
+		req.Header.Set("Authorization", "Bearer "+w)
+		if rt.ctype != "" {
+			req.Header.Set("Content-Type", rt.ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		resp.Body.Close()
+		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if resp.StatusCode != 429 || ra < 1 || !strings.Contains(b.String(), rt.want) {
+			t.Errorf("%s over the rate: %d, Retry-After %q, %s", rt.name, resp.StatusCode, resp.Header.Get("Retry-After"), b.String())
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		code, _ := c.do("POST", "/write?db=app", w, []byte("m v=1\n"), nil)
+		return code == 204
+	}, "admitted again once the debt is paid")
+
+	// Tails.
+	r := mk("watcher", auth.ScopeRead, auth.Limits{MaxTails: 1})
+	tail := func() (*http.Response, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/api/v1/chronicles/app/stories/s/tail", nil)
+		req.Header.Set("Authorization", "Bearer "+r)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, cancel
+	}
+	first, stop := tail()
+	if first.StatusCode != 200 {
+		t.Fatalf("first tail: %d", first.StatusCode)
+	}
+	second, stop2 := tail()
+	second.Body.Close()
+	stop2()
+	if second.StatusCode != 429 {
+		t.Errorf("second tail at MaxTails 1: %d, want 429", second.StatusCode)
+	}
+	first.Body.Close()
+	stop()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		resp, cancel := tail()
+		defer cancel()
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "a tail may start once the first ended")
+
+	_, metrics := c.do("GET", "/metrics", "", nil, nil)
+	for _, want := range []string{`chronostream_http_rejected_total{reason="rate_limited"}`, `chronostream_http_rejected_total{reason="too_many_tails"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
