@@ -202,6 +202,13 @@ await step('logs: pause holds new events, resume shows them; filters', async () 
   check(await page.locator('#log-list .logrow:has-text("held while paused")').count() === 0, 'paused view did not change');
   await page.click('#log-pause');
   await page.waitForSelector('#log-list .logrow:has-text("held while paused")', { timeout: 2000 });
+  await page.fill('#log-stories', 'worker');
+  await page.press('#log-stories', 'Enter');
+  await until(() => { const st = [...document.querySelectorAll('#log-list .logrow .sty')]; return st.length > 0 && st.every((x) => x.textContent === 'worker'); });
+  check(page.url().includes('s=worker'), 'URL holds the story filter');
+  await page.fill('#log-stories', '');
+  await page.press('#log-stories', 'Enter');
+  await until(() => [...document.querySelectorAll('#log-list .logrow .sty')].some((x) => x.textContent === 'api'));
   await page.selectOption('#log-level', 'error');
   await until(() => [...document.querySelectorAll('#log-list .logrow .lvl')].every((l) => l.textContent === 'error') &&
     document.querySelectorAll('#log-list .logrow').length > 0, null, 5000);
