@@ -70,6 +70,8 @@ function toggleTheme() {
   applyTheme(t);
 }
 applyTheme(localStorage.getItem(THEME_KEY));
+// Charts draw in the theme's colours: tell them when the system's changes.
+matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => document.dispatchEvent(new CustomEvent('cs-theme')));
 document.getElementById('theme').addEventListener('click', toggleTheme);
 
 // Token: asked for only when the API says one is needed (401).

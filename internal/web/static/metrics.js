@@ -8,7 +8,11 @@ import uPlot from './vendor/uplot/uPlot.esm.js';
 import { get, h, apiURL, seg, fmtInt, fmtTime, fmtAgo } from './api.js';
 
 const PRESETS = [['15m', 9e5], ['1h', 36e5], ['6h', 216e5], ['24h', 864e5], ['7d', 6048e5], ['30d', 2592e6], ['all', 0]];
-const PALETTE = ['#2563eb', '#d9480f', '#0d9488', '#9333ea', '#ca8a04', '#db2777', '#4b5563', '#16a34a', '#0891b2', '#b91c1c'];
+const PALETTE = {
+  light: ['#2563eb', '#d9480f', '#0d9488', '#9333ea', '#ca8a04', '#db2777', '#4b5563', '#16a34a', '#0891b2', '#b91c1c'],
+  dark: ['#60a5fa', '#fb923c', '#2dd4bf', '#c084fc', '#facc15', '#f472b6', '#9ca3af', '#4ade80', '#22d3ee', '#f87171'],
+};
+const palette = () => PALETTE[getComputedStyle(document.documentElement).colorScheme === 'dark' ? 'dark' : 'light'];
 const LIVE_MS = 5000;
 
 const encM = (m) => [m.chronicle, m.story, m.field].map(encodeURIComponent).join('/');
@@ -219,7 +223,8 @@ export function render(root, params, ctx) {
       meta.classList.remove('err');
       const aligned = series.length ? (series.length === 1 ? [series[0].x, series[0].y] : uPlot.join(series.map((s) => [s.x, s.y]))) : [[], []];
       const label = (s) => Object.entries(s.tags).map(([k, v]) => `${k}=${v || '∅'}`).join(' ') || m.field;
-      const sig = data.x + '|' + series.map(label).join(',') + '|' + document.documentElement.dataset.theme;
+      const colors = palette();
+      const sig = data.x + '|' + series.map(label).join(',') + '|' + colors[0];
       if (u && u._sig === sig) {
         u.setData(aligned, true);
         return;
@@ -236,7 +241,7 @@ export function render(root, params, ctx) {
         axes: [{ ...axis, label: data.x === 'seq' ? 'sequence' : undefined, labelSize: data.x === 'seq' ? 14 : 0 }, { ...axis, size: 60 }],
         series: [{ label: data.x === 'seq' ? '#' : 'time', value: data.x === 'seq' ? (u, v) => v == null ? '—' : fmtInt(v) : (u, v) => v == null ? '—' : fmtTime(v) }]
           .concat(series.map((s, i) => ({
-            label: label(s), stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
+            label: label(s), stroke: colors[i % colors.length], width: 1.5, spanGaps: true,
             points: { show: drawn / Math.max(series.length, 1) < 60 },
           }))),
         hooks: {
