@@ -203,7 +203,12 @@ export function render(root, params, ctx) {
     list.dataset.cursor = cursor;
     stopTail = tail('chronicles/' + seg(state.c) + '/tail', filterParams(), cursor, {
       onEvent: (e) => {
-        if (state.paused) { held.push(e); setPaused(true); return; }
+        if (state.paused) {
+          held.push(e);
+          if (held.length > MAX_ROWS) held.shift(); // the view keeps no more anyway
+          setPaused(true);
+          return;
+        }
         addLive([e]);
       },
       onGap: (g) => list.prepend(h('div.notice', null, `Events ${g.after}…${g.next} were removed by retention before they were shown.`)),
