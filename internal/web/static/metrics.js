@@ -326,7 +326,7 @@ export function render(root, params, ctx) {
   drawList();
   buildCharts();
   loadCatalog();
-  const catTimer = setInterval(() => { if (!document.hidden) loadCatalog(); }, 30000);
+  const catTimer = setInterval(() => { if (!document.hidden) loadCatalog(); }, 60000);
   const onTheme = () => buildCharts();
   document.addEventListener('cs-theme', onTheme);
   return () => {
