@@ -238,6 +238,12 @@ await step('traces: list, then the waterfall in tree order with attributes', asy
   await page.waitForSelector('.attrs');
   check((await page.locator('.attrs').innerText()).includes('db.rows'), 'span attributes shown');
   await shoot('trace');
+  // Keyboard: back to the list, then j and Enter open the first trace.
+  await page.keyboard.press('Backspace');
+  await page.waitForSelector('tr[data-trace]');
+  await page.keyboard.press('j');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#waterfall .wfrow');
 });
 
 // The strict policy issue 10 will send: every page works without

@@ -152,5 +152,20 @@ export function render(root, params, ctx) {
     }
   })();
 
-  return () => { stopped = true; clearTimeout(timer); };
+  // j/k move through the trace list, Enter opens; Backspace goes back to it.
+  let cursorRow = -1;
+  const onKey = (e) => {
+    if (/^(INPUT|SELECT|TEXTAREA)$/.test(e.target.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
+    const rows = [...body.querySelectorAll('tr[data-trace]')];
+    if ((e.key === 'j' || e.key === 'k') && rows.length) {
+      rows[cursorRow]?.classList.remove('cursor');
+      cursorRow = Math.max(0, Math.min(rows.length - 1, cursorRow + (e.key === 'j' ? 1 : -1)));
+      rows[cursorRow].classList.add('cursor');
+      rows[cursorRow].scrollIntoView({ block: 'nearest' });
+    } else if (e.key === 'Enter' && rows[cursorRow]) open(rows[cursorRow].dataset.trace);
+    else if (e.key === 'Backspace' && state.id) { state.id = ''; idIn.value = ''; save(); show(); }
+  };
+  document.addEventListener('keydown', onKey);
+
+  return () => { stopped = true; clearTimeout(timer); document.removeEventListener('keydown', onKey); };
 }
