@@ -56,7 +56,9 @@ func (a *API) annotations(w http.ResponseWriter, r *http.Request) {
 	mq.Match = func(e *event.Event) bool { return e.Kind == event.KindAnnotation }
 	out := []annotationJSON{}
 	open := map[string]int{} // region name → index in out of its start
+	read := 0
 	_, err = a.cfg.Store.ReadMerged(r.Context(), mq, func(e *event.Event) error {
+		read++
 		x.expand(e)
 		an := annotationJSON{Seq: e.Seq, Story: e.Story, TimeMS: float64(e.Time) / 1e6,
 			Text: textOf(e, "text"), Title: textOf(e, "title"), Region: textOf(e, "region"), Tags: e.Tags}
@@ -92,6 +94,7 @@ func (a *API) annotations(w http.ResponseWriter, r *http.Request) {
 		out = append(out, an)
 		return nil
 	})
+	a.cfg.Metrics.ReadEvents.WithLabelValues("annotations").Add(float64(read))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

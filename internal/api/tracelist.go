@@ -93,7 +93,9 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 		return ok
 	}
 	traces := map[string]*traceSummary{}
+	spans := 0
 	_, err = a.cfg.Store.ReadMerged(r.Context(), mq, func(e *event.Event) error {
+		spans++
 		id, _ := spanOf(e)
 		t, ok := traces[id]
 		start := float64(e.Time) / 1e6
@@ -115,6 +117,7 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
+	a.cfg.Metrics.ReadEvents.WithLabelValues("traces").Add(float64(spans))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
