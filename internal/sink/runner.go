@@ -47,14 +47,14 @@ type Status struct {
 // from its durable cursor, selects, batches, retries, dead-letters and
 // commits the cursor after each batch the destination accepted.
 type Runner struct {
-	cfg   Config
-	sink  Sink
+	cfg     Config
+	sink    Sink
 	src     Source
 	cursors Cursors
 	sel     *selection
-	log   *slog.Logger
-	m     *Metrics
-	id    string // the By of the cursor records it writes
+	log     *slog.Logger
+	m       *Metrics
+	id      string // the By of the cursor records it writes
 
 	// retryBase is the first retry's delay (tests shorten it).
 	retryBase time.Duration

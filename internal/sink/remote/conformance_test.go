@@ -116,7 +116,10 @@ func TestSourceConformance(t *testing.T) {
 				t.Errorf("SeqAt = %d %v, want %d", at, err, all[1].Seq-1)
 			}
 			for _, err := range []error{
-				func() error { _, err := src.Read(ctx, "nope", 0, 0, func(*event.Event) error { return nil }, nil); return err }(),
+				func() error {
+					_, err := src.Read(ctx, "nope", 0, 0, func(*event.Event) error { return nil }, nil)
+					return err
+				}(),
 				func() error { _, err := src.Head(ctx, "nope"); return err }(),
 				func() error { _, err := src.Tail(ctx, "nope", 0); return err }(),
 			} {
