@@ -15,7 +15,7 @@ const (
 	maxTraceListLimit     = 1000
 	// defaultTraceScan bounds the spans a trace list reads, newest first.
 	defaultTraceScan = 20000
-	maxTraceScan     = 1000000
+	maxTraceScan     = 200000 // a summary per distinct trace: some 30 MB at most
 )
 
 // traceSummary is one line of the trace list.
