@@ -169,6 +169,18 @@ func TestRootStillIngests(t *testing.T) {
 	if _, body := get(t, base+"/api/v1/chronicles/default/stories/root/events"); !strings.Contains(body, `"n":1`) || !strings.Contains(body, `"n":2`) {
 		t.Fatalf("events of POST / and the WebSocket not both stored: %s", body)
 	}
+	// Under the prefix, names with escaped slashes keep them.
+	resp, err = http.Post(base+"/cs/api/v1/chronicles/app/stories/api%2Fdb%20latency/events", "application/x-ndjson", strings.NewReader(`{"ms":3}`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST under the prefix: %d", resp.StatusCode)
+	}
+	if _, body := get(t, base+"/cs/api/v1/chronicles/app/stories"); !strings.Contains(body, `"name":"api/db latency"`) {
+		t.Fatalf("story name through the prefix: %s", body)
+	}
 }
 
 func TestNormalize(t *testing.T) {
