@@ -197,9 +197,15 @@ type writer struct {
 var pad = strings.Repeat("x", 200)
 
 func startLoad(chronicle string, writers int) *load {
+	return startLoadStories(chronicle, "writer", writers)
+}
+
+// startLoadStories is startLoad with the writers' stories named
+// prefix-0, prefix-1, …, so that several loads can share a chronicle.
+func startLoadStories(chronicle, prefix string, writers int) *load {
 	l := &load{chronicle: chronicle}
 	for i := range writers {
-		w := &writer{story: fmt.Sprintf("writer-%d", i)}
+		w := &writer{story: fmt.Sprintf("%s-%d", prefix, i)}
 		l.writers = append(l.writers, w)
 		l.wg.Add(1)
 		go l.run(w, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i))))

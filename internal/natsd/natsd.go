@@ -134,7 +134,13 @@ func Start(o Options) (*Server, error) {
 	}
 	if o.Cluster.Enabled() {
 		host, port, _ := splitHostPort(o.Cluster.Listen)
-		opts.Cluster = server.ClusterOpts{Name: o.Cluster.Name, Host: host, Port: randomIfZero(port)}
+		// PoolSize -1: one route connection per pair of nodes, not a pool
+		// of them. With a pool, a new subscription's interest and a
+		// JetStream request (which crosses to the system account) travel
+		// on different connections, so the answer can reach a node before
+		// the interest does and be dropped: a read's fresh consumer then
+		// waits for messages that never come.
+		opts.Cluster = server.ClusterOpts{Name: o.Cluster.Name, Host: host, Port: randomIfZero(port), PoolSize: -1}
 		routes := make([]string, 0, len(o.Cluster.Routes))
 		for _, r := range o.Cluster.Routes {
 			if !strings.Contains(r, "://") {

@@ -22,7 +22,9 @@ func (s *Server) startTokens(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: tokens: %w", err)
 	}
-	ts, err := auth.OpenStore(ctx, js, s.opts.Replicas, s.log)
+	ts, err := store.AwaitPlacement(ctx, s.log, "token bucket", s.opts.Replicas, func(ctx context.Context) (*auth.Store, error) {
+		return auth.OpenStore(ctx, js, s.opts.Replicas, s.log)
+	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}

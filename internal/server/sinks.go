@@ -20,7 +20,7 @@ func (s *Server) startSinks(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: sinks: %w", err)
 	}
-	state, err := store.AwaitPlacement(ctx, s.log, "sink state", s.opts.Replicas, func() (*sink.State, error) {
+	state, err := store.AwaitPlacement(ctx, s.log, "sink state", s.opts.Replicas, func(ctx context.Context) (*sink.State, error) {
 		return sink.OpenState(ctx, js, s.opts.Replicas, false)
 	})
 	if err != nil {

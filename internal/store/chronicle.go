@@ -129,6 +129,12 @@ func (s *Store) createChronicle(ctx context.Context, name string, r Retention, r
 			return fmt.Errorf("store: create chronicle %q: %w", name, err)
 		}
 	}
+	if replicas > 1 {
+		// JetStream answers once the replicas have elected a leader.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, PlacementTimeout)
+		defer cancel()
+	}
 	if _, err := s.js.CreateOrUpdateStream(ctx, s.streamConfig(name, r, replicas)); isNoPlacement(err) {
 		return fmt.Errorf("chronicle %q: %w: %d replicas need %d nodes up (%w)", name, ErrNoPlacement, replicas, replicas, err)
 	} else if err != nil {

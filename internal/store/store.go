@@ -262,9 +262,16 @@ func (s *Store) orderedConsumer(ctx context.Context, stream string, cfg jetstrea
 	return cons, cleanup, nil
 }
 
+// PlacementTimeout bounds one attempt to create replicated streams or
+// buckets. JetStream answers a creation once the replicas have elected a
+// leader, but only to one of several nodes creating the same bucket at
+// once: the others hear nothing, and AwaitPlacement tries again (the
+// bucket then exists) after this.
+const PlacementTimeout = 5 * time.Second
+
 // createBucket creates (or updates) one of the store's KV buckets.
 func (s *Store) createBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return AwaitPlacement(ctx, s.log, "bucket "+cfg.Bucket, cfg.Replicas, func() (jetstream.KeyValue, error) {
+	return AwaitPlacement(ctx, s.log, "bucket "+cfg.Bucket, cfg.Replicas, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return s.js.CreateOrUpdateKeyValue(ctx, cfg)
 	})
 }
@@ -274,11 +281,15 @@ func (s *Store) createBucket(ctx context.Context, cfg jetstream.KeyValueConfig) 
 // replicas yet: a freshly formed cluster times out or answers "insufficient
 // resources" until its nodes know of each other, and a node starting among
 // peers still electing has no leader to ask. With one replica, the first
-// attempt decides.
-func AwaitPlacement[T any](ctx context.Context, log *slog.Logger, what string, replicas int, create func() (T, error)) (T, error) {
+// attempt decides. Each attempt may take PlacementTimeout: the answer to a
+// creation waits for the new replicas to elect their leader, which takes
+// longer than JetStream's default 5 s request timeout.
+func AwaitPlacement[T any](ctx context.Context, log *slog.Logger, what string, replicas int, create func(context.Context) (T, error)) (T, error) {
 	warned := time.Now()
 	for {
-		v, err := create()
+		actx, cancel := context.WithTimeout(ctx, PlacementTimeout)
+		v, err := create(actx)
+		cancel()
 		if err == nil || replicas <= 1 || ctx.Err() != nil {
 			return v, err
 		}

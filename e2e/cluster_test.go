@@ -1,0 +1,424 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	csclient "github.com/chronostream/chronostream/client"
+	"github.com/chronostream/chronostream/internal/testutil"
+)
+
+// clusterWait bounds waits on the cluster (forming, electing, catching up):
+// JetStream's elections take a few seconds, more on a loaded machine. It
+// guards against hangs; it is not an assertion about speed.
+const clusterWait = 90 * time.Second
+
+// clusterNode is one chronostream process of a test cluster: its name,
+// data directory and ports stay the same across restarts.
+type clusterNode struct {
+	name      string
+	data      string
+	httpAddr  string
+	routeAddr string
+	proc      *testutil.Proc
+}
+
+func (n *clusterNode) url() string { return "http://" + n.httpAddr }
+
+// testCluster is three (or more) chronostream nodes forming one JetStream
+// cluster with their embedded NATS servers, on loopback.
+type testCluster struct {
+	t     *testing.T
+	bin   string
+	name  string
+	nodes []*clusterNode
+}
+
+// startCluster starts n nodes at once (a node is ready only once a
+// majority is up) and waits until every one is ready.
+func startCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, bin: testutil.BuildBinary(t), name: "e2e"}
+	for i := range n {
+		c.nodes = append(c.nodes, &clusterNode{
+			name:      fmt.Sprintf("node-%c", 'a'+i),
+			data:      filepath.Join(t.TempDir(), "data"),
+			httpAddr:  fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+			routeAddr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+		})
+	}
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	for _, nd := range c.nodes {
+		c.waitReady(nd)
+	}
+	return c
+}
+
+// start starts a node (again) on its data directory and ports, without
+// waiting for it.
+func (c *testCluster) start(n *clusterNode) {
+	c.t.Helper()
+	routes := make([]string, len(c.nodes))
+	for i, nd := range c.nodes {
+		routes[i] = nd.routeAddr
+	}
+	n.proc = testutil.StartProc(c.t, c.bin, testutil.ProcOptions{NoWaitReady: true, Args: []string{"serve",
+		"--data", n.data, "--http", n.httpAddr,
+		"--cluster-name", c.name, "--cluster-listen", n.routeAddr, "--routes", strings.Join(routes, ","),
+		"--node", n.name, "--replicas", "3"}})
+}
+
+// waitReady waits until the node answers /ready, failing the test if it
+// exits first.
+func (c *testCluster) waitReady(n *clusterNode) {
+	c.t.Helper()
+	testutil.Eventually(c.t, clusterWait, func() bool {
+		if n.proc.Exited() {
+			return true
+		}
+		resp, err := client200(n.url() + "/ready")
+		return err == nil && resp
+	}, n.name+" never became ready")
+	if n.proc.Exited() {
+		c.t.Fatalf("%s exited before it was ready; stderr:\n%s", n.name, n.proc.Stderr())
+	}
+}
+
+func (c *testCluster) node(name string) *clusterNode {
+	c.t.Helper()
+	for _, n := range c.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	c.t.Fatalf("no node %q in the cluster", name)
+	return nil
+}
+
+func (c *testCluster) urls() []string {
+	var out []string
+	for _, n := range c.nodes {
+		out = append(out, n.url())
+	}
+	return out
+}
+
+func client200(u string) (bool, error) {
+	resp, err := client.Get(u)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, nil
+}
+
+// clusterStatus is the part of GET /api/v1/cluster the tests read.
+type clusterStatus struct {
+	Node      string `json:"node"`
+	Clustered bool   `json:"clustered"`
+	Leader    string `json:"leader"`
+	Members   []struct {
+		Name    string `json:"name"`
+		Offline bool   `json:"offline"`
+	} `json:"members"`
+	Chronicles []struct {
+		Chronicle string `json:"chronicle"`
+		Replicas  int    `json:"replicas"`
+		Leader    string `json:"leader"`
+		Peers     []struct {
+			Node    string `json:"node"`
+			Leader  bool   `json:"leader"`
+			Current bool   `json:"current"`
+			Offline bool   `json:"offline"`
+			Lag     uint64 `json:"lag"`
+		} `json:"peers"`
+	} `json:"chronicles"`
+}
+
+// status reads a node's cluster status; ok is false while it cannot answer.
+func status(base string) (st clusterStatus, ok bool) {
+	resp, err := client.Get(base + "/api/v1/cluster")
+	if err != nil {
+		return st, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, false
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st) == nil
+}
+
+// leaderOf waits until some node names the chronicle's leader and returns it.
+func (c *testCluster) leaderOf(chronicle string) string {
+	c.t.Helper()
+	var leader string
+	testutil.Eventually(c.t, clusterWait, func() bool {
+		for _, n := range c.nodes {
+			st, ok := status(n.url())
+			if !ok {
+				continue
+			}
+			for _, ch := range st.Chronicles {
+				if ch.Chronicle == chronicle && ch.Leader != "" {
+					leader = ch.Leader
+					return true
+				}
+			}
+		}
+		return false
+	}, "no node names the leader of chronicle "+chronicle)
+	return leader
+}
+
+// waitReplicasCurrent waits until every node's copy of the chronicle is
+// online and caught up with the leader, as the node at base reports it.
+func (c *testCluster) waitReplicasCurrent(base, chronicle string) {
+	c.t.Helper()
+	testutil.Eventually(c.t, clusterWait, func() bool {
+		st, ok := status(base)
+		if !ok {
+			return false
+		}
+		for _, ch := range st.Chronicles {
+			if ch.Chronicle != chronicle {
+				continue
+			}
+			if len(ch.Peers) != len(c.nodes) {
+				return false
+			}
+			for _, p := range ch.Peers {
+				if !p.Current || p.Offline || p.Lag != 0 {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}, "the replicas of chronicle "+chronicle+" never caught up")
+}
+
+// putChronicle creates a chronicle with replicas, retrying while the
+// cluster cannot place them yet (503).
+func (c *testCluster) putChronicle(base, chronicle string, replicas int) {
+	c.t.Helper()
+	body := fmt.Sprintf(`{"replicas":%d}`, replicas)
+	testutil.Eventually(c.t, clusterWait, func() bool {
+		req, _ := http.NewRequest(http.MethodPut, base+"/api/v1/chronicles/"+chronicle, strings.NewReader(body))
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+			c.t.Fatalf("PUT chronicle %s: %s", chronicle, resp.Status)
+		}
+		return resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK
+	}, "chronicle "+chronicle+" could not be created")
+}
+
+// streamSender sends numbered events through the Go client, configured
+// with every node's URL, until stopped.
+type streamSender struct {
+	c    *csclient.Client
+	sent atomic.Int64
+	stop chan struct{}
+	done chan error
+}
+
+func startStreamSender(t *testing.T, urls []string, chronicle, story string) *streamSender {
+	t.Helper()
+	c, err := csclient.New(urls[0], csclient.Failover(urls[1:]...), csclient.Chronicle(chronicle), csclient.Story(story),
+		csclient.Stream("e2e-cluster-"+story, 0), csclient.Backoff(50*time.Millisecond, time.Second),
+		csclient.AckTimeout(10*time.Second), csclient.Batch(50, 20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &streamSender{c: c, stop: make(chan struct{}), done: make(chan error, 1)}
+	go func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-s.stop:
+				s.done <- nil
+				return
+			case <-tick.C:
+			}
+			if err := c.Send(context.Background(), fmt.Appendf(nil, `{"i":%d}`, i)); err != nil {
+				s.done <- fmt.Errorf("send %d: %w", i, err)
+				return
+			}
+			s.sent.Add(1)
+		}
+	}()
+	return s
+}
+
+// finish stops sending and waits until the server acknowledged every event.
+func (s *streamSender) finish(t *testing.T) int {
+	t.Helper()
+	close(s.stop)
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
+	defer cancel()
+	if err := s.c.Close(ctx); err != nil {
+		t.Fatalf("client close: %v (stats %+v)", err, s.c.Stats())
+	}
+	st := s.c.Stats()
+	t.Logf("Go client: %d events sent and acknowledged, %d resent, %d reconnects", st.Acked, st.Resent, st.Reconnects)
+	return int(s.sent.Load())
+}
+
+// verifyStream checks that the story holds the client's events 0..n-1,
+// each exactly once and in order.
+func verifyStream(t *testing.T, base, chronicle, story string, n int) {
+	t.Helper()
+	evs := readStory(t, base, chronicle, story)
+	for i, e := range evs {
+		var b struct{ I int }
+		if err := json.Unmarshal(e.Body, &b); err != nil {
+			t.Fatalf("%s: %s/%s: event %d: %v", base, chronicle, story, i, err)
+		}
+		if b.I != i {
+			t.Fatalf("%s: %s/%s: event %d is the client's event %d, want %d (a duplicate or a loss)", base, chronicle, story, i, b.I, i)
+		}
+	}
+	if len(evs) != n {
+		t.Fatalf("%s: %s/%s holds %d events, want the %d the client sent", base, chronicle, story, len(evs), n)
+	}
+}
+
+// TestClusterKillLeader and TestClusterKillFollower: three nodes, one R3
+// chronicle, ingest through all of them (NDJSON to each node, the Go client
+// with every URL), kill -9 of one node, ingest on the survivors, restart of
+// the killed node on its data: every acknowledged event is then present
+// exactly once and in order on every node, and a tail on one node sees
+// what another stored.
+func TestClusterKillLeader(t *testing.T)   { testClusterKill(t, true) }
+func TestClusterKillFollower(t *testing.T) { testClusterKill(t, false) }
+
+func testClusterKill(t *testing.T, leader bool) {
+	if testing.Short() {
+		t.Skip("three nodes and an election; skipped with -short")
+	}
+	c := startCluster(t, 3)
+	const chronicle = "cluster"
+	c.putChronicle(c.nodes[0].url(), chronicle, 3)
+
+	loads := map[string]*load{}
+	for _, n := range c.nodes {
+		l := startLoadStories(chronicle, n.name, 2)
+		l.setBase(n.url())
+		loads[n.name] = l
+	}
+	sender := startStreamSender(t, c.urls(), chronicle, "go-client")
+	for _, l := range loads {
+		l.waitAcked(t, 0)
+	}
+
+	victim := c.leaderOf(chronicle)
+	if !leader {
+		for _, n := range c.nodes {
+			if n.name != victim {
+				victim = n.name
+				break
+			}
+		}
+	}
+	v := c.node(victim)
+	before := map[string]int64{}
+	for name, l := range loads {
+		before[name] = l.acked.Load()
+	}
+	v.proc.Kill9()
+	loads[victim].setDown()
+	t.Logf("killed %s (leader: %v) after %d acknowledged events on it", victim, leader, before[victim])
+
+	// The survivors go on acknowledging (after an election when the
+	// leader died).
+	for name, l := range loads {
+		if name != victim {
+			l.waitAcked(t, l.acked.Load()+50)
+		}
+	}
+	if leader {
+		if now := c.leaderOf(chronicle); now == victim {
+			t.Fatalf("%s still leads %s after it was killed", victim, chronicle)
+		}
+	}
+
+	c.start(v)
+	c.waitReady(v)
+	loads[victim].setBase(v.url())
+	loads[victim].waitAcked(t, loads[victim].acked.Load())
+
+	for _, l := range loads {
+		l.finish(t)
+	}
+	sent := sender.finish(t)
+	c.waitReplicasCurrent(c.nodes[0].url(), chronicle)
+
+	for _, n := range c.nodes {
+		for name, l := range loads {
+			t.Logf("on %s, the stories written through %s:", n.name, name)
+			l.verify(t, n.url())
+		}
+		verifyStream(t, n.url(), chronicle, "go-client", sent)
+	}
+	checkTailAcross(t, c.nodes[0], c.nodes[2], chronicle)
+}
+
+// checkTailAcross opens a live tail on node to, then writes on node from:
+// the tail must deliver the event.
+func checkTailAcross(t *testing.T, from, to *clusterNode, chronicle string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, to.url()+"/api/v1/chronicles/"+chronicle+"/stories/tail-probe/tail", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("tail on %s: %s", to.name, resp.Status)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// The first heartbeat says the tail is attached; then write.
+	var once sync.Once
+	marker := fmt.Sprintf("written-on-%s-%d", from.name, os.Getpid())
+	for line := range lines {
+		if strings.HasPrefix(line, "event: heartbeat") || strings.HasPrefix(line, "id:") {
+			once.Do(func() { mustPost(t, from.url(), chronicle, "tail-probe", fmt.Sprintf(`{"marker":%q}`, marker)) })
+		}
+		if strings.HasPrefix(line, "data:") && strings.Contains(line, marker) {
+			return
+		}
+	}
+	t.Fatalf("the tail on %s never delivered the event written on %s (%v)", to.name, from.name, ctx.Err())
+}
