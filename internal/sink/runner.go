@@ -171,12 +171,8 @@ func (r *Runner) session(parent context.Context) error {
 		return context.Cause(ctx)
 	}
 	r.setState("running")
-	s := &session{r: r, ctx: ctx, rev: rev, pos: cur.Seq, committed: cur.Seq}
-	err = s.run()
-	if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
-		return c
-	}
-	return err
+	s := &session{r: r, ctx: ctx, cancel: cancel, rev: rev, pos: cur.Seq, committed: cur.Seq}
+	return s.run() // the cause when ctx ended (errReload, the lease lost)
 }
 
 // loadCursor returns the sink's cursor, creating it from the start policy.
@@ -255,9 +251,10 @@ type item struct {
 
 // session is one run from a committed cursor.
 type session struct {
-	r   *Runner
-	ctx context.Context
-	rev int64
+	r      *Runner
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	rev    int64
 
 	pos       uint64 // every event up to pos is handled or in batch
 	committed uint64
@@ -271,7 +268,24 @@ type session struct {
 func (s *session) run() error {
 	r := s.r
 	items := make(chan item, 2)
-	go r.read(s.ctx, s.pos, items)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		r.read(s.ctx, s.pos, items)
+	}()
+	defer func() {
+		// What was read and not handled is read again by the next session.
+		s.cancel(errStopped)
+		<-readDone
+		for {
+			select {
+			case it := <-items:
+				r.queued.Add(-int64(len(it.events)))
+			default:
+				return
+			}
+		}
+	}()
 	age := time.NewTimer(time.Hour)
 	age.Stop()
 	tick := time.NewTicker(time.Second)

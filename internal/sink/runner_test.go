@@ -295,6 +295,11 @@ func TestResumeFromCursor(t *testing.T) {
 	if got := seqs(second.delivered()); len(got) != 1 || got[0] != c.First {
 		t.Errorf("the restarted sink delivered %v, want only %d", got, c.First)
 	}
+	// Caught up and idle: no lag.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		st := r2.Status()
+		return st.LagEvents == 0 && st.LagSeconds == 0 && st.State == "running"
+	}, "no lag once caught up")
 }
 
 // Start "now" skips what is already in the log; a window starts at the
