@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/connlimit"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/server"
 	"github.com/chronostream/chronostream/internal/store"
@@ -235,6 +236,13 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	add(option{name: "graphite-allow-remote", metavar: "BOOL", group: groupSecurity,
 		usage: "Allow --graphite to listen beyond loopback. Graphite plaintext has no authentication, so\ntokens do not protect it: anyone who can reach the port can write metrics. Logged loudly.\n(--insecure-no-auth allows it too.)"})
 
+	c.server.ConnLimits = connlimit.DefaultLimits
+	fs.IntVar(&c.server.ConnLimits.Max, "max-connections", c.server.ConnLimits.Max, "")
+	add(option{name: "max-connections", metavar: "N", group: groupLimits,
+		usage: "Most Fluent Forward (and, apart, Graphite TCP) connections open at once; more are closed\non accept and counted in chronostream_tcp_connections_refused_total. 0: no cap."})
+	fs.IntVar(&c.server.ConnLimits.PerIP, "max-connections-per-ip", c.server.ConnLimits.PerIP, "")
+	add(option{name: "max-connections-per-ip", metavar: "N", group: groupLimits,
+		usage: "Most Forward (and, apart, Graphite TCP) connections open at once from one IP address.\n0: no cap."})
 	fs.Var(&c.corsOrigins, "cors-origin", "")
 	add(option{name: "cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
 		usage: "Browser origin (scheme://host[:port]) besides the server's own allowed to call the API\nwith a token (CORS), to write (other origins' cross-site writes get 403) and to open\nWebSockets (repeatable). None by default: same origin only."})

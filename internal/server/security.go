@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chronostream/chronostream/internal/auth"
+	"github.com/chronostream/chronostream/internal/connlimit"
 	"github.com/chronostream/chronostream/internal/query"
 	"github.com/chronostream/chronostream/internal/query/tsdb"
 	"github.com/chronostream/chronostream/internal/store"
@@ -92,12 +93,13 @@ func (s *Server) startTLS() error {
 	return nil
 }
 
-// tlsConfig is the listeners' TLS configuration, or nil for plaintext.
-func (s *Server) tlsConfig() *tls.Config {
-	if s.tlsConf == nil {
-		return nil
+// tcpListener wraps the TCP listener of name (forward, graphite): the
+// connection caps first, so a refused connection costs no handshake, then
+// TLS when it is configured.
+func (s *Server) tcpListener(name string) func(net.Listener) net.Listener {
+	return func(ln net.Listener) net.Listener {
+		return s.wrapTLS(connlimit.Wrap(ln, s.opts.ConnLimits, s.connMetrics, name))
 	}
-	return s.tlsConf.TLS()
 }
 
 // wrapTLS serves ln over TLS when it is configured.

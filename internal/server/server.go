@@ -21,6 +21,7 @@ import (
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/auth"
+	"github.com/chronostream/chronostream/internal/connlimit"
 	"github.com/chronostream/chronostream/internal/httpsec"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/forward"
@@ -122,6 +123,9 @@ type Options struct {
 	// CORSOrigins are the browser origins (scheme://host[:port]) besides
 	// the server's own that may call the API and open WebSockets.
 	CORSOrigins []string
+	// ConnLimits cap the Forward and Graphite TCP connections (zero
+	// fields: no cap; the command line sets connlimit.DefaultLimits).
+	ConnLimits connlimit.Limits
 
 	// Sinks forward chronicles to outside systems (internal/sink); NodeID
 	// names this node in their leases (default: host, pid and a random
@@ -197,6 +201,8 @@ type Server struct {
 	// sec is the browser policy (CORS, cross-origin writes, WebSocket
 	// origins), counting rejections on /metrics.
 	sec *httpsec.Policy
+	// connMetrics counts TCP connections refused by ConnLimits.
+	connMetrics *connlimit.Metrics
 
 	ns    *natsd.Server
 	nc    *nats.Conn
@@ -256,6 +262,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.sec = sec
 	s.tokens.OnReject = sec.Reject
+	s.connMetrics = connlimit.NewMetrics(s.metrics.Registry)
 	if err := event.ValidateChronicle(o.MetricsChronicle); err != nil {
 		return nil, fmt.Errorf("server: metrics chronicle: %w", err)
 	}
@@ -424,7 +431,7 @@ func (s *Server) startGraphite() error {
 	if s.opts.GraphiteAddr == "" {
 		return nil
 	}
-	g, err := graphite.New(graphite.Config{TLS: s.tlsConfig(), Config: ingest.Config{
+	g, err := graphite.New(graphite.Config{Listen: s.tcpListener("graphite"), Config: ingest.Config{
 		Log:              s.store,
 		Limits:           s.opts.Limits,
 		Metrics:          s.metrics,
@@ -454,7 +461,7 @@ func (s *Server) startForward() error {
 			DefaultChronicle: s.opts.ForwardChronicle,
 		},
 		TagChronicle: s.opts.ForwardTagChronicle,
-		TLS:          s.tlsConfig(),
+		Listen:       s.tcpListener("forward"),
 		SharedKey:    s.opts.ForwardSharedKey,
 		Username:     s.opts.ForwardUsername,
 		Password:     s.opts.ForwardPassword,

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"crypto/subtle"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,9 +50,9 @@ type Config struct {
 	// Username and Password, when set (with SharedKey), are the
 	// credentials the handshake also requires.
 	Username, Password string
-	// TLS, if set, serves the listener over TLS (Fluent Bit's tls on,
-	// Fluentd's <transport tls>).
-	TLS *tls.Config
+	// Listen, if set, wraps the listener: connection caps, TLS (Fluent
+	// Bit's tls on, Fluentd's <transport tls>).
+	Listen func(net.Listener) net.Listener
 	// Hostname is the server's name in PONG; os.Hostname() when empty.
 	Hostname string
 	// MaxRecords bounds the events of one message (DefaultLimits.MaxRecords).
@@ -142,8 +141,8 @@ func (s *Server) Start(addr string) error {
 	if err != nil {
 		return fmt.Errorf("forward: listen: %w", err)
 	}
-	if s.cfg.TLS != nil {
-		ln = tls.NewListener(ln, s.cfg.TLS)
+	if s.cfg.Listen != nil {
+		ln = s.cfg.Listen(ln)
 	}
 	s.ln = ln
 	s.conns.Add(func() {

@@ -2,7 +2,6 @@ package graphite
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -43,8 +42,9 @@ var graphiteBatch = ingest.BatchOptions{Events: 256, Bytes: 16 << 10, InFlight: 
 // chronicle every sample goes to.
 type Config struct {
 	ingest.Config
-	// TLS, if set, serves the TCP listener over TLS (UDP stays plaintext).
-	TLS *tls.Config
+	// Listen, if set, wraps the TCP listener (connection caps, TLS); UDP
+	// stays plaintext and uncapped.
+	Listen func(net.Listener) net.Listener
 	// MaxLineBytes bounds a line (without its terminator); 0 means
 	// DefaultMaxLineBytes. A longer line is counted and skipped.
 	MaxLineBytes int
@@ -176,8 +176,8 @@ func (s *Server) listen(addr string) error {
 		}
 		ul, err := net.ListenUDP("udp", ua)
 		if err == nil {
-			if s.cfg.TLS != nil { // TCP only: UDP stays plaintext
-				tl = tls.NewListener(tl, s.cfg.TLS)
+			if s.cfg.Listen != nil { // TCP only: UDP stays as it is
+				tl = s.cfg.Listen(tl)
 			}
 			s.tcp, s.udp = tl, ul
 			return nil
