@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chronostream/chronostream/internal/server"
@@ -261,4 +263,71 @@ func TestQueryPostChunkedAndAuth(t *testing.T) {
 	if code, _ := post(form, nil); code != http.StatusOK {
 		t.Errorf("u/p: %d", code)
 	}
+}
+
+// Queries running while writers append (some points out of order) see at
+// least what was acknowledged before they started, and never fail.
+func TestQueryWhileWriting(t *testing.T) {
+	base := startServer(t)
+	write(t, base, "conc", "m,w=0 v=0 1") // (a time of 0 is the ingest time in chronostream)
+	var acked atomic.Int64
+	acked.Store(1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				ts := int64(1000 - i) // newest first: out of order
+				resp, err := http.Post(base+"/write?db=conc", "text/plain", strings.NewReader(fmt.Sprintf("m,w=%d v=%d %d", w, i, ts)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					errs <- fmt.Errorf("write: %s", resp.Status)
+					return
+				}
+				acked.Add(1)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	queries := []string{"SELECT count(v) FROM m", "SELECT count(v) FROM m WHERE time >= 0 AND time < 1h GROUP BY time(1h)"}
+	var failure string
+	for i := 0; failure == ""; i++ {
+		min := acked.Load()
+		var r struct {
+			Results []struct {
+				Series []struct{ Values [][]float64 }
+				Error  string
+			}
+		}
+		body := queryJSON(t, base, "conc", queries[i%2])
+		if err := json.Unmarshal([]byte(body), &r); err != nil || r.Results[0].Error != "" || len(r.Results[0].Series) != 1 {
+			failure = fmt.Sprintf("%s: %v %s (then %s)", queries[i%2], err, body, queryJSON(t, base, "conc", "SELECT count(v) FROM m; SELECT * FROM m WHERE time < 1h"))
+		} else if n := int64(r.Results[0].Series[0].Values[0][1]); n < min {
+			failure = fmt.Sprintf("%s: counted %d points, %d were acknowledged before the query (then %s)", queries[i%2], n, min, queryJSON(t, base, "conc", "SELECT * FROM m"))
+		}
+		select {
+		case <-done:
+			if got := queryJSON(t, base, "conc", queries[0]); !strings.Contains(got, "[[0,121]]") {
+				failure = "at the end: " + got
+			}
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if failure != "" {
+				t.Fatal(failure)
+			}
+			return
+		default:
+		}
+	}
+	wg.Wait() // a failure: let the writers finish before the server stops
+	t.Fatal(failure)
 }
