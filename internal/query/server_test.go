@@ -331,3 +331,22 @@ func TestQueryWhileWriting(t *testing.T) {
 	wg.Wait() // a failure: let the writers finish before the server stops
 	t.Fatal(failure)
 }
+
+// Events that are not line protocol (NDJSON here) are points too: their
+// tags and typed fields come from the JSON body.
+func TestQueryJSONEvents(t *testing.T) {
+	base := startServer(t)
+	body := `{"time":"2026-01-01T00:00:00Z","tags":{"host":"a"},"cpu":0.5,"n":3,"msg":"up","ok":true}` + "\n" +
+		`{"time":"2026-01-01T00:00:10Z","tags":{"host":"b"},"cpu":1.5,"n":4}` + "\n" +
+		`{"time":"2026-01-01T00:00:20Z","msg":"no numbers"}` + "\n"
+	resp, err := http.Post(base+"/?chronicle=app&story=web", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := `{"results":[{"statement_id":0,"series":[{"name":"web","columns":["time","cpu","n","ok","msg","host"],"values":[[1767225600000000000,0.5,3,true,"up","a"],[1767225610000000000,1.5,4,null,null,"b"],[1767225620000000000,null,null,null,"no numbers",null]]}]},` +
+		`{"statement_id":1,"series":[{"name":"web","columns":["fieldKey","fieldType"],"values":[["cpu","float"],["msg","string"],["n","integer"],["ok","boolean"]]}]}]}`
+	if got := queryJSON(t, base, "app", "SELECT cpu, n, ok, msg, host FROM web; SHOW FIELD KEYS"); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
