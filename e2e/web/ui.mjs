@@ -71,6 +71,16 @@ await step('overview lists chronicles and stories', async () => {
   check(/300/.test(text), 'room.temp row shows 300 events: ' + text);
   // The sinks column (GET /api/v1/sinks): the webhook of the logs chronicle, delivering.
   await page.waitForSelector('tr[data-chronicle="logs"] .pill[data-sink="audit-hook"][data-state="ok"]', { timeout: 10000 });
+  // Ingest rate: events sent while the page polls show as a rate and a sparkline.
+  let n = 0;
+  const feed = setInterval(() => { ingest('api', JSON.stringify({ level: 'info', msg: `steady ${n++}` })).catch(() => {}); }, 100);
+  try {
+    await page.waitForSelector('tr[data-chronicle="logs"] .spark path', { timeout: 15000 });
+    await until(() => /\d\/s/.test(document.querySelector('tr[data-chronicle="logs"] td:nth-child(3)').textContent) &&
+      !/^0\/s$/.test(document.querySelector('tr[data-chronicle="logs"] td:nth-child(3)').textContent), null, 15000);
+  } finally {
+    clearInterval(feed);
+  }
   await shoot('overview');
 });
 

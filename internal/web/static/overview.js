@@ -5,6 +5,8 @@
 import { get, h, fmtInt, fmtBytes, fmtRate, fmtAgo, seg, APIError } from './api.js';
 
 const REFRESH_MS = 2000;
+const SPARK = 60; // rate samples kept: two minutes
+const SVG = 'http://www.w3.org/2000/svg';
 
 function retention(r) {
   const parts = [];
@@ -34,6 +36,7 @@ export function render(root, params, ctx) {
   const collapsed = new Set(params.getAll('collapse'));
   const prev = new Map(); // key → {events, at}
   const rates = new Map();
+  const history = new Map(); // key → recent rates, for the sparklines
   let sinks = null; // null: unknown or not served (column hidden)
   let timer = 0;
   let stopped = false;
@@ -55,8 +58,31 @@ export function render(root, params, ctx) {
     const now = performance.now();
     const p = prev.get(key);
     prev.set(key, { events, at: now });
-    if (p && now > p.at) rates.set(key, Math.max(0, (events - p.events) * 1000 / (now - p.at)));
+    if (p && now > p.at) {
+      const r = Math.max(0, (events - p.events) * 1000 / (now - p.at));
+      rates.set(key, r);
+      const hist = history.get(key) || [];
+      hist.push(r);
+      if (hist.length > SPARK) hist.shift();
+      history.set(key, hist);
+    }
     return rates.get(key) ?? null;
+  };
+  // spark draws the rate's recent history (the last two minutes).
+  const spark = (key) => {
+    const hist = history.get(key) || [];
+    const svg = document.createElementNS(SVG, 'svg');
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('viewBox', `0 0 ${SPARK - 1} 20`);
+    svg.setAttribute('preserveAspectRatio', 'none');
+    if (hist.length > 1) {
+      const top = Math.max(...hist) || 1;
+      const path = document.createElementNS(SVG, 'path');
+      const dx = (SPARK - 1) / (hist.length - 1); // a short history spans the width too
+      path.setAttribute('d', hist.map((v, i) => `${i ? 'L' : 'M'}${(i * dx).toFixed(1)},${(19 - 18 * v / top).toFixed(1)}`).join(''));
+      svg.append(path);
+    }
+    return svg;
   };
 
   const toggle = (name) => {
@@ -112,7 +138,7 @@ export function render(root, params, ctx) {
       rows.push(h('tr.chron', { dataset: { chronicle: c.name } },
         h('td', null, h('button.twisty', { 'aria-label': open ? 'collapse' : 'expand', onclick: () => toggle(c.name) }, open ? '▾' : '▸'),
           c.name, ' ', h('span.muted.hide-sm', null, `(${c.stories} ${c.stories === 1 ? 'story' : 'stories'})`)),
-        h('td.num', null, fmtInt(c.events)), h('td.num', null, fmtRate(r)), h('td.num.hide-sm', null, fmtBytes(c.bytes)),
+        h('td.num', null, fmtInt(c.events)), h('td.num', null, spark('c/' + c.name), fmtRate(r)), h('td.num.hide-sm', null, fmtBytes(c.bytes)),
         h('td', { title: lastT ? new Date(lastT).toISOString() : '' }, lastT ? fmtAgo(lastT) : '—'),
         h('td.hide-sm', null, retention(c.retention)), sinkCell(c.name),
         h('td.hide-sm', null, h('a', { href: '#/logs?c=' + encodeURIComponent(c.name) }, 'logs'), ' · ',
@@ -121,7 +147,7 @@ export function render(root, params, ctx) {
         const sr = rate('s/' + c.name + '/' + s.name, s.events);
         const lt = Date.parse(s.last_time) || 0;
         rows.push(h('tr.story', { dataset: { story: s.name } },
-          h('td', null, s.name), h('td.num', null, fmtInt(s.events)), h('td.num', null, fmtRate(sr)),
+          h('td', null, s.name), h('td.num', null, fmtInt(s.events)), h('td.num', null, spark('s/' + c.name + '/' + s.name), fmtRate(sr)),
           h('td.num.hide-sm', null, fmtBytes(s.bytes)), h('td', { title: s.last_time }, fmtAgo(lt)),
           h('td.hide-sm'), sinks ? h('td') : null,
           h('td.hide-sm', null, h('a', { href: '#/logs?c=' + encodeURIComponent(c.name) + '&s=' + encodeURIComponent(s.name) }, 'tail'), ' · ',
