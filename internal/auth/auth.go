@@ -73,12 +73,15 @@ func (t *Tokens) Lookup(secret string) *Principal {
 	if secret == "" {
 		return nil
 	}
+	// The hex key is looked up as string(key[:]), which does not allocate.
+	var key [2 * sha256.Size]byte
 	h := sha256.Sum256([]byte(secret))
-	if t.static[hex.EncodeToString(h[:])] {
+	hex.Encode(key[:], h[:])
+	if t.static[string(key[:])] {
 		return configPrincipal
 	}
 	if s := t.store.Load(); s != nil {
-		return s.lookup(secret)
+		return s.lookup(key[:])
 	}
 	return nil
 }

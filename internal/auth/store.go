@@ -290,12 +290,12 @@ func (s *Store) Revoke(ctx context.Context, nameOrID string) (Token, error) {
 	return t, nil
 }
 
-// lookup returns the principal of a presented secret, or nil, and records
-// its use (at most once a minute, in the background).
-func (s *Store) lookup(secret string) *Principal {
-	h := hashOf(secret)
+// lookup returns the principal of a presented secret by the hex of its
+// hash, or nil, and records its use (at most once a minute, in the
+// background).
+func (s *Store) lookup(hexHash []byte) *Principal {
 	s.mu.RLock()
-	st := s.byHash[h]
+	st := s.byHash[string(hexHash)]
 	s.mu.RUnlock()
 	if st == nil {
 		return nil
