@@ -106,8 +106,6 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 		}
 		if ok {
 			notes = append(notes, n)
-		} else {
-			s.filtered.Add(1)
 		}
 	}
 	sent := make([]bool, len(notes))
@@ -125,12 +123,17 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 			}
 		}
 	}
-	for i := range notes {
-		if !sent[i] {
-			s.filtered.Add(1)
+	err := combine(errs)
+	if err == nil { // counted once, not on every retry of the batch
+		skipped := len(b.Events) - len(notes)
+		for _, sentSomewhere := range sent {
+			if !sentSomewhere {
+				skipped++
+			}
 		}
+		s.filtered.Add(uint64(skipped))
 	}
-	return combine(errs)
+	return err
 }
 
 // combine joins the servers' errors into the class the runner acts on: a

@@ -271,7 +271,8 @@ func TestPartialFailureRetryCreatesNoDuplicates(t *testing.T) {
 		return 0
 	}
 	s := newSink(t, settingsFor(t, grafanatest.Start(t, ok, false), nil), settingsFor(t, grafanatest.Start(t, flaky, false), nil))
-	batch := []event.Event{region(1, t0, "r", "start"), ann(2, t0, map[string]any{"text": "a"}), region(3, t0.Add(time.Minute), "r", "end")}
+	batch := []event.Event{region(1, t0, "r", "start"), ann(2, t0, map[string]any{"text": "a"}), region(3, t0.Add(time.Minute), "r", "end"),
+		{Seq: 4, Time: t0.UnixNano(), Kind: event.KindLog}}
 
 	err := deliver(t, s, batch...)
 	if err == nil || sink.IsPermanent(err) || sink.RetryAfter(err) != time.Second {
@@ -283,6 +284,9 @@ func TestPartialFailureRetryCreatesNoDuplicates(t *testing.T) {
 	posts := ok.Requests(http.MethodPost)
 	down.Store(false)
 	mustDeliver(t, s, batch...)
+	if s.Filtered() != 1 {
+		t.Errorf("filtered = %d after a failed and a good delivery of a batch with one log event, want 1", s.Filtered())
+	}
 	if ok.Requests(http.MethodPost) != posts || len(ok.Annotations()) != 2 {
 		t.Errorf("retry re-posted to the server that had accepted: %d POSTs before, %d after", posts, ok.Requests(http.MethodPost))
 	}
