@@ -38,6 +38,7 @@ func main() {
 	batch := flag.Int("batch", 1000, "events per request")
 	dur := flag.Duration("duration", 15*time.Second, "how long to send")
 	stories := flag.Int("stories", 4, "stories written to (producer i writes story i mod stories)")
+	chronicle := flag.String("chronicle", "bench", "chronicle written to (e.g. one created with {\"replicas\":3} on a cluster)")
 	extra := flag.String("args", "", "extra serve arguments, space separated")
 	flag.Parse()
 
@@ -73,7 +74,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			target := fmt.Sprintf("%s/?chronicle=bench&story=s%d", *url, p%*stories)
+			target := fmt.Sprintf("%s/?chronicle=%s&story=s%d", *url, *chronicle, p%*stories)
 			var mine []time.Duration
 			for i := 0; ctx.Err() == nil; i++ {
 				t0 := time.Now()
