@@ -130,6 +130,10 @@ func (t *Tokens) Require(h http.Handler) http.Handler { return t.Guard(Route{})(
 type Route struct {
 	// Scope says what a request to the route needs; nil is ByMethod.
 	Scope func(*http.Request) Scope
+	// Chronicle, if set, is the chronicle the route touches when the
+	// request names none (RequestChronicle): Trendlines' metrics
+	// chronicle, the chronicle of a Vivo exporter path.
+	Chronicle func(*http.Request) string
 	// Deny writes the 401 in the format of the route's clients (after
 	// WWW-Authenticate is set); nil writes plain text. Forbid writes the
 	// 403 of a token without the scope or chronicle needed; nil writes
@@ -232,7 +236,11 @@ func (t *Tokens) Guard(rt Route) func(http.Handler) http.Handler {
 				deny(w, r)
 				return
 			}
-			if err := p.Check(scope, RequestChronicle(r)); err != nil {
+			chronicle := RequestChronicle(r)
+			if chronicle == "" && rt.Chronicle != nil {
+				chronicle = rt.Chronicle(r)
+			}
+			if err := p.Check(scope, chronicle); err != nil {
 				t.reject("forbidden")
 				forbid(w, r, err)
 				return

@@ -74,7 +74,10 @@ func (s *Server) routes() http.Handler {
 	a.RegisterSinks(mux, protectAdmin, s.sinks)
 	a.RegisterTokens(mux, protectTokens, protectRead, s.tokenStore, s.tokens.Lookup)
 	// Trendlines: its metrics are stories of the metrics chronicle, as Graphite's.
-	trendlines.NewHandler(trendlines.Config{Config: ingestCfg, Store: s.store, Chronicle: s.opts.MetricsChronicle}).Register(mux, protectAPI)
+	// Its routes name no chronicle: a token limited to others is refused.
+	protectTrendlines := s.tokens.Guard(auth.Route{Deny: auth.Problem, Forbid: auth.ProblemForbidden,
+		Chronicle: func(*http.Request) string { return s.opts.MetricsChronicle }})
+	trendlines.NewHandler(trendlines.Config{Config: ingestCfg, Store: s.store, Chronicle: s.opts.MetricsChronicle}).Register(mux, protectTrendlines)
 
 	// InfluxDB 1.x and 2.x writes. /ping answers without a token, as
 	// InfluxDB's does: clients probe it before sending credentials.
@@ -96,7 +99,7 @@ func (s *Server) routes() http.Handler {
 	if v, err := vivo.New(s.vivoConfig(s.store)); err == nil {
 		s.vivo = v
 		v.RegisterInput(mux, "/vivo", protect)
-		v.RegisterExporter(mux, "/vivo", protect)
+		v.RegisterExporter(mux, "/vivo", s.vivoGuard(v))
 	}
 
 	mux.HandleFunc("GET /health", s.healthHandler)

@@ -20,6 +20,7 @@ import (
 	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/server"
 	"github.com/chronostream/chronostream/internal/testutil/servertest"
+	"github.com/chronostream/chronostream/internal/vivo"
 )
 
 // lockedBuffer collects the server's log lines for the secrets check.
@@ -108,7 +109,7 @@ func TestScopedTokensPerRoute(t *testing.T) {
 	const admin = "admin-secret-0123456789"
 	logs := &lockedBuffer{}
 	s := servertest.RunServer(t, server.Options{Tokens: []string{admin}, AutoCreate: true,
-		MetricsChronicle: "app", OTLPChronicle: "app", ForwardChronicle: "app",
+		MetricsChronicle: "app", OTLPChronicle: "app", ForwardChronicle: "app", VivoChronicles: map[vivo.Signal]string{vivo.Logs: "app"},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	c := scopeClient{t, "http://" + s.Addr()}
 	tok := map[string]string{
@@ -138,6 +139,9 @@ func TestScopedTokensPerRoute(t *testing.T) {
 		{"OTLP logs", "POST", "/v1/logs", otlpLogsBody(t), map[string]string{"Content-Type": "application/x-protobuf"}, "write", "read"},
 		{"Trendlines", "POST", "/api/v1/data", []byte(`{"metric":"tl","value":1}`), nil, "write", "read"},
 		{"Vivo input", "POST", "/vivo/input/s", []byte(`[{"date":1.5,"log":"x"}]`), map[string]string{"Content-Type": "application/json"}, "write", "read"},
+		{"Trendlines read", "GET", "/api/v1/data/tl", nil, nil, "read", "write"},
+		{"Vivo exporter", "GET", "/vivo/logs", nil, nil, "read", "write"},
+		{"Vivo exporter by chronicle", "GET", "/vivo/chronicles/app/logs", nil, nil, "read", "write"},
 		{"read events", "GET", "/api/v1/chronicles/app/stories/s/events", nil, nil, "read", "write"},
 		{"stories", "GET", "/api/v1/chronicles/app/stories", nil, nil, "read", "write"},
 		{"InfluxQL", "GET", "/query?db=app&q=" + url.QueryEscape("SHOW MEASUREMENTS"), nil, nil, "read", "write"},

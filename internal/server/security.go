@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
+	"path"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/chronostream/chronostream/internal/query/tsdb"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/tlsconf"
+	"github.com/chronostream/chronostream/internal/vivo"
 )
 
 // startTokens loads the scoped tokens from the log's KV bucket (shared by
@@ -117,4 +120,13 @@ func (s *Server) TLSCertificate() *tls.Certificate {
 		return nil
 	}
 	return s.tlsConf.Certificate()
+}
+
+// vivoGuard guards the Vivo exporter: its /logs, /metrics and /traces read
+// the chronicles configured for them, which a token limited to other
+// chronicles may not read.
+func (s *Server) vivoGuard(v *vivo.Handler) func(http.Handler) http.Handler {
+	return s.tokens.Guard(auth.Route{Chronicle: func(r *http.Request) string {
+		return v.Chronicle(vivo.Signal(path.Base(r.URL.Path)))
+	}})
 }

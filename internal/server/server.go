@@ -512,7 +512,7 @@ func (s *Server) startVivo() error {
 		return fmt.Errorf("server: listen Vivo: %w", err)
 	}
 	mux := http.NewServeMux()
-	s.vivo.RegisterExporter(mux, "", s.tokens.Require)
+	s.vivo.RegisterExporter(mux, "", s.vivoGuard(s.vivo))
 	ln = s.wrapTLS(ln)
 	s.vivoLn = ln
 	s.vivoSrv = &http.Server{
