@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -101,6 +102,27 @@ func TestAnnotateThroughGrafanaSink(t *testing.T) {
 	}
 	if a[1].Text != "kill one pod" || !containsAll(a[1].Tags, "region:exp-42") {
 		t.Errorf("region annotation: %+v", a[1])
+	}
+
+	// An end with no start to close is not lost: it is dead-lettered with
+	// the reason, and later annotations still go through.
+	if code, out, errOut = runCmd(t, append(common, "--end", "never-opened")...); code != exitOK {
+		t.Fatalf("annotate --end: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, errOut = runCmd(t, append(common, "after the refusal")...); code != exitOK {
+		t.Fatalf("annotate: exit %d, %q %q", code, out, errOut)
+	}
+	testutil.Eventually(t, 20*time.Second, func() bool { return len(g.Annotations()) == 3 }, "the annotation after the refused one reaches Grafana")
+	req, _ = http.NewRequest(http.MethodGet, base+"/api/v1/chronicles/prod/stories/_deadletter%2Fgrafana/events?format=ndjson", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dead, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(dead), `no open start`) || !strings.Contains(string(dead), `never-opened`) || strings.Count(string(dead), "\n") != 1 {
+		t.Errorf("dead letters: %s", dead)
 	}
 }
 
