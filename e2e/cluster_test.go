@@ -107,14 +107,6 @@ func (c *testCluster) node(name string) *clusterNode {
 	return nil
 }
 
-func (c *testCluster) urls() []string {
-	var out []string
-	for _, n := range c.nodes {
-		out = append(out, n.url())
-	}
-	return out
-}
-
 func client200(u string) (bool, error) {
 	resp, err := client.Get(u)
 	if err != nil {
@@ -319,17 +311,6 @@ func testClusterKill(t *testing.T, leader bool) {
 	const chronicle = "cluster"
 	c.putChronicle(c.nodes[0].url(), chronicle, 3)
 
-	loads := map[string]*load{}
-	for _, n := range c.nodes {
-		l := startLoadStories(chronicle, n.name, 2)
-		l.setBase(n.url())
-		loads[n.name] = l
-	}
-	sender := startStreamSender(t, c.urls(), chronicle, "go-client")
-	for _, l := range loads {
-		l.waitAcked(t, 0)
-	}
-
 	victim := c.leaderOf(chronicle)
 	if !leader {
 		for _, n := range c.nodes {
@@ -340,6 +321,27 @@ func testClusterKill(t *testing.T, leader bool) {
 		}
 	}
 	v := c.node(victim)
+
+	loads := map[string]*load{}
+	for _, n := range c.nodes {
+		l := startLoadStories(chronicle, n.name, 2)
+		l.setBase(n.url())
+		loads[n.name] = l
+	}
+	// The Go client starts on the victim, so the kill makes it fail over
+	// and resend to a survivor.
+	urls := []string{v.url()}
+	for _, n := range c.nodes {
+		if n != v {
+			urls = append(urls, n.url())
+		}
+	}
+	sender := startStreamSender(t, urls, chronicle, "go-client")
+	for _, l := range loads {
+		l.waitAcked(t, 0)
+	}
+	testutil.Eventually(t, clusterWait, func() bool { return sender.c.Stats().Acked > 0 },
+		"the Go client got no acknowledgement")
 	before := map[string]int64{}
 	for name, l := range loads {
 		before[name] = l.acked.Load()
@@ -370,6 +372,9 @@ func testClusterKill(t *testing.T, leader bool) {
 		l.finish(t)
 	}
 	sent := sender.finish(t)
+	if st := sender.c.Stats(); st.Reconnects == 0 {
+		t.Errorf("the Go client never failed over (stats %+v): the test did not exercise it", st)
+	}
 	c.waitReplicasCurrent(c.nodes[0].url(), chronicle)
 
 	for _, n := range c.nodes {
@@ -421,4 +426,46 @@ func checkTailAcross(t *testing.T, from, to *clusterNode, chronicle string) {
 		}
 	}
 	t.Fatalf("the tail on %s never delivered the event written on %s (%v)", to.name, from.name, ctx.Err())
+}
+
+// TestClusterOnExternalNATS: three chronostream nodes, each with --nats
+// pointing at a separate three-server nats-server cluster and R3
+// chronicles: what node A acknowledges, node B reads.
+func TestClusterOnExternalNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a three-server NATS cluster; skipped with -short")
+	}
+	nats := testutil.StartNATSCluster(t, 3)
+	bin := testutil.BuildBinary(t)
+	var nodes []*testutil.Proc
+	for i := range nats {
+		// Each node lists every NATS server, its own first.
+		urls := append([]string{nats[i]}, append(append([]string{}, nats[:i]...), nats[i+1:]...)...)
+		nodes = append(nodes, testutil.StartBinary(t, bin, "--nats", strings.Join(urls, ","), "--replicas", "3"))
+	}
+	a, b := nodes[0], nodes[1]
+	mustPost(t, a.URL(), "ext", "s", `{"n":1}`, `{"n":2}`, `{"n":3}`)
+	var got []readEvent
+	testutil.Eventually(t, clusterWait, func() bool {
+		got = readStory(t, b.URL(), "ext", "s")
+		return len(got) == 3
+	}, "node B never read the 3 events node A acknowledged")
+	for i, e := range got {
+		if !sameJSON(t, e.Body, fmt.Appendf(nil, `{"n":%d}`, i+1)) {
+			t.Fatalf("event %d read on node B is %s", i, e.Body)
+		}
+	}
+	st, ok := status(b.URL())
+	if !ok {
+		t.Fatal("GET /api/v1/cluster failed on node B")
+	}
+	var replicas int
+	for _, ch := range st.Chronicles {
+		if ch.Chronicle == "ext" {
+			replicas = len(ch.Peers)
+		}
+	}
+	if !st.Clustered || replicas != 3 || len(st.Members) != 3 {
+		t.Fatalf("cluster status on node B: clustered %v, %d replicas of ext, %d members; want true, 3, 3", st.Clustered, replicas, len(st.Members))
+	}
 }

@@ -59,9 +59,9 @@ func StartNATSServer(t testing.TB) string {
 	return ""
 }
 
-func startNATS(t testing.TB, bin string, port int, dir string) (url string, ok bool, output string) {
+func startNATS(t testing.TB, bin string, port int, dir string, extra ...string) (url string, ok bool, output string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", dir)
+	cmd := exec.Command(bin, append([]string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", dir}, extra...)...)
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
