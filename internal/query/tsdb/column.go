@@ -20,10 +20,10 @@ const clean = math.MaxInt64
 // derived lazily by Prepare.
 type Column struct {
 	Type  event.FieldType
-	times []int64
-	f     []float64 // TypeFloat
-	n     []int64   // TypeInt, TypeUint (bits), TypeBool (0/1)
-	s     []string  // TypeString
+	times times
+	f     chunks[float64] // TypeFloat
+	n     chunks[int64]   // TypeInt, TypeUint (bits), TypeBool (0/1)
+	s     chunks[string]  // TypeString
 
 	// Blocks: the first point's block, then one uvarint delta per later
 	// point (blocks never decrease in append order), about a byte a point.
@@ -50,19 +50,23 @@ func newColumn(t event.FieldType, widths []int64) *Column {
 }
 
 // Stored is the number of stored points (duplicates included).
-func (c *Column) Stored() int { return len(c.times) }
+func (c *Column) Stored() int { return c.times.len() }
 
 // add appends a point of block blk (>= every block added before).
 func (c *Column) add(t int64, v event.Value, blk uint64) {
-	n := len(c.times)
-	c.times = append(c.times, t)
+	n := c.times.len()
+	last := int64(0)
+	if n > 0 {
+		last = c.times.at(n - 1)
+	}
+	c.times.append(t)
 	switch c.Type {
 	case event.TypeFloat:
-		c.f = append(c.f, v.FloatValue())
+		c.f.append(v.FloatValue())
 	case event.TypeString:
-		c.s = append(c.s, v.StringValue())
+		c.s.append(v.StringValue())
 	default:
-		c.n = append(c.n, numBits(v))
+		c.n.append(numBits(v))
 	}
 	if n == 0 {
 		c.blkFirst = blk
@@ -70,7 +74,7 @@ func (c *Column) add(t int64, v event.Value, blk uint64) {
 		c.blk = binary.AppendUvarint(c.blk, blk-c.blkLast)
 	}
 	c.blkLast = blk
-	if n > 0 && t <= c.times[n-1] {
+	if n > 0 && t <= last {
 		c.inOrder = false
 	}
 	if !c.inOrder {
@@ -105,27 +109,28 @@ func numBits(v event.Value) int64 {
 func (c *Column) value(i int) any {
 	switch c.Type {
 	case event.TypeFloat:
-		return c.f[i]
+		return c.f.at(i)
 	case event.TypeInt:
-		return c.n[i]
+		return c.n.at(i)
 	case event.TypeUint:
-		return uint64(c.n[i])
+		return uint64(c.n.at(i))
 	case event.TypeBool:
-		return c.n[i] != 0
+		return c.n.at(i) != 0
 	case event.TypeString:
-		return c.s[i]
+		return c.s.at(i)
 	}
 	return nil
 }
 
 // evict drops the points of blocks before first; it returns how many.
 func (c *Column) evict(first uint64) int {
-	if len(c.times) == 0 || c.blkFirst >= first {
+	if c.times.len() == 0 || c.blkFirst >= first {
 		return 0
 	}
 	if c.blkLast < first {
-		k := len(c.times)
-		c.times, c.f, c.n, c.s, c.blk, c.order = nil, nil, nil, nil, nil, nil
+		k := c.times.len()
+		c.times, c.f, c.n, c.s = times{}, chunks[float64]{}, chunks[int64]{}, chunks[string]{}
+		c.blk, c.order = nil, nil
 		c.inOrder, c.dirtyFrom = true, clean
 		for i := range c.rollups {
 			c.rollups[i].reset()
@@ -140,29 +145,31 @@ func (c *Column) evict(first uint64) int {
 		blk += d
 		k++
 	}
-	lo := slices.Min(c.times[:k])
-	c.times = shrink(c.times, k)
+	lo := c.times.at(0)
+	for i := 1; i < k; i++ {
+		lo = min(lo, c.times.at(i))
+	}
+	c.times.dropPrefix(k)
 	switch c.Type {
 	case event.TypeFloat:
-		c.f = shrink(c.f, k)
+		c.f.dropPrefix(k)
 	case event.TypeString:
-		clear(c.s[:k]) // let the strings go
-		c.s = shrink(c.s, k)
+		c.s.dropPrefix(k)
 	default:
-		c.n = shrink(c.n, k)
+		c.n.dropPrefix(k)
 	}
 	c.blk = shrink(c.blk, off)
 	c.blkFirst = blk
 	if !c.inOrder {
 		// Buckets the evicted points fell in change: recompute them.
 		c.order = nil
-		c.inOrder = isStrictlySorted(c.times)
+		c.inOrder = c.strictlySorted()
 		c.dirtyFrom = min(c.dirtyFrom, lo)
 		return k
 	}
 	// In time order, the evicted points precede every kept one: buckets
 	// before the first kept point go, and the one holding it is recomputed.
-	t0 := c.times[0]
+	t0 := c.times.at(0)
 	for i := range c.rollups {
 		r := &c.rollups[i]
 		b := r.truncate(t0)
@@ -171,8 +178,8 @@ func (c *Column) evict(first uint64) int {
 			continue
 		}
 		var sum fn.Summary
-		for j := 0; j < len(c.times) && c.times[j] < b+r.width; j++ {
-			sum.Add(fn.Point{Time: c.times[j], Value: c.value(j)})
+		for j := 0; j < c.times.len() && c.times.at(j) < b+r.width; j++ {
+			sum.Add(fn.Point{Time: c.times.at(j), Value: c.value(j)})
 		}
 		r.sums[0] = sum
 	}
@@ -190,9 +197,10 @@ func shrink[T any](s []T, k int) []T {
 	return s[k:]
 }
 
-func isStrictlySorted(ts []int64) bool {
-	for i := 1; i < len(ts); i++ {
-		if ts[i] <= ts[i-1] {
+// strictlySorted says whether append order is strictly increasing time.
+func (c *Column) strictlySorted() bool {
+	for i := 1; i < c.times.len(); i++ {
+		if c.times.at(i) <= c.times.at(i-1) {
 			return false
 		}
 	}
@@ -203,13 +211,13 @@ func isStrictlySorted(ts []int64) bool {
 // call it (under the index's write lock) before reading the column.
 func (c *Column) Prepare() {
 	if !c.inOrder && c.order == nil {
-		idx := make([]int32, len(c.times))
+		idx := make([]int32, c.times.len())
 		for i := range idx {
 			idx[i] = int32(i)
 		}
 		// Stable: equal times keep append order, so the last written is last.
 		slices.SortStableFunc(idx, func(a, b int32) int {
-			ta, tb := c.times[a], c.times[b]
+			ta, tb := c.times.at(int(a)), c.times.at(int(b))
 			switch {
 			case ta < tb:
 				return -1
@@ -220,7 +228,7 @@ func (c *Column) Prepare() {
 		})
 		out := idx[:0]
 		for i, x := range idx {
-			if i+1 < len(idx) && c.times[idx[i+1]] == c.times[x] {
+			if i+1 < len(idx) && c.times.at(int(idx[i+1])) == c.times.at(int(x)) {
 				continue // superseded by a later write of the same time
 			}
 			out = append(out, x)
@@ -247,7 +255,7 @@ func (c *Column) Ready() bool { return (c.inOrder || c.order != nil) && c.dirtyF
 // Len is the number of points in the time-ordered view (duplicates removed).
 func (c *Column) Len() int {
 	if c.inOrder {
-		return len(c.times)
+		return c.times.len()
 	}
 	return len(c.order)
 }
@@ -260,13 +268,13 @@ func (c *Column) at(k int) int {
 }
 
 // Time is the time of the k-th point in time order.
-func (c *Column) Time(k int) int64 { return c.times[c.at(k)] }
+func (c *Column) Time(k int) int64 { return c.times.at(c.at(k)) }
 
 // Value is the value of the k-th point in time order.
 func (c *Column) Value(k int) any { return c.value(c.at(k)) }
 
 // Float is the k-th value of a float column, unboxed.
-func (c *Column) Float(k int) float64 { return c.f[c.at(k)] }
+func (c *Column) Float(k int) float64 { return c.f.at(c.at(k)) }
 
 // Search returns the first position in time order with a time >= t.
 func (c *Column) Search(t int64) int {

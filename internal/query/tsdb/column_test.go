@@ -130,3 +130,37 @@ func TestDBIndexesEventsAndEvicts(t *testing.T) {
 		t.Errorf("after evicting blocks 1-2: %v, %d points, %d series", got, db.Points(), db.SeriesCount())
 	}
 }
+
+// Chunked storage keeps indexes through appends across chunk boundaries
+// and prefix drops; regular timestamps are packed, irregular ones kept.
+func TestChunkedStorage(t *testing.T) {
+	for _, step := range []int64{int64(10 * time.Second), 7, -3} {
+		var ts times
+		var fs chunks[float64]
+		var want []int64
+		next := int64(1e18)
+		for i := range 5000 {
+			ts.append(next)
+			fs.append(float64(i))
+			want = append(want, next)
+			next += step
+			if i%1000 == 999 {
+				k := 300 + i/10
+				ts.dropPrefix(k)
+				fs.dropPrefix(k)
+				want = want[k:]
+			}
+			if ts.len() != len(want) || fs.len() != len(want) {
+				t.Fatalf("step %d: len %d %d, want %d", step, ts.len(), fs.len(), len(want))
+			}
+		}
+		for i := range want {
+			if ts.at(i) != want[i] || int64(fs.at(i))-int64(fs.at(0)) != int64(i) {
+				t.Fatalf("step %d: at(%d) = %d, want %d", step, i, ts.at(i), want[i])
+			}
+		}
+		if step == int64(10*time.Second) && (len(ts.closed) == 0 || ts.closed[0].scale != 1e9) {
+			t.Errorf("regular times were not packed: %+v", ts.closed)
+		}
+	}
+}
