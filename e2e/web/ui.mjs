@@ -219,6 +219,11 @@ await step('logs: pause holds new events, resume shows them; filters', async () 
   await page.fill('#log-stories', '');
   await page.press('#log-stories', 'Enter');
   await until(() => [...document.querySelectorAll('#log-list .logrow .sty')].some((x) => x.textContent === 'api'));
+  await page.fill('#log-text', 'request 5'); // requests 5 and 50–59
+  await page.press('#log-text', 'Enter');
+  await until(() => { const r = [...document.querySelectorAll('#log-list .logrow')]; return r.length === 11 && r.every((x) => x.querySelector('mark')?.textContent === 'request 5'); });
+  await page.fill('#log-text', '');
+  await page.press('#log-text', 'Enter');
   await page.selectOption('#log-level', 'error');
   await until(() => [...document.querySelectorAll('#log-list .logrow .lvl')].every((l) => l.textContent === 'error') &&
     document.querySelectorAll('#log-list .logrow').length > 0, null, 5000);

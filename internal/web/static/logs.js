@@ -28,6 +28,19 @@ function messageOf(e) {
   return typeof e.body === 'string' ? e.body : JSON.stringify(e.body ?? e.body_base64 ?? '');
 }
 
+// mark returns text with the occurrences of q highlighted (as text nodes).
+function mark(text, q) {
+  if (!q) return text;
+  const out = [];
+  let i = 0, j;
+  while ((j = text.indexOf(q, i)) >= 0) {
+    out.push(text.slice(i, j), h('mark', null, q));
+    i = j + q.length;
+  }
+  out.push(text.slice(i));
+  return out;
+}
+
 export function render(root, params, ctx) {
   const state = {
     c: params.get('c') || '',
@@ -90,7 +103,7 @@ export function render(root, params, ctx) {
       h('span.ts', { title: e.time }, h('span.d', null, fmtTime(e.time).slice(0, 11)), fmtTime(e.time, false)),
       h('span.sty', { title: e.story }, e.story),
       h('span.lvl.' + (lvl || 'none'), null, lvl || e.kind),
-      h('span.msg', null, messageOf(e), h('span.tg', null, Object.entries(e.tags || {}).map(([k, v]) => `${k}=${v}`).join(' '))));
+      h('span.msg', null, mark(messageOf(e), state.q), h('span.tg', null, Object.entries(e.tags || {}).map(([k, v]) => `${k}=${v}`).join(' '))));
     r.addEventListener('click', () => {
       const next = r.nextElementSibling;
       if (next && next.classList.contains('json')) { next.remove(); return; }
