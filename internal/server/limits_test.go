@@ -104,7 +104,8 @@ func TestTokenLimits(t *testing.T) {
 	}, "a tail may start once the first ended")
 
 	_, metrics := c.do("GET", "/metrics", "", nil, nil)
-	for _, want := range []string{`chronostream_http_rejected_total{reason="rate_limited"}`, `chronostream_http_rejected_total{reason="too_many_tails"} 1`} {
+	// At least one each: the waits above may be refused again meanwhile.
+	for _, want := range []string{`chronostream_http_rejected_total{reason="rate_limited"}`, `chronostream_http_rejected_total{reason="too_many_tails"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
