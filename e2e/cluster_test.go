@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,13 +44,15 @@ type testCluster struct {
 	bin   string
 	name  string
 	nodes []*clusterNode
+	args  []string // more serve arguments, the same on every node
 }
 
 // startCluster starts n nodes at once (a node is ready only once a
-// majority is up) and waits until every one is ready.
-func startCluster(t *testing.T, n int) *testCluster {
+// majority is up) and waits until every one is ready. args are added to
+// every node's serve arguments.
+func startCluster(t *testing.T, n int, args ...string) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, bin: testutil.BuildBinary(t), name: "e2e"}
+	c := &testCluster{t: t, bin: testutil.BuildBinary(t), name: "e2e", args: args}
 	for i := range n {
 		c.nodes = append(c.nodes, &clusterNode{
 			name:      fmt.Sprintf("node-%c", 'a'+i),
@@ -74,10 +78,10 @@ func (c *testCluster) start(n *clusterNode) {
 	for i, nd := range c.nodes {
 		routes[i] = nd.routeAddr
 	}
-	n.proc = testutil.StartProc(c.t, c.bin, testutil.ProcOptions{NoWaitReady: true, Args: []string{"serve",
+	n.proc = testutil.StartProc(c.t, c.bin, testutil.ProcOptions{NoWaitReady: true, Args: append([]string{"serve",
 		"--data", n.data, "--http", n.httpAddr,
 		"--cluster-name", c.name, "--cluster-listen", n.routeAddr, "--routes", strings.Join(routes, ","),
-		"--node", n.name, "--replicas", "3"}})
+		"--node", n.name, "--replicas", "3"}, c.args...)})
 }
 
 // waitReady waits until the node answers /ready, failing the test if it
@@ -468,4 +472,151 @@ func TestClusterOnExternalNATS(t *testing.T) {
 	if !st.Clustered || replicas != 3 || len(st.Members) != 3 {
 		t.Fatalf("cluster status on node B: clustered %v, %d replicas of ext, %d members; want true, 3, 3", st.Clustered, replicas, len(st.Members))
 	}
+}
+
+// TestClusterSinkLeaseKill: an InfluxDB sink configured on all three nodes
+// runs on the one holding its lease; that node is killed -9 under steady
+// ingest and a survivor takes the sink over from the durable cursor. Every
+// acknowledged event is then a point in the real influxd, and there are no
+// other points (InfluxDB stores a point written twice once: the count of
+// points is the count of distinct events delivered).
+func TestClusterSinkLeaseKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three nodes, influxd and a lease takeover; skipped with -short")
+	}
+	influx := testutil.StartInfluxDB(t)
+	clusterInfluxQuery(t, influx.URL(), "CREATE DATABASE cs")
+	cfg := filepath.Join(t.TempDir(), "chronostream.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `sinks:
+  - name: influx
+    type: influxdb
+    chronicle: sunk
+    batch_age: 50ms
+    settings:
+      url: %q
+`, influx.URL()+"/write?db=cs"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, 3, "--config", cfg)
+	c.putChronicle(c.nodes[0].url(), "sunk", 3)
+
+	// One producer writes numbered events with distinct times, each batch
+	// to the next node that is up; it counts what was acknowledged.
+	var (
+		acked   atomic.Int64
+		stop    atomic.Bool
+		down    sync.Map // node name → true while killed
+		stopped = make(chan struct{})
+	)
+	base := time.Now().UTC().Truncate(time.Second)
+	go func() {
+		defer close(stopped)
+		next, failed := 0, false
+		// After stop, a failed batch is still sent until acknowledged: a
+		// batch stored without an acknowledgement must not stay beyond
+		// what the test counts.
+		for i := 0; !stop.Load() || failed; i++ {
+			n := c.nodes[i%len(c.nodes)]
+			if _, isDown := down.Load(n.name); isDown {
+				continue
+			}
+			var body strings.Builder
+			for k := next; k < next+10; k++ {
+				fmt.Fprintf(&body, `{"time":%q,"i":%d}`+"\n", base.Add(time.Duration(k)*time.Millisecond).Format(time.RFC3339Nano), k)
+			}
+			_, count, err := postNDJSON(context.Background(), n.url(), "sunk", "m", []byte(body.String()))
+			failed = err != nil || count != 10
+			if !failed {
+				next += 10
+				acked.Store(int64(next))
+			}
+			// A failed batch is sent again, to another node: the events
+			// are numbered by the producer, so a batch stored and not
+			// acknowledged becomes a duplicate event, which the count
+			// of points (one per time) does not see.
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	testutil.Eventually(t, clusterWait, func() bool { return sinkPoints(t, influx.URL()) > 0 },
+		"the sink delivered nothing to InfluxDB")
+
+	holder := sinkHolder(t, c)
+	h := c.node(holder)
+	down.Store(holder, true)
+	h.proc.Kill9()
+	t.Logf("killed %s, which ran the sink, after %d acknowledged events", holder, acked.Load())
+	atKill := acked.Load()
+	testutil.Eventually(t, clusterWait, func() bool { return acked.Load() > atKill+200 },
+		"the survivors acknowledged nothing after the kill")
+	testutil.Eventually(t, clusterWait, func() bool { return sinkPoints(t, influx.URL()) > int(atKill) },
+		"no survivor took the sink over")
+	c.start(h)
+	c.waitReady(h)
+	down.Delete(holder)
+	stop.Store(true)
+	<-stopped
+	want := int(acked.Load())
+	testutil.Eventually(t, clusterWait, func() bool { return sinkPoints(t, influx.URL()) >= want },
+		fmt.Sprintf("InfluxDB never held the %d acknowledged events", want))
+	if got := sinkPoints(t, influx.URL()); got != want {
+		t.Fatalf("InfluxDB holds %d points, want exactly the %d events acknowledged", got, want)
+	}
+	t.Logf("%d events acknowledged, %d points in InfluxDB; the sink now runs on %s", want, want, sinkHolder(t, c))
+}
+
+// sinkHolder names the node whose sink "influx" is running.
+func sinkHolder(t *testing.T, c *testCluster) string {
+	t.Helper()
+	var holder string
+	testutil.Eventually(t, clusterWait, func() bool {
+		for _, n := range c.nodes {
+			resp, err := client.Get(n.url() + "/api/v1/sinks/influx")
+			if err != nil {
+				continue
+			}
+			var st struct{ State string }
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err == nil && st.State == "running" {
+				holder = n.name
+				return true
+			}
+		}
+		return false
+	}, "no node runs the sink")
+	return holder
+}
+
+func clusterInfluxQuery(t *testing.T, base, q string) []byte {
+	t.Helper()
+	resp, err := client.PostForm(base+"/query", url.Values{"q": {q}, "db": {"cs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("influxd %q: %s %s %v", q, resp.Status, b, err)
+	}
+	return b
+}
+
+// sinkPoints is the number of points of measurement m in InfluxDB.
+func sinkPoints(t *testing.T, base string) int {
+	t.Helper()
+	var r struct {
+		Results []struct {
+			Series []struct {
+				Values [][]any `json:"values"`
+			} `json:"series"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(clusterInfluxQuery(t, base, `SELECT count("i") FROM "m"`), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Results) == 0 || len(r.Results[0].Series) == 0 || len(r.Results[0].Series[0].Values) == 0 {
+		return 0
+	}
+	n, _ := r.Results[0].Series[0].Values[0][1].(float64)
+	return int(n)
 }
