@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -39,7 +38,6 @@ type Source interface {
 type Engine struct {
 	Index   Source
 	Catalog Catalog
-	Logger  *slog.Logger
 	// Retention is what CREATE DATABASE gives a new chronicle.
 	Retention store.Retention
 	// Now is the clock of now() (time.Now when nil).

@@ -3,11 +3,14 @@ package query
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/influxdata/influxql"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chronostream/chronostream/internal/query/influxjson"
 	"github.com/chronostream/chronostream/internal/query/tsdb"
@@ -18,13 +21,37 @@ const MaxQueryBytes = 1 << 20
 
 // Handler serves InfluxDB 1.x's GET and POST /query.
 type Handler struct {
-	Engine *Engine
+	engine  *Engine
+	log     *slog.Logger
+	queries *prometheus.CounterVec
+	seconds prometheus.Histogram
+}
+
+// NewHandler returns the /query handler; its metrics go to reg (nil: none).
+func NewHandler(e *Engine, log *slog.Logger, reg prometheus.Registerer) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{
+		engine: e,
+		log:    log,
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chronostream_query_requests_total",
+			Help: "InfluxQL /query requests, by outcome (ok, statement_error, bad_request, unavailable, failed)."}, []string{"outcome"}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chronostream_query_duration_seconds",
+			Help: "Time to evaluate a /query request, writing the answer excluded.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9)}),
+	}
+	if reg != nil {
+		reg.MustRegister(h.queries, h.seconds)
+	}
+	return h
 }
 
 // epochs are the values of the epoch parameter InfluxDB accepts.
 var epochs = map[string]bool{"": true, "ns": true, "n": true, "u": true, "µ": true, "ms": true, "s": true, "m": true, "h": true}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	outcome := "bad_request"
+	defer func() { h.queries.WithLabelValues(outcome).Inc() }()
 	r.Body = http.MaxBytesReader(w, r.Body, MaxQueryBytes)
 	if err := r.ParseForm(); err != nil {
 		status := http.StatusBadRequest
@@ -52,22 +79,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pretty := r.FormValue("pretty") == "true"
-	results, stmts, err := h.Engine.execute(r.Context(), q, r.FormValue("db"))
+	start := time.Now()
+	results, stmts, err := h.engine.execute(r.Context(), q, r.FormValue("db"))
+	h.seconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if errors.Is(err, ErrParse) {
 			influxjson.WriteRequestError(w, r, http.StatusBadRequest, err)
 			return
 		}
+		outcome = "failed"
+		h.log.Warn("query failed", "err", err)
 		influxjson.WriteRequestError(w, r, http.StatusInternalServerError, err)
 		return
 	}
+	outcome = "ok"
 	for _, res := range results {
 		// The index still loading a large chronicle is worth a retry, not
 		// an answer: InfluxDB's clients retry a 503.
 		if errors.Is(res.Err, tsdb.ErrCatchUp) {
+			outcome = "unavailable"
 			w.Header().Set("Retry-After", "1")
 			influxjson.WriteRequestError(w, r, http.StatusServiceUnavailable, res.Err)
 			return
+		}
+		if res.Err != nil {
+			outcome = "statement_error"
 		}
 	}
 	if r.FormValue("chunked") == "true" {

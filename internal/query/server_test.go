@@ -136,6 +136,19 @@ func TestQueryErrors(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &v); err != nil || !strings.Contains(body, "not supported") {
 		t.Errorf("DROP DATABASE: %s", body)
 	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`chronostream_query_requests_total{outcome="bad_request"} 2`,
+		`chronostream_query_requests_total{outcome="statement_error"} 4`, "chronostream_query_index_points 1",
+		"chronostream_query_index_series 1", "chronostream_query_duration_seconds_count 5"} {
+		if !strings.Contains(string(metrics), m+"\n") {
+			t.Errorf("/metrics lacks %q", m)
+		}
+	}
 }
 
 // A query right after a write sees it: the index catches up with the

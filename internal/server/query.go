@@ -18,12 +18,8 @@ func (s *Server) startQueryIndex(ctx context.Context) {
 
 // queryHandler serves InfluxDB 1.x's /query over the index.
 func (s *Server) queryHandler() http.Handler {
-	return &query.Handler{Engine: &query.Engine{
-		Index:     authorizedIndex{s.queryIndex},
-		Catalog:   authorizedCatalog{catalog{s.store}},
-		Logger:    s.log,
-		Retention: s.opts.Retention,
-	}}
+	e := &query.Engine{Index: s.queryIndex, Catalog: catalog{s.store}, Retention: s.opts.Retention}
+	return query.NewHandler(e, s.log, s.metrics.Registry)
 }
 
 // catalog gives the engine the log's chronicles.
