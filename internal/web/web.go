@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"mime"
 	"net/http"
 	"path"
 	"strconv"
@@ -26,6 +25,14 @@ var static embed.FS
 
 //go:embed index.html
 var indexHTML string
+
+// contentTypes are those of the files shipped, fixed here rather than
+// taken from the machine's MIME database, which may name JavaScript
+// otherwise. Anything else (LICENSE) is plain text.
+var contentTypes = map[string]string{
+	".js":  "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8",
+}
 
 // AssetsPath is where the assets are served, under the prefix.
 const AssetsPath = "/ui/"
@@ -68,7 +75,7 @@ func New(prefix string) (*Handler, error) {
 		if err != nil {
 			return err
 		}
-		h.assets[strings.TrimPrefix(p, "static/")] = newAsset(b, mime.TypeByExtension(path.Ext(p)))
+		h.assets[strings.TrimPrefix(p, "static/")] = newAsset(b, contentTypes[path.Ext(p)])
 		return nil
 	})
 	if err != nil {
@@ -96,10 +103,7 @@ func (a *asset) version() string { return a.etag[1:9] }
 
 func newAsset(b []byte, contentType string) *asset {
 	if contentType == "" {
-		contentType = "application/octet-stream"
-	}
-	if strings.HasPrefix(contentType, "text/") && !strings.Contains(contentType, "charset") {
-		contentType += "; charset=utf-8"
+		contentType = "text/plain; charset=utf-8"
 	}
 	sum := sha256.Sum256(b)
 	a := &asset{body: b, contentType: contentType, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
