@@ -163,7 +163,7 @@ func Start(o Options) (*Server, error) {
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("natsd: the embedded NATS server did not start within 30s")
+		return nil, errors.New("natsd: the embedded NATS server did not start within 30s (is a listen address, such as the cluster's, in use?)")
 	}
 	return &Server{ns: ns, cluster: o.Cluster, token: token}, nil
 }
