@@ -47,10 +47,12 @@
 // id, or a restart numbering from 0 again with an old id (Stream(id, 0)),
 // have their events acknowledged and silently not stored.
 //
-// Duplicate removal is exact against a single server (or one server writing
-// each stream). Failover between several servers of one cluster can store
-// an event twice if the first server is still appending a request when the
-// client resends it to another; exact removal across nodes is future work.
+// Duplicate removal is exact against a single server, and across the nodes
+// of a cluster when the client moves between them (Failover): a node checks
+// the log for the stream's position rather than trusting what it remembers.
+// One window remains: a request the client gave up on (a timeout) that the
+// old node is still appending when the client resends it to another node
+// can be stored twice.
 //
 // Flush waits until everything sent so far is acknowledged; Close stops
 // accepting events, flushes, and ends the stream. Events still buffered when
