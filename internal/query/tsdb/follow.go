@@ -276,6 +276,55 @@ func (ix *Index) sync(ctx context.Context, chronicle string, wait bool) (*DB, er
 	}
 }
 
+// catchUp reads the chronicle after the cursor to its current end and
+// indexes it. Decoding blocks (the read) and parsing and indexing their
+// events run in two goroutines, so that a start or a resume takes half the
+// time on two cores.
+func (ix *Index) catchUp(ctx context.Context, e *entry, after uint64) (uint64, error) {
+	type block struct {
+		seq uint64
+		evs []event.Event
+	}
+	blocks := make(chan block, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var p fastjson.Parser
+		for b := range blocks {
+			for i := range b.evs {
+				b.evs[i] = expand(&p, &b.evs[i])
+			}
+			ix.apply(e, b.seq, b.evs)
+		}
+	}()
+	var cur block
+	send := func() bool {
+		if len(cur.evs) == 0 {
+			return true
+		}
+		select {
+		case blocks <- cur:
+			cur = block{}
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	last, err := ix.opts.Log.Read(ctx, store.Query{Chronicle: e.db.Name, After: after}, func(ev *event.Event) error {
+		b, _ := event.SplitSeq(ev.Seq)
+		if b != cur.seq && !send() {
+			return ctx.Err()
+		}
+		cur.seq = b
+		cur.evs = append(cur.evs, *ev)
+		return nil
+	}, nil)
+	send()
+	close(blocks)
+	<-done
+	return last, err
+}
+
 // follow reads a chronicle from its start, then tails it; a tail that
 // falls behind (ErrSlowConsumer) resumes from the last block applied.
 func (ix *Index) follow(ctx context.Context, e *entry) {
@@ -283,26 +332,7 @@ func (ix *Index) follow(ctx context.Context, e *entry) {
 	after := event.MakeSeq(0, event.MaxBlockEvents) // before the first block
 	var p fastjson.Parser
 	for ctx.Err() == nil {
-		var (
-			block uint64
-			batch []event.Event
-		)
-		flush := func() {
-			if len(batch) > 0 {
-				ix.apply(e, block, batch)
-				batch = batch[:0]
-			}
-		}
-		last, err := ix.opts.Log.Read(ctx, store.Query{Chronicle: name, After: after}, func(ev *event.Event) error {
-			b, _ := event.SplitSeq(ev.Seq)
-			if b != block {
-				flush()
-				block = b
-			}
-			batch = append(batch, expand(&p, ev))
-			return nil
-		}, nil)
-		flush()
+		last, err := ix.catchUp(ctx, e, after)
 		after = max(after, last)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
