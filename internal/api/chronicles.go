@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -61,8 +63,11 @@ func (a *API) listChronicles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]chronicleJSON, 0, len(cs))
+	who := auth.FromContext(r.Context())
 	for _, c := range cs {
-		out = append(out, toChronicleJSON(c))
+		if who.Can(auth.ScopeRead, c.Name) { // a token limited to chronicles lists those
+			out = append(out, toChronicleJSON(c))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"chronicles": out})
 }
@@ -251,6 +256,8 @@ func (a *API) listSources(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	who := auth.FromContext(r.Context())
+	srcs = slices.DeleteFunc(srcs, func(s store.Source) bool { return !who.Can(auth.ScopeRead, s.Chronicle) })
 	if srcs == nil {
 		srcs = []store.Source{}
 	}
@@ -265,6 +272,9 @@ func (a *API) getSource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src, err := a.cfg.Store.GetSource(r.Context(), id)
+	if err == nil && !auth.FromContext(r.Context()).Can(auth.ScopeRead, src.Chronicle) {
+		err = fmt.Errorf("source %q: %w", id, store.ErrNotFound) // not another tenant's to know of
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/downsample"
 	"github.com/chronostream/chronostream/internal/query/tsdb"
 	"github.com/chronostream/chronostream/internal/store"
@@ -363,8 +364,11 @@ func (a *API) metricsCatalog(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, err)
 			return
 		}
+		who := auth.FromContext(ctx)
 		for _, c := range cs {
-			chronicles = append(chronicles, c.Name)
+			if who.Can(auth.ScopeRead, c.Name) {
+				chronicles = append(chronicles, c.Name)
+			}
 		}
 	}
 	out := []metricJSON{}

@@ -18,7 +18,9 @@ func (s *Server) startQueryIndex(ctx context.Context) {
 
 // queryHandler serves InfluxDB 1.x's /query over the index.
 func (s *Server) queryHandler() http.Handler {
-	e := &query.Engine{Index: s.queryIndex, Catalog: catalog{s.store}, Retention: s.opts.Retention}
+	// The wrappers check the request's token where a database becomes a
+	// chronicle (security.go).
+	e := &query.Engine{Index: authorizedIndex{s.queryIndex}, Catalog: authorizedCatalog{catalog{s.store}}, Retention: s.opts.Retention}
 	return query.NewHandler(e, s.log, s.metrics.Registry)
 }
 

@@ -171,6 +171,20 @@ func TestScopedTokensPerRoute(t *testing.T) {
 		}
 	}
 
+	// Listings show a token limited to chronicles only those.
+	if code, out := c.do("POST", "/api/v1/chronicles/zzz/stories/s/events", admin, []byte(`{"a":0}`+"\n"), nil); code != 200 {
+		t.Fatalf("seed zzz: %d %s", code, out)
+	}
+	for _, path := range []string{"/api/v1/chronicles", "/api/v1/sources", "/api/v1/metrics"} {
+		_, all := c.do("GET", path, admin, nil, nil)
+		_, mine := c.do("GET", path, tok["read"], nil, nil)
+		_, others := c.do("GET", path, tok["read-other"], nil, nil)
+		if !strings.Contains(all, `"zzz"`) || !strings.Contains(mine, `"app"`) || strings.Contains(mine, `"zzz"`) ||
+			strings.Contains(others, `"app"`) || strings.Contains(others, `"zzz"`) {
+			t.Errorf("%s: admin %.200s\napp token %.200s\nother token %.200s", path, all, mine, others)
+		}
+	}
+
 	// InfluxDB 1.x clients send the token as ?u=&p=.
 	if code, out := c.do("POST", "/write?db=app&u=ci&p="+url.QueryEscape(tok["write"]), "", lp, nil); code != 204 {
 		t.Errorf("/write with u/p: %d %s", code, out)
