@@ -175,7 +175,7 @@ func TestScopedTokensPerRoute(t *testing.T) {
 	if code, out := c.do("POST", "/api/v1/chronicles/zzz/stories/s/events", admin, []byte(`{"a":0}`+"\n"), nil); code != 200 {
 		t.Fatalf("seed zzz: %d %s", code, out)
 	}
-	for _, path := range []string{"/api/v1/chronicles", "/api/v1/sources", "/api/v1/metrics"} {
+	for _, path := range []string{"/api/v1/chronicles", "/api/v1/sources", "/api/v1/metrics", "/query?q=SHOW+DATABASES"} {
 		_, all := c.do("GET", path, admin, nil, nil)
 		_, mine := c.do("GET", path, tok["read"], nil, nil)
 		_, others := c.do("GET", path, tok["read-other"], nil, nil)
