@@ -136,8 +136,9 @@ type Route struct {
 	Chronicle func(*http.Request) string
 	// Deny writes the 401 in the format of the route's clients (after
 	// WWW-Authenticate is set); nil writes plain text. Forbid writes the
-	// 403 of a token without the scope or chronicle needed; nil writes
-	// plain text.
+	// refusal of a known token with the status Status(err) gives: 403
+	// without the scope or chronicle, 429 over a limit (after Retry-After
+	// is set); nil writes plain text.
 	Deny   func(w http.ResponseWriter, r *http.Request)
 	Forbid func(w http.ResponseWriter, r *http.Request, err error)
 	// QueryToken also takes the token from InfluxDB 1.x's ?u=&p= (see
@@ -197,9 +198,9 @@ func RequestChronicle(r *http.Request) string {
 }
 
 // Guard returns a wrapper that gives requests to a route of rt without an
-// accepted token 401 and those whose token lacks the route's scope or the
-// request's chronicle 403; accepted requests carry their Principal in
-// their context.
+// accepted token 401, those whose token lacks the route's scope or the
+// request's chronicle 403, and those over the token's limits 429;
+// accepted requests carry their Principal in their context.
 func (t *Tokens) Guard(rt Route) func(http.Handler) http.Handler {
 	deny := rt.Deny
 	if deny == nil {
