@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/store"
 )
 
@@ -121,7 +122,10 @@ func (a *API) tail(w http.ResponseWriter, r *http.Request) {
 	var sink tailSink
 	route := "tail_sse"
 	if isWebSocket(r) {
-		conn, err := websocket.Accept(w, r, nil)
+		// Same origin only (the library's check); a browser authenticates
+		// by offering "bearer.TOKEN" with the chronostream subprotocol,
+		// which is the one selected, so the token is never echoed.
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{auth.WebSocketSubprotocol}})
 		if err != nil {
 			return // Accept has answered
 		}

@@ -213,6 +213,26 @@ func TestScopedTokensPerRoute(t *testing.T) {
 	}
 	conn.Close(websocket.StatusNormalClosure, "")
 
+	// A browser's WebSocket tail: the read token as a subprotocol; the
+	// server selects "chronostream", never echoing the token.
+	tail := "ws://" + s.Addr() + "/api/v1/chronicles/app/stories/s/tail?after=0"
+	tc, _, err := websocket.Dial(context.Background(), tail, &websocket.DialOptions{
+		Subprotocols: []string{auth.WebSocketSubprotocol, "bearer." + tok["read"]}})
+	if err != nil {
+		t.Fatalf("WebSocket tail with the token as a subprotocol: %v", err)
+	}
+	if tc.Subprotocol() != auth.WebSocketSubprotocol {
+		t.Errorf("selected subprotocol %q", tc.Subprotocol())
+	}
+	if _, b, err := tc.Read(context.Background()); err != nil || len(b) == 0 {
+		t.Errorf("WebSocket tail: %q, %v", b, err)
+	}
+	tc.Close(websocket.StatusNormalClosure, "")
+	if _, resp, err := websocket.Dial(context.Background(), tail, &websocket.DialOptions{
+		Subprotocols: []string{auth.WebSocketSubprotocol, "bearer." + tok["read-other"]}}); err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Errorf("WebSocket tail with another chronicle's token: %v %v, want 403", resp, err)
+	}
+
 	// Tokens API: admin only; listing never shows a secret or a hash.
 	if code, _ := c.do("GET", "/api/v1/tokens", tok["read"], nil, nil); code != 403 {
 		t.Errorf("token list with a read token: %d, want 403", code)
