@@ -134,6 +134,10 @@ type Route struct {
 	// request names none (RequestChronicle): Trendlines' metrics
 	// chronicle, the chronicle of a Vivo exporter path.
 	Chronicle func(*http.Request) string
+	// AllChronicles marks a route whose admin requests reach beyond any
+	// one chronicle (tokens, sinks): only a token for every chronicle may
+	// make them — one limited to "app" must not mint a token for all.
+	AllChronicles bool
 	// Deny writes the 401 in the format of the route's clients (after
 	// WWW-Authenticate is set); nil writes plain text. Forbid writes the
 	// refusal of a known token with the status Status(err) gives: 403
@@ -241,7 +245,11 @@ func (t *Tokens) Guard(rt Route) func(http.Handler) http.Handler {
 			if chronicle == "" && rt.Chronicle != nil {
 				chronicle = rt.Chronicle(r)
 			}
-			if err := p.Check(scope, chronicle); err != nil {
+			err := p.Check(scope, chronicle)
+			if err == nil && rt.AllChronicles && scope&ScopeAdmin != 0 && len(p.Chronicles) > 0 {
+				err = fmt.Errorf("%w: the token %q is limited to chronicles; this needs an admin token for all of them", ErrForbidden, p.Name)
+			}
+			if err != nil {
 				t.reject("forbidden")
 				forbid(w, r, err)
 				return

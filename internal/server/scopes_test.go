@@ -233,9 +233,13 @@ func TestScopedTokensPerRoute(t *testing.T) {
 		t.Errorf("WebSocket tail with another chronicle's token: %v %v, want 403", resp, err)
 	}
 
-	// Tokens API: admin only; listing never shows a secret or a hash.
+	// Tokens API: admin only; listing never shows a secret or a hash. An
+	// admin limited to a chronicle may not mint a token for all of them.
 	if code, _ := c.do("GET", "/api/v1/tokens", tok["read"], nil, nil); code != 403 {
 		t.Errorf("token list with a read token: %d, want 403", code)
+	}
+	if code, out := c.do("POST", "/api/v1/tokens", tok["admin"], []byte(`{"name":"escalate","scopes":["admin"]}`), nil); code != 403 {
+		t.Errorf("token creation by an admin limited to app: %d %s, want 403", code, out)
 	}
 	code, list := c.do("GET", "/api/v1/tokens", admin, nil, nil)
 	if code != 200 || !strings.Contains(list, `"r-app"`) || strings.Contains(list, "hash") {
