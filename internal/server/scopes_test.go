@@ -171,6 +171,15 @@ func TestScopedTokensPerRoute(t *testing.T) {
 		}
 	}
 
+	// InfluxQL's CREATE DATABASE makes a chronicle: admin only.
+	create := "/query?q=" + url.QueryEscape("CREATE DATABASE app")
+	if code, out := c.do("POST", create, tok["read"], nil, nil); code != 200 || !strings.Contains(out, "forbidden") {
+		t.Errorf("CREATE DATABASE with a read token: %d %s, want a forbidden statement", code, out)
+	}
+	if code, out := c.do("POST", create, admin, nil, nil); code != 200 || strings.Contains(out, "error") {
+		t.Errorf("CREATE DATABASE with an admin token: %d %s", code, out)
+	}
+
 	// Listings show a token limited to chronicles only those.
 	if code, out := c.do("POST", "/api/v1/chronicles/zzz/stories/s/events", admin, []byte(`{"a":0}`+"\n"), nil); code != 200 {
 		t.Fatalf("seed zzz: %d %s", code, out)
