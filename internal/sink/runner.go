@@ -570,7 +570,8 @@ func (r *Runner) read(ctx context.Context, pos uint64, out chan<- item) {
 			if err != nil {
 				feed.Close()
 				if errors.Is(err, store.ErrSlowConsumer) {
-					break // catch up by reading again
+					r.log.Info("sink: fell behind its tail; catching up by reading", "cursor", pos)
+					break
 				}
 				if ctx.Err() == nil {
 					send(item{err: fmt.Errorf("sink: tail: %w", err)})

@@ -325,3 +325,82 @@ func TestStartPositions(t *testing.T) {
 		t.Errorf("window delivered %v, want %v", got, []uint64{a.First, b.First})
 	}
 }
+
+// Events retention removed before the sink delivered them are counted as a
+// gap, and the sink moves on to what is left.
+func TestGapsAreCountedAndSkipped(t *testing.T) {
+	e := newEnv(t)
+	if err := e.store.CreateChronicle(context.Background(), "g", store.Retention{MaxBytes: 4000}); err != nil {
+		t.Fatal(err)
+	}
+	first := e.append(t, "g", "s", metric(0))
+	if _, err := e.state.SetCursor(context.Background(), "x", Cursor{Seq: first.Last, Chronicle: "g"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	var last store.Appended
+	for i := 1; i <= 40; i++ { // one block each; the oldest are evicted
+		ev := metric(i)
+		ev.Body = []byte(strings.Repeat("x", 300))
+		last = e.append(t, "g", "s", ev)
+	}
+	rec := &recorder{}
+	r := e.run(t, Config{Name: "x", Type: "t", Chronicle: "g"}, rec)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == last.Last }, "cursor at the end")
+	got := rec.delivered()
+	if st := r.Status(); st.Gaps == 0 || len(got) == 0 || len(got) >= 40 {
+		t.Fatalf("gaps %d, delivered %d of 40 (some were evicted)", st.Gaps, len(got))
+	}
+	if got[len(got)-1].Seq != last.Last {
+		t.Errorf("last delivered %d, want %d", got[len(got)-1].Seq, last.Last)
+	}
+}
+
+// A sink slower than the log: its tail overflows (more blocks than the
+// tail buffers), it falls back to reading, and still delivers every event
+// once, in log order.
+func TestSlowSinkFallsBackToReading(t *testing.T) {
+	e := newEnv(t)
+	gate, started := make(chan struct{}), make(chan struct{})
+	rec := &recorder{refuse: func(attempt int, _ []event.Event) error {
+		if attempt == 1 {
+			close(started)
+			<-gate // hold the first batch while the log grows
+		}
+		return nil
+	}}
+	e.append(t, "c", "s0", metric(0))
+	r := e.run(t, Config{Name: "x", Type: "t", Chronicle: "c", BatchEvents: 50, BatchAge: Duration(time.Millisecond)}, rec)
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first delivery did not start")
+	}
+	const n = 1500 // blocks: beyond the tail's 1024 buffered items
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				if _, err := e.store.Append("c", fmt.Sprintf("s%d", i+1), []event.Event{metric(i + 1)}).Wait(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(gate)
+	head, _ := LocalSource{Store: e.store}.Head(context.Background(), "c")
+	testutil.Eventually(t, 60*time.Second, func() bool { return len(rec.delivered()) == n+1 }, "every event delivered")
+	got := rec.delivered()
+	for i := 1; i < len(got); i++ {
+		if got[i].Seq <= got[i-1].Seq {
+			t.Fatalf("out of order or twice at %d: %d after %d", i, got[i].Seq, got[i-1].Seq)
+		}
+	}
+	if got[len(got)-1].Seq > head {
+		t.Errorf("last seq %d beyond head %d", got[len(got)-1].Seq, head)
+	}
+	_ = r
+}
