@@ -191,14 +191,14 @@ func printCanarySummary(w io.Writer, format string, s canary.Summary) {
 	}
 	fmt.Fprintf(w, "canary run %s\n", s.RunID)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "protocol\tsent\tacked\ttail\tread\tmissing\tdup_allowed\tdup_unwanted\tout_of_order\tresent\tabandoned\tp50\tp99\t")
+	fmt.Fprintln(tw, "protocol\tsent\tacked\ttail\tread\tmissing\tdup_allowed\tdup_unwanted\tout_of_order\ttail_missed\tresent\tabandoned\tp50\tp99\t")
 	for _, p := range canary.Protocols {
 		n, ok := s.Protocols[p]
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%v\t\n", p, n.Sent, n.Acked, n.TailSeen, n.ReadSeen,
-			n.Missing, n.DupAllowed, n.DupUnwanted, n.OutOfOrder, n.Resent, n.Abandoned, s.P50[p], s.P99[p])
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%v\t\n", p, n.Sent, n.Acked, n.TailSeen, n.ReadSeen,
+			n.Missing, n.DupAllowed, n.DupUnwanted, n.OutOfOrder, n.TailMissed, n.Resent, n.Abandoned, s.P50[p], s.P99[p])
 	}
 	tw.Flush()
 }
