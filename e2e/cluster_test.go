@@ -325,70 +325,132 @@ func testClusterKill(t *testing.T, leader bool) {
 		}
 	}
 	v := c.node(victim)
-
-	loads := map[string]*load{}
-	for _, n := range c.nodes {
-		l := startLoadStories(chronicle, n.name, 2)
-		l.setBase(n.url())
-		loads[n.name] = l
-	}
 	// The Go client starts on the victim, so the kill makes it fail over
 	// and resend to a survivor.
-	urls := []string{v.url()}
-	for _, n := range c.nodes {
-		if n != v {
-			urls = append(urls, n.url())
-		}
-	}
-	sender := startStreamSender(t, urls, chronicle, "go-client")
-	for _, l := range loads {
-		l.waitAcked(t, 0)
-	}
-	testutil.Eventually(t, clusterWait, func() bool { return sender.c.Stats().Acked > 0 },
-		"the Go client got no acknowledgement")
-	before := map[string]int64{}
-	for name, l := range loads {
-		before[name] = l.acked.Load()
-	}
+	in := c.startIngest(chronicle, v)
+	before := in.loads[victim].acked.Load()
 	v.proc.Kill9()
-	loads[victim].setDown()
-	t.Logf("killed %s (leader: %v) after %d acknowledged events on it", victim, leader, before[victim])
+	in.loads[victim].setDown()
+	t.Logf("killed %s (leader: %v) after %d acknowledged events on it", victim, leader, before)
 
 	// The survivors go on acknowledging (after an election when the
 	// leader died).
-	for name, l := range loads {
-		if name != victim {
-			l.waitAcked(t, l.acked.Load()+50)
-		}
-	}
+	in.waitSurvivors(t, victim)
 	if leader {
 		if now := c.leaderOf(chronicle); now == victim {
 			t.Fatalf("%s still leads %s after it was killed", victim, chronicle)
 		}
 	}
-
 	c.start(v)
 	c.waitReady(v)
-	loads[victim].setBase(v.url())
-	loads[victim].waitAcked(t, loads[victim].acked.Load())
+	in.back(t, v)
+	in.finishAndVerify(t)
+	checkTailAcross(t, c.nodes[0], c.nodes[2], chronicle)
+}
 
-	for _, l := range loads {
+// TestClusterRollingRestart restarts the three nodes one at a time
+// (SIGTERM, then start on the same data) under steady ingest through all
+// of them: nothing acknowledged is lost, and the Go client follows.
+func TestClusterRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three nodes restarted in turn; skipped with -short")
+	}
+	c := startCluster(t, 3)
+	const chronicle = "rolling"
+	c.putChronicle(c.nodes[0].url(), chronicle, 3)
+	in := c.startIngest(chronicle, c.nodes[0])
+	for _, n := range c.nodes {
+		in.loads[n.name].setDown()
+		if code := n.proc.Stop(); code != 0 {
+			t.Errorf("%s exited with %d after SIGTERM, want 0", n.name, code)
+		}
+		in.waitSurvivors(t, n.name)
+		c.start(n)
+		c.waitReady(n)
+		in.back(t, n)
+		// The next node goes only once this one has caught up, so a
+		// majority of current copies remains.
+		c.waitReplicasCurrent(n.url(), chronicle)
+		t.Logf("restarted %s", n.name)
+	}
+	in.finishAndVerify(t)
+}
+
+// clusterIngest is steady ingest through every node of a cluster: NDJSON
+// writers to each node (two stories per node) and the Go client with
+// every node's URL.
+type clusterIngest struct {
+	c         *testCluster
+	chronicle string
+	loads     map[string]*load // by node name
+	sender    *streamSender
+}
+
+// startIngest starts the writers and the Go client (on first, then the
+// others in order), and waits until each has an acknowledgement.
+func (c *testCluster) startIngest(chronicle string, first *clusterNode) *clusterIngest {
+	c.t.Helper()
+	in := &clusterIngest{c: c, chronicle: chronicle, loads: map[string]*load{}}
+	for _, n := range c.nodes {
+		l := startLoadStories(chronicle, n.name, 2, 10*time.Millisecond)
+		l.setBase(n.url())
+		in.loads[n.name] = l
+	}
+	urls := []string{first.url()}
+	for _, n := range c.nodes {
+		if n != first {
+			urls = append(urls, n.url())
+		}
+	}
+	in.sender = startStreamSender(c.t, urls, chronicle, "go-client")
+	for _, l := range in.loads {
+		l.waitAcked(c.t, 0)
+	}
+	testutil.Eventually(c.t, clusterWait, func() bool { return in.sender.c.Stats().Acked > 0 },
+		"the Go client got no acknowledgement")
+	return in
+}
+
+// waitSurvivors waits until every node but down acknowledges more.
+func (in *clusterIngest) waitSurvivors(t *testing.T, down string) {
+	t.Helper()
+	for name, l := range in.loads {
+		if name != down {
+			l.waitAcked(t, l.acked.Load()+50)
+		}
+	}
+}
+
+// back points the node's writers at it again and waits for an
+// acknowledgement from it.
+func (in *clusterIngest) back(t *testing.T, n *clusterNode) {
+	t.Helper()
+	l := in.loads[n.name]
+	l.setBase(n.url())
+	l.waitAcked(t, l.acked.Load())
+}
+
+// finishAndVerify stops the ingest and checks, on every node once the
+// copies have caught up, that every acknowledged event is present exactly
+// once and in order, and that the Go client's stream holds each of its
+// events once.
+func (in *clusterIngest) finishAndVerify(t *testing.T) {
+	t.Helper()
+	for _, l := range in.loads {
 		l.finish(t)
 	}
-	sent := sender.finish(t)
-	if st := sender.c.Stats(); st.Reconnects == 0 {
+	sent := in.sender.finish(t)
+	if st := in.sender.c.Stats(); st.Reconnects == 0 {
 		t.Errorf("the Go client never failed over (stats %+v): the test did not exercise it", st)
 	}
-	c.waitReplicasCurrent(c.nodes[0].url(), chronicle)
-
-	for _, n := range c.nodes {
-		for name, l := range loads {
+	in.c.waitReplicasCurrent(in.c.nodes[0].url(), in.chronicle)
+	for _, n := range in.c.nodes {
+		for name, l := range in.loads {
 			t.Logf("on %s, the stories written through %s:", n.name, name)
 			l.verify(t, n.url())
 		}
-		verifyStream(t, n.url(), chronicle, "go-client", sent)
+		verifyStream(t, n.url(), in.chronicle, "go-client", sent)
 	}
-	checkTailAcross(t, c.nodes[0], c.nodes[2], chronicle)
 }
 
 // checkTailAcross opens a live tail on node to, then writes on node from:

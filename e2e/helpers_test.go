@@ -176,7 +176,10 @@ func sameJSON(t testing.TB, a, b []byte) bool {
 // server does with what it acknowledged.
 type load struct {
 	chronicle string
-	writers   []*writer
+	// pace, when set before the writers start, is a pause after each
+	// batch: a gentler load, for tests that run several servers.
+	pace    time.Duration
+	writers []*writer
 	base      atomic.Pointer[string] // nil while no server is up
 	acked     atomic.Int64
 	stop      atomic.Bool
@@ -197,13 +200,13 @@ type writer struct {
 var pad = strings.Repeat("x", 200)
 
 func startLoad(chronicle string, writers int) *load {
-	return startLoadStories(chronicle, "writer", writers)
+	return startLoadStories(chronicle, "writer", writers, 0)
 }
 
 // startLoadStories is startLoad with the writers' stories named
 // prefix-0, prefix-1, …, so that several loads can share a chronicle.
-func startLoadStories(chronicle, prefix string, writers int) *load {
-	l := &load{chronicle: chronicle}
+func startLoadStories(chronicle, prefix string, writers int, pace time.Duration) *load {
+	l := &load{chronicle: chronicle, pace: pace}
 	for i := range writers {
 		w := &writer{story: fmt.Sprintf("%s-%d", prefix, i)}
 		l.writers = append(l.writers, w)
@@ -234,6 +237,9 @@ func (l *load) run(w *writer, rng *rand.Rand) {
 				w.story, id, id, w.story, pad[:rng.IntN(len(pad))])
 		}
 		status, count, err := postNDJSON(context.Background(), *base, l.chronicle, w.story, buf.Bytes())
+		if l.pace > 0 {
+			time.Sleep(l.pace)
+		}
 		switch {
 		case err == nil && count == n:
 			for id := first; id < first+n; id++ {
