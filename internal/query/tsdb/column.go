@@ -24,6 +24,9 @@ type Column struct {
 	f     chunks[float64] // TypeFloat
 	n     chunks[int64]   // TypeInt, TypeUint (bits), TypeBool (0/1)
 	s     chunks[string]  // TypeString
+	// strBytes is the length of the strings held (bounded by the index's
+	// MaxStringBytes).
+	strBytes int64
 
 	// Blocks: the first point's block, then one uvarint delta per later
 	// point (blocks never decrease in append order), about a byte a point.
@@ -65,6 +68,7 @@ func (c *Column) add(t int64, v event.Value, blk uint64) {
 		c.f.append(v.FloatValue())
 	case event.TypeString:
 		c.s.append(v.StringValue())
+		c.strBytes += int64(len(v.StringValue()))
 	default:
 		c.n.append(numBits(v))
 	}
@@ -122,20 +126,22 @@ func (c *Column) value(i int) any {
 	return nil
 }
 
-// evict drops the points of blocks before first; it returns how many.
-func (c *Column) evict(first uint64) int {
+// evict drops the points of blocks before first; it returns how many,
+// and the bytes of the strings among them.
+func (c *Column) evict(first uint64) (int, int64) {
 	if c.times.len() == 0 || c.blkFirst >= first {
-		return 0
+		return 0, 0
 	}
 	if c.blkLast < first {
-		k := c.times.len()
+		k, sb := c.times.len(), c.strBytes
+		c.strBytes = 0
 		c.times, c.f, c.n, c.s = times{}, chunks[float64]{}, chunks[int64]{}, chunks[string]{}
 		c.blk, c.order = nil, nil
 		c.inOrder, c.dirtyFrom = true, clean
 		for i := range c.rollups {
 			c.rollups[i].reset()
 		}
-		return k
+		return k, sb
 	}
 	// Find the first point whose block is kept.
 	k, blk, off := 0, c.blkFirst, 0
@@ -145,6 +151,7 @@ func (c *Column) evict(first uint64) int {
 		blk += d
 		k++
 	}
+	var sb int64
 	lo := c.times.at(0)
 	for i := 1; i < k; i++ {
 		lo = min(lo, c.times.at(i))
@@ -154,6 +161,10 @@ func (c *Column) evict(first uint64) int {
 	case event.TypeFloat:
 		c.f.dropPrefix(k)
 	case event.TypeString:
+		for i := range k {
+			sb += int64(len(c.s.at(i)))
+		}
+		c.strBytes -= sb
 		c.s.dropPrefix(k)
 	default:
 		c.n.dropPrefix(k)
@@ -165,7 +176,7 @@ func (c *Column) evict(first uint64) int {
 		c.order = nil
 		c.inOrder = c.strictlySorted()
 		c.dirtyFrom = min(c.dirtyFrom, lo)
-		return k
+		return k, sb
 	}
 	// In time order, the evicted points precede every kept one: buckets
 	// before the first kept point go, and the one holding it is recomputed.
@@ -186,7 +197,7 @@ func (c *Column) evict(first uint64) int {
 	if c.dirtyFrom != clean {
 		c.dirtyFrom = min(c.dirtyFrom, t0)
 	}
-	return k
+	return k, sb
 }
 
 // shrink drops the first k elements, copying when that frees much memory.

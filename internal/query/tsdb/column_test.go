@@ -48,7 +48,7 @@ func TestColumnEvictsPrefixOfBlocks(t *testing.T) {
 	for i := range 100 {
 		c.add(int64(i)*int64(time.Second), event.Int(int64(i)), uint64(1+i/10)) // ten points a block
 	}
-	if n := c.evict(4); n != 30 {
+	if n, _ := c.evict(4); n != 30 {
 		t.Fatalf("evicted %d points, want 30 (blocks 1-3)", n)
 	}
 	c.Prepare()
@@ -72,7 +72,7 @@ func TestColumnEvictsPrefixOfBlocks(t *testing.T) {
 			}
 		}
 	}
-	if n := c.evict(100); n != 70 || c.Stored() != 0 {
+	if n, _ := c.evict(100); n != 70 || c.Stored() != 0 {
 		t.Errorf("evicting every block left %d of %d", c.Stored(), n)
 	}
 }
@@ -162,5 +162,24 @@ func TestChunkedStorage(t *testing.T) {
 		if step == int64(10*time.Second) && (len(ts.closed) == 0 || ts.closed[0].scale != 1e9) {
 			t.Errorf("regular times were not packed: %+v", ts.closed)
 		}
+	}
+}
+
+// String values are counted in bytes as they come and go.
+func TestDBCountsStringBytes(t *testing.T) {
+	db := newDB("d", widths, &stats{})
+	for b := uint64(1); b <= 3; b++ {
+		db.apply(b, []event.Event{{Story: "logs", Time: int64(b), Fields: map[string]event.Value{"msg": event.String("hello"), "n": event.Int(1)}}})
+	}
+	if db.strBytes != 15 || db.stats.strBytes.Load() != 15 {
+		t.Fatalf("string bytes %d, %d; want 15", db.strBytes, db.stats.strBytes.Load())
+	}
+	db.evict(3)
+	if db.strBytes != 5 || db.stats.strBytes.Load() != 5 || db.Points() != 2 {
+		t.Errorf("after evicting two blocks: %d string bytes, %d points", db.strBytes, db.Points())
+	}
+	db.clear()
+	if db.stats.strBytes.Load() != 0 || db.stats.points.Load() != 0 {
+		t.Errorf("after clear: %d, %d", db.stats.strBytes.Load(), db.stats.points.Load())
 	}
 }

@@ -44,6 +44,9 @@ type Options struct {
 	// until retention brings the total under 90% of the bound, when it is
 	// read again from the log.
 	MaxPoints int64
+	// MaxStringBytes bounds the bytes of string field values held
+	// (default DefaultMaxStringBytes), as MaxPoints bounds the points.
+	MaxStringBytes int64
 	// TailBuffer bounds a tail's undelivered bytes (store.TailQuery's
 	// MaxBuffered; 0: the store's default). Past it the tail ends and the
 	// index resumes with a read from its last block.
@@ -51,8 +54,11 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
-// DefaultMaxPoints is about 2.6 GB of index at 26 bytes a point.
+// DefaultMaxPoints is about 2 GB of index at 21 bytes a point.
 const DefaultMaxPoints = 100_000_000
+
+// DefaultMaxStringBytes bounds the text of string fields (log messages).
+const DefaultMaxStringBytes = 1 << 30
 
 // ErrFull is the error of queries on a chronicle the index had no room for.
 var ErrFull = errors.New("the query index is full")
@@ -62,7 +68,7 @@ var ErrFull = errors.New("the query index is full")
 var ErrCatchUp = errors.New("the query index is still reading the log")
 
 type stats struct {
-	points, series, conflicts atomic.Int64
+	points, series, conflicts, strBytes atomic.Int64
 }
 
 // Index follows every chronicle of the log.
@@ -105,6 +111,9 @@ func New(o Options) *Index {
 	if o.MaxPoints <= 0 {
 		o.MaxPoints = DefaultMaxPoints
 	}
+	if o.MaxStringBytes <= 0 {
+		o.MaxStringBytes = DefaultMaxStringBytes
+	}
 	ix := &Index{opts: o, log: o.Logger, entries: map[string]*entry{}}
 	for _, w := range o.Rollups {
 		ix.widths = append(ix.widths, int64(w))
@@ -115,6 +124,8 @@ func New(o Options) *Index {
 				Help: "Points (field values) held by the query index."}, func() float64 { return float64(ix.stats.points.Load()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronostream_query_index_series",
 				Help: "Series (measurement and tag set) held by the query index."}, func() float64 { return float64(ix.stats.series.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chronostream_query_index_string_bytes",
+				Help: "Bytes of string field values held by the query index."}, func() float64 { return float64(ix.stats.strBytes.Load()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chronostream_query_index_type_conflicts_total",
 				Help: "Field values not indexed because the field already had another type."}, func() float64 { return float64(ix.stats.conflicts.Load()) }),
 		)
@@ -180,7 +191,7 @@ func (ix *Index) rescan() {
 		e.db.mu.RUnlock()
 		// A chronicle left out for want of room is read again once
 		// retention made room.
-		if !live[n] || full && ix.stats.points.Load() < ix.opts.MaxPoints/10*9 {
+		if !live[n] || full && ix.stats.points.Load() < ix.opts.MaxPoints/10*9 && ix.stats.strBytes.Load() < ix.opts.MaxStringBytes/10*9 {
 			ix.removeLocked(n, e)
 		}
 	}
@@ -261,8 +272,8 @@ func (ix *Index) sync(ctx context.Context, chronicle string, wait bool) (*DB, er
 		e.db.mu.RUnlock()
 		if applied >= last {
 			if full {
-				return nil, fmt.Errorf("%w: chronicle %q is not indexed: the index holds %d points, its limit (%d); shorten retention or raise the limit",
-					ErrFull, chronicle, ix.stats.points.Load(), ix.opts.MaxPoints)
+				return nil, fmt.Errorf("%w: chronicle %q is not indexed: the index holds %d points (limit %d) and %d bytes of strings (limit %d); shorten retention",
+					ErrFull, chronicle, ix.stats.points.Load(), ix.opts.MaxPoints, ix.stats.strBytes.Load(), ix.opts.MaxStringBytes)
 			}
 			return e.db, nil
 		}
@@ -380,11 +391,14 @@ func (ix *Index) follow(ctx context.Context, e *entry) {
 
 func (ix *Index) apply(e *entry, block uint64, evs []event.Event) {
 	e.db.mu.Lock()
-	n := 0
+	var n, sb int64
 	for i := range evs {
-		n += len(evs[i].Fields)
+		n += int64(len(evs[i].Fields))
+		for _, v := range evs[i].Fields {
+			sb += int64(len(v.StringValue()))
+		}
 	}
-	if !e.db.full && ix.stats.points.Load()+int64(n) > ix.opts.MaxPoints {
+	if !e.db.full && (ix.stats.points.Load()+n > ix.opts.MaxPoints || ix.stats.strBytes.Load()+sb > ix.opts.MaxStringBytes) {
 		// No room: drop what this chronicle holds rather than answer
 		// from a part of it.
 		ix.log.Warn("query index: full; a chronicle is no longer indexed", "chronicle", e.db.Name, "max_points", ix.opts.MaxPoints)

@@ -86,6 +86,14 @@ func TestIndexFullAndDeletedChronicles(t *testing.T) {
 	if _, err := ix.Sync(context.Background(), "big"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("deleted chronicle: %v", err)
 	}
+	// Strings are bounded in bytes too.
+	ix2 := newIndex(t, s, Options{MaxStringBytes: 8})
+	if _, err := s.Append("text", "m", []event.Event{{Time: 1, Fields: map[string]event.Value{"msg": event.String("more than eight bytes")}}}).Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ix2.Sync(context.Background(), "text"); !errors.Is(err, ErrFull) {
+		t.Errorf("strings over the bound: %v, want ErrFull", err)
+	}
 	// Room again: a new chronicle within the bound is indexed.
 	appendPoints(t, s, "next", 0, 8)
 	testutil.Eventually(t, 20*time.Second, func() bool {

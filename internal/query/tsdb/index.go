@@ -110,6 +110,7 @@ type DB struct {
 	widths           []int64
 	stats            *stats
 	points           int64 // stored points of this DB
+	strBytes         int64 // bytes of its string values
 	series           int64
 	nextID           uint64
 	full             bool // no room in the index: queries fail (ErrFull)
@@ -172,6 +173,11 @@ func (db *DB) apply(block uint64, evs []event.Event) {
 			c.add(e.Time, v, block)
 			db.points++
 			db.stats.points.Add(1)
+			if typ == event.TypeString {
+				n := int64(len(v.StringValue()))
+				db.strBytes += n
+				db.stats.strBytes.Add(n)
+			}
 		}
 		if len(s.cols) == 0 { // every field conflicted: no series
 			m.removeSeries(s)
@@ -223,9 +229,12 @@ func (db *DB) evict(first uint64) {
 	for name, m := range db.meas {
 		for _, s := range m.series {
 			for f, c := range s.cols {
-				n := int64(c.evict(first))
+				k, sb := c.evict(first)
+				n := int64(k)
 				db.points -= n
 				db.stats.points.Add(-n)
+				db.strBytes -= sb
+				db.stats.strBytes.Add(-sb)
 				if c.Stored() == 0 {
 					delete(s.cols, f)
 				}
@@ -252,6 +261,8 @@ func (db *DB) drop() {
 // clear forgets every point (hold the write lock).
 func (db *DB) clear() {
 	db.stats.points.Add(-db.points)
+	db.stats.strBytes.Add(-db.strBytes)
+	db.strBytes = 0
 	db.stats.series.Add(-db.series)
 	db.points, db.series = 0, 0
 	db.meas = map[string]*Measurement{}
