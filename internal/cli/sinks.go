@@ -58,6 +58,13 @@ func parseSinks(v any) ([]sink.Config, error) {
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
+		// Build it once to check the type and its settings now, with the
+		// rest of the command line, rather than when the server starts.
+		snk, err := sink.New(c.Type, c.Settings, nil)
+		if err != nil {
+			return nil, fmt.Errorf("sink %s: %w", c.Name, err)
+		}
+		_ = snk.Close()
 		out = append(out, c)
 	}
 	return out, nil
