@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -26,11 +27,7 @@ func (s *Server) startSinks(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	node := s.opts.NodeID
-	if node == "" {
-		host, _ := os.Hostname()
-		node = host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
-	}
+	node := s.sinkNode()
 	m, err := sink.NewManager(sink.ManagerConfig{
 		State:    state,
 		Source:   sink.LocalSource{Store: s.store},
@@ -49,3 +46,25 @@ func (s *Server) startSinks(ctx context.Context) error {
 
 // Sinks is the server's sink manager (for tests and embedding).
 func (s *Server) Sinks() *sink.Manager { return s.sinks }
+
+// sinkNode names this node in sink leases. It stays the same across
+// restarts where it can, so that a node restarted after a crash takes its
+// sinks' leases back at once instead of waiting for them to expire: a
+// cluster node's name, or for a lone embedded server its host and data
+// directory (which only it can hold). Against an external NATS several
+// processes may share both, so each start is a new node.
+func (s *Server) sinkNode() string {
+	if s.opts.NodeID != "" {
+		return s.opts.NodeID
+	}
+	host, _ := os.Hostname()
+	switch {
+	case s.ns != nil && s.ns.Clustered():
+		return s.ns.Name()
+	case s.ns != nil:
+		if dir, err := filepath.Abs(s.opts.DataDir); err == nil {
+			return host + ":" + dir
+		}
+	}
+	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+}
