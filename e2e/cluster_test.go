@@ -298,54 +298,56 @@ func verifyStream(t *testing.T, base, chronicle, story string, n int) {
 	}
 }
 
-// TestClusterKillLeader and TestClusterKillFollower: three nodes, one R3
-// chronicle, ingest through all of them (NDJSON to each node, the Go client
-// with every URL), kill -9 of one node, ingest on the survivors, restart of
-// the killed node on its data: every acknowledged event is then present
-// exactly once and in order on every node, and a tail on one node sees
-// what another stored.
-func TestClusterKillLeader(t *testing.T)   { testClusterKill(t, true) }
-func TestClusterKillFollower(t *testing.T) { testClusterKill(t, false) }
-
-func testClusterKill(t *testing.T, leader bool) {
+// TestClusterKill9: three nodes, one R3 chronicle, ingest through all of
+// them (NDJSON to each node, the Go client with every URL, starting on the
+// first victim). Run 1 kills -9 the chronicle's leader, run 2 a follower;
+// each time the survivors go on acknowledging and the killed node restarts
+// on its data. Then every acknowledged event is present exactly once and in
+// order on every node, and a tail on one node sees a write on another.
+func TestClusterKill9(t *testing.T) {
 	if testing.Short() {
-		t.Skip("three nodes and an election; skipped with -short")
+		t.Skip("three nodes and two kills; skipped with -short")
 	}
 	c := startCluster(t, 3)
 	const chronicle = "cluster"
 	c.putChronicle(c.nodes[0].url(), chronicle, 3)
 
-	victim := c.leaderOf(chronicle)
-	if !leader {
-		for _, n := range c.nodes {
-			if n.name != victim {
-				victim = n.name
-				break
-			}
-		}
-	}
-	v := c.node(victim)
-	// The Go client starts on the victim, so the kill makes it fail over
-	// and resend to a survivor.
-	in := c.startIngest(chronicle, v)
-	before := in.loads[victim].acked.Load()
-	v.proc.Kill9()
-	in.loads[victim].setDown()
-	t.Logf("killed %s (leader: %v) after %d acknowledged events on it", victim, leader, before)
+	leader := c.node(c.leaderOf(chronicle))
+	in := c.startIngest(chronicle, leader)
+	c.kill9AndRestart(in, leader)
+	c.waitReplicasCurrent(leader.url(), chronicle)
 
-	// The survivors go on acknowledging (after an election when the
-	// leader died).
-	in.waitSurvivors(t, victim)
-	if leader {
-		if now := c.leaderOf(chronicle); now == victim {
-			t.Fatalf("%s still leads %s after it was killed", victim, chronicle)
+	// Run 2: a follower, preferably not the node killed in run 1.
+	now := c.leaderOf(chronicle)
+	var follower *clusterNode
+	for _, n := range c.nodes {
+		if n.name != now && (follower == nil || n != leader) {
+			follower = n
 		}
 	}
-	c.start(v)
-	c.waitReady(v)
-	in.back(t, v)
+	c.kill9AndRestart(in, follower)
 	in.finishAndVerify(t)
 	checkTailAcross(t, c.nodes[0], c.nodes[2], chronicle)
+}
+
+// kill9AndRestart kills the node, waits until the survivors acknowledge
+// more, and restarts it on its data.
+func (c *testCluster) kill9AndRestart(in *clusterIngest, n *clusterNode) {
+	c.t.Helper()
+	leads := c.leaderOf(in.chronicle) == n.name
+	before := in.loads[n.name].acked.Load()
+	n.proc.Kill9()
+	in.loads[n.name].setDown()
+	c.t.Logf("killed %s (leader of %s: %v) after %d acknowledged events on it", n.name, in.chronicle, leads, before)
+	in.waitSurvivors(c.t, n.name)
+	if leads {
+		if now := c.leaderOf(in.chronicle); now == n.name {
+			c.t.Fatalf("%s still leads %s after it was killed", n.name, in.chronicle)
+		}
+	}
+	c.start(n)
+	c.waitReady(n)
+	in.back(c.t, n)
 }
 
 // TestClusterRollingRestart restarts the three nodes one at a time
