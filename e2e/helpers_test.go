@@ -180,10 +180,10 @@ type load struct {
 	// batch: a gentler load, for tests that run several servers.
 	pace    time.Duration
 	writers []*writer
-	base      atomic.Pointer[string] // nil while no server is up
-	acked     atomic.Int64
-	stop      atomic.Bool
-	wg        sync.WaitGroup
+	base    atomic.Pointer[string] // nil while no server is up
+	acked   atomic.Int64
+	stop    atomic.Bool
+	wg      sync.WaitGroup
 
 	mu    sync.Mutex
 	fatal error // a response no correct server gives (4xx, 501, partial count)
