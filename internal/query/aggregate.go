@@ -610,6 +610,19 @@ func applyTransform(name string, args []influxql.Expr, pts []fn.Point, unit time
 		return fn.Difference(pts, name == "non_negative_difference"), nil
 	case "cumulative_sum":
 		return fn.CumulativeSum(pts), nil
+	case "elapsed":
+		unit := time.Nanosecond
+		if len(args) > 1 {
+			return nil, fmt.Errorf("invalid number of arguments for elapsed, expected at least 1 but no more than 2, got %d", len(args)+1)
+		}
+		if len(args) == 1 {
+			d, ok := args[0].(*influxql.DurationLiteral)
+			if !ok {
+				return nil, errors.New("second argument to elapsed must be a duration")
+			}
+			unit = d.Val
+		}
+		return fn.Elapsed(pts, unit), nil
 	case "moving_average":
 		if len(args) != 1 {
 			return nil, fmt.Errorf("invalid number of arguments for moving_average, expected 2, got %d", len(args)+1)

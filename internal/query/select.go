@@ -24,6 +24,7 @@ const maxWindows = 100_000
 var transforms = map[string]bool{
 	"derivative": true, "non_negative_derivative": true, "difference": true,
 	"non_negative_difference": true, "moving_average": true, "cumulative_sum": true,
+	"elapsed": true,
 }
 
 // multiRow are the functions that answer several rows a window.

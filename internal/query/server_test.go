@@ -87,6 +87,8 @@ func TestQueryOverHTTP(t *testing.T) {
 			`{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","abs","sqrt"],"values":[[1000000000,9,9.486832980505138],[2000000000,7,8.94427190999916]]}]}]}`},
 		{"math on an aggregate", `SELECT round(mean(usage) / 3) FROM cpu`,
 			`{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","round"],"values":[[0,1]]}]}]}`},
+		{"elapsed", `SELECT elapsed(usage, 1s) FROM cpu WHERE host = 'a'`,
+			`{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","elapsed"],"values":[[2000000000,1]]}]}]}`},
 		{"top", `SELECT top(usage, 2) FROM cpu`,
 			`{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","top"],"values":[[1000000000,5],[61000000000,7]]}]}]}`},
 		{"distinct and count distinct", `SELECT distinct(idle) FROM cpu; SELECT count(distinct(idle)), count(DISTINCT usage) FROM cpu`,
