@@ -288,16 +288,31 @@ func (c *Canary) generate(ctx context.Context, p *protocol) {
 	tick := time.NewTicker(min(100*time.Millisecond, time.Duration(float64(time.Second)/c.cfg.Rate)))
 	defer tick.Stop()
 	var made uint64
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
 			due := uint64(now.Sub(start).Seconds() * c.cfg.Rate)
-			for ; made < due; made++ {
-				seq := p.tr.newEvent(now)
+			for ; made < due && ctx.Err() == nil; made++ {
+				// Send times strictly increase: they are line protocol's
+				// timestamps, and two points of one series with one
+				// timestamp are one point in InfluxDB.
+				sent := now
+				if !sent.After(last) {
+					sent = last.Add(time.Nanosecond)
+				}
+				last = sent
+				seq := p.tr.newEvent(sent)
+				pl := payload{seq: seq, sent: sent}
 				select {
-				case p.queue <- payload{seq: seq, sent: now}:
+				case p.queue <- pl:
+					continue
+				default: // the queue is full: the rate pauses until the writer catches up
+				}
+				select {
+				case p.queue <- pl:
 				case <-ctx.Done():
 					p.tr.abandon([]uint64{seq})
 					return

@@ -48,6 +48,8 @@ func (c *Canary) get(ctx context.Context, path string, header http.Header) (*htt
 // lastSeq is the chronicle's newest seq (0 when it does not exist yet): the
 // canary reads from there, not the chronicle's history.
 func (c *Canary) lastSeq(ctx context.Context, chronicle string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.Server+"/api/v1/chronicles/"+url.PathEscape(chronicle), nil)
 	if err != nil {
 		return 0, err
@@ -113,6 +115,13 @@ func (c *Canary) tail(ctx context.Context, p *protocol, cursor uint64) {
 }
 
 func (c *Canary) tailOnce(ctx context.Context, p *protocol, cursor *uint64) (got bool, err error) {
+	// The server sends a heartbeat after 15 s without events: a stream
+	// silent for tailIdle is dead (a peer gone without a reset), so the
+	// request is cancelled and the tail reconnects.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(tailIdle, cancel)
+	defer idle.Stop()
 	h := http.Header{}
 	h.Set("Accept", "text/event-stream")
 	h.Set("Last-Event-ID", strconv.FormatUint(*cursor, 10))
@@ -128,6 +137,7 @@ func (c *Canary) tailOnce(ctx context.Context, p *protocol, cursor *uint64) (got
 			return got, err
 		}
 		got = true
+		idle.Reset(tailIdle)
 		switch msg.event {
 		case "event":
 			c.observe(p, msg.data, true)
@@ -145,18 +155,26 @@ func (c *Canary) tailOnce(ctx context.Context, p *protocol, cursor *uint64) (got
 // sweepPage bounds one read request; the sweep pages on.
 const sweepPage = 5000
 
+const (
+	requestTimeout = time.Minute      // bounds a read request, so a hung server cannot stall the sweep
+	tailIdle       = 45 * time.Second // three missed heartbeats
+)
+
 // sweep reads the story from its cursor to its end once through the read
 // API, which sees every log position exactly once: a canary event found
 // twice is a duplicate in the log.
 func (c *Canary) sweep(ctx context.Context, p *protocol) error {
 	for {
 		path := fmt.Sprintf("%s/events?format=ndjson&limit=%d&after=%d", p.target.path(), sweepPage, p.sweepCursor)
-		resp, err := c.get(ctx, path, nil)
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		resp, err := c.get(rctx, path, nil)
 		if err != nil {
+			cancel()
 			return err
 		}
 		n, err := c.sweepBody(p, resp.Body)
 		resp.Body.Close()
+		cancel()
 		if err != nil {
 			return err
 		}
