@@ -104,9 +104,9 @@ const (
 // Next comes from memory, updated after each durable append. Memory is
 // only trusted alone: when other nodes write the same log (a cluster, or
 // --nats), a client may have moved its stream to another node and back, so
-// each Acquire first checks the story's newest seq in the log, and learns
-// the position again when anything was appended after the stream's own
-// newest event (see SharedLog). On a miss
+// each Acquire first checks the story's newest block in the log, and
+// learns the position again when a block was appended after the one with
+// the stream's newest event (see SharedLog). On a miss
 // (after a restart, after a failed append, or for a stream idle for 10
 // minutes) it is learned from the log, which holds each event's stream and
 // index atomically with the event: a stream without a source record never
@@ -145,8 +145,9 @@ type SharedLog interface {
 	StreamLog
 	// Exclusive reports whether this process is the log's only writer.
 	Exclusive() bool
-	// LastSeq is the seq of the story's newest event (0: none).
-	LastSeq(ctx context.Context, chronicle, story string) (uint64, error)
+	// StoryHead is the stream sequence of the story's newest block (0:
+	// none), as the log's leader knows it.
+	StoryHead(ctx context.Context, chronicle, story string) (uint64, error)
 }
 
 // NewStreams returns duplicate removal reading log. scan bounds the lookup
@@ -220,10 +221,10 @@ func (s *Streams) unref(st *streamState) {
 }
 
 // current reports whether what st remembers still holds: always alone;
-// with other writers, when the story's newest event is still the stream's
-// own newest (nobody appended since, so the stream cannot have moved on
-// elsewhere). A failed check says no: the position is then learned from
-// the log, which reports the error if it persists.
+// with other writers, when the story's newest block is still the one that
+// holds the stream's newest event (nobody appended since, so the stream
+// cannot have moved on elsewhere). A failed check says no: the position is
+// then learned from the log, which reports the error if it persists.
 func (s *Streams) current(ctx context.Context, key streamKey, st *streamState) bool {
 	shared, ok := s.log.(SharedLog)
 	if !ok || shared.Exclusive() {
@@ -231,8 +232,9 @@ func (s *Streams) current(ctx context.Context, key streamKey, st *streamState) b
 	}
 	ctx, cancel := context.WithTimeout(ctx, streamLookupTimeout)
 	defer cancel()
-	last, err := shared.LastSeq(ctx, key.chronicle, key.story)
-	return err == nil && last == st.seq
+	last, err := shared.StoryHead(ctx, key.chronicle, key.story)
+	block, _ := event.SplitSeq(st.seq)
+	return err == nil && last == block
 }
 
 var errScanDone = errors.New("scan done")

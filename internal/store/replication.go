@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,22 +149,42 @@ func boolGauge(b bool) float64 {
 // Options.Exclusive): what it remembers of the log then stays true.
 func (s *Store) Exclusive() bool { return s.opts.Exclusive }
 
-// LastSeq is the seq of a story's newest event, 0 when it has none: one
-// read of its last block, however long the story.
-func (s *Store) LastSeq(ctx context.Context, chronicle, story string) (uint64, error) {
-	str, err := s.js.Stream(ctx, streamName(chronicle))
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return 0, nil
+// StoryHead is the stream sequence of a story's newest block (0 when it
+// has none), as the chronicle's leader knows it: a direct get, which any
+// copy may answer, could come from a copy that has not yet received the
+// newest block another node appended.
+func (s *Store) StoryHead(ctx context.Context, chronicle, story string) (uint64, error) {
+	req, _ := json.Marshal(struct {
+		LastBySubject string `json:"last_by_subj"`
+	}{storySubject(chronicle, story)})
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 	}
+	m, err := s.opts.Conn.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+streamName(chronicle), req)
 	if err != nil {
-		return 0, fmt.Errorf("store: %w", err)
+		return 0, fmt.Errorf("store: last block of %s/%s: %w", chronicle, story, err)
 	}
-	m, err := str.GetLastMsgForSubject(ctx, storySubject(chronicle, story))
-	if isNotFound(err) {
-		return 0, nil
+	var resp struct {
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
 	}
-	if err != nil {
-		return 0, fmt.Errorf("store: last seq of %s/%s: %w", chronicle, story, err)
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return 0, fmt.Errorf("store: last block of %s/%s: %w", chronicle, story, err)
 	}
-	return event.MakeSeq(m.Sequence, int(headerUint(m.Header, hdrCount))), nil
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return 0, nil // no such story, or no such chronicle
+	case resp.Error != nil:
+		return 0, fmt.Errorf("store: last block of %s/%s: %s", chronicle, story, resp.Error.Description)
+	case resp.Message == nil:
+		return 0, fmt.Errorf("store: last block of %s/%s: an empty answer", chronicle, story)
+	}
+	return resp.Message.Seq, nil
 }
