@@ -129,8 +129,8 @@ func TestForwardResumesFromServerCursor(t *testing.T) {
 
 func TestForwardUsage(t *testing.T) {
 	for _, args := range [][]string{
-		{"forward", "--influx-url", "http://127.0.0.1:1/write?db=x"},                    // no chronicle
-		{"forward", "-r", "c"},                                                          // no URL
+		{"forward", "--influx-url", "http://127.0.0.1:1/write?db=x"}, // no chronicle
+		{"forward", "-r", "c"}, // no URL
 		{"forward", "-r", "c", "--influx-url", "http://127.0.0.1:1/query?db=x"},         // not a write API
 		{"forward", "-r", "c", "--influx-url", "http://127.0.0.1:1/api/v2/write?org=o"}, // no bucket
 		{"forward", "-r", "c", "--influx-url", "http://127.0.0.1:1/write?db=x", "--start", "later"},
