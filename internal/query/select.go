@@ -27,6 +27,16 @@ var transforms = map[string]bool{
 	"elapsed": true,
 }
 
+// unsupportedFuncs are InfluxQL functions chronostream does not evaluate:
+// named as such, rather than undefined, in the error.
+var unsupportedFuncs = map[string]bool{
+	"integral": true, "holt_winters": true, "holt_winters_with_fit": true, "sample": true,
+	"exponential_moving_average": true, "double_exponential_moving_average": true,
+	"triple_exponential_moving_average": true, "relative_strength_index": true,
+	"triple_exponential_derivative": true, "kaufmans_efficiency_ratio": true,
+	"kaufmans_adaptive_moving_average": true, "chande_momentum_oscillator": true,
+}
+
 // multiRow are the functions that answer several rows a window.
 var multiRow = map[string]bool{"top": true, "bottom": true, "distinct": true}
 
@@ -296,6 +306,8 @@ func checkField(e influxql.Expr, hasCall, hasRef *bool, inCall bool) error {
 					return err
 				}
 			}
+		case unsupportedFuncs[name]:
+			return fmt.Errorf("%s() is not supported by chronostream", name)
 		default:
 			return fmt.Errorf("undefined function %s()", x.Name)
 		}

@@ -126,6 +126,7 @@ func TestQueryErrors(t *testing.T) {
 		{url.Values{"q": {"SELECT v FROM m"}}, 200, `{"results":[{"statement_id":0,"error":"database name required"}]}`},
 		{url.Values{"q": {"SELECT v FROM m"}, "db": {"nope"}}, 200, `{"results":[{"statement_id":0,"error":"database not found: nope"}]}`},
 		{url.Values{"q": {"SELECT mean(v), v FROM m"}, "db": {"db"}}, 200, `{"results":[{"statement_id":0,"error":"mixing aggregate and non-aggregate queries is not supported"}]}`},
+		{url.Values{"q": {"SELECT integral(v) FROM m"}, "db": {"db"}}, 200, `{"results":[{"statement_id":0,"error":"integral() is not supported by chronostream"}]}`},
 	}
 	for _, tt := range tests {
 		code, body := get(t, base, tt.params)
@@ -145,8 +146,8 @@ func TestQueryErrors(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, m := range []string{`chronostream_query_requests_total{outcome="bad_request"} 2`,
-		`chronostream_query_requests_total{outcome="statement_error"} 4`, "chronostream_query_index_points 1",
-		"chronostream_query_index_series 1", "chronostream_query_duration_seconds_count 5"} {
+		`chronostream_query_requests_total{outcome="statement_error"} 5`, "chronostream_query_index_points 1",
+		"chronostream_query_index_series 1", "chronostream_query_duration_seconds_count 6"} {
 		if !strings.Contains(string(metrics), m+"\n") {
 			t.Errorf("/metrics lacks %q", m)
 		}
