@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/testutil"
@@ -150,6 +152,22 @@ func TestClusterStatusThreeNodes(t *testing.T) {
 		}
 	}
 
+	// The same on /metrics: three members online, three current copies
+	// of the R3 chronicle, one of them its leader.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.ReplicationCollector(), nodes[0].MetaCollector())
+	for name, want := range map[string]float64{
+		"chronostream_chronicle_replicas":        3,
+		"chronostream_chronicle_replica_current": 3,
+		"chronostream_chronicle_leader":          1,
+		"chronostream_cluster_member_up":         3,
+		"chronostream_cluster_leader":            1,
+	} {
+		if got := gaugeSum(t, reg, name); got != want {
+			t.Errorf("%s sums to %v, want %v", name, got, want)
+		}
+	}
+
 	e.putChronicle("c", `{"replicas":1}`, http.StatusOK)
 	info, err := s.Chronicle(ctx, "c")
 	if err != nil || info.Replicas != 1 {
@@ -160,4 +178,22 @@ func TestClusterStatusThreeNodes(t *testing.T) {
 	if info, _ := s.Chronicle(ctx, "c"); info.Replicas != 1 {
 		t.Fatalf("a retention change moved the chronicle to %d replicas", info.Replicas)
 	}
+}
+
+// gaugeSum is the sum of every series of a gauge in reg.
+func gaugeSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }

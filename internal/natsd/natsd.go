@@ -339,7 +339,7 @@ func (s *Server) MetaCollector() prometheus.Collector {
 		members: prometheus.NewDesc("chronostream_cluster_members",
 			"Nodes of the JetStream cluster known to this node, by state (online, offline).", []string{"state"}, nil),
 		up: prometheus.NewDesc("chronostream_cluster_member_up",
-			"1 when the node is online and caught up with the cluster's meta leader.", []string{"node"}, nil),
+			"1 when the node is online, as this node sees it.", []string{"node"}, nil),
 		leader: prometheus.NewDesc("chronostream_cluster_leader",
 			"1 for the node leading the JetStream meta group (placing chronicles), as this node sees it.", []string{"node"}, nil),
 	}
@@ -363,14 +363,14 @@ func (c *metaCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	var online, offline float64
 	for _, p := range m.Peers {
+		// Only the meta leader tracks whether the others are current, so
+		// up says online, which every node knows.
 		up := 0.0
 		if p.Offline {
 			offline++
 		} else {
 			online++
-			if p.Current {
-				up = 1
-			}
+			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, p.Name)
 		isLeader := 0.0
