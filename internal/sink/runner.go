@@ -171,6 +171,9 @@ func (r *Runner) session(parent context.Context) error {
 		return context.Cause(ctx)
 	}
 	r.setState("running")
+	if err := r.prime(ctx, cur.Seq); err != nil {
+		return err
+	}
 	s := &session{r: r, ctx: ctx, cancel: cancel, rev: rev, pos: cur.Seq, committed: cur.Seq}
 	return s.run() // the cause when ctx ended (errReload, the lease lost)
 }
@@ -227,6 +230,34 @@ func (r *Runner) startSeq(ctx context.Context) (uint64, error) {
 		}
 		return seq, err
 	}
+}
+
+// prime hands a Primer sink the selected events of the last batch before
+// the cursor (see Primer).
+func (r *Runner) prime(ctx context.Context, cursor uint64) error {
+	p, ok := r.sink.(Primer)
+	if !ok || cursor == 0 {
+		return nil
+	}
+	var (
+		evs    []event.Event
+		parser fastjson.Parser
+	)
+	err := r.src.ReadBack(ctx, r.cfg.Chronicle, cursor, r.cfg.BatchEvents, func(e *event.Event) error {
+		Expand(&parser, e)
+		if r.sel.match(e) {
+			evs = append(evs, *e)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sink: read before the cursor: %w", err)
+	}
+	p.Prime(Batch{Chronicle: r.cfg.Chronicle, Events: evs})
+	return nil
 }
 
 // backoff is the delay before retry attempt n (from 0): exponential from

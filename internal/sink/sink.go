@@ -44,6 +44,16 @@ type Sink interface {
 	Close() error
 }
 
+// Primer is a Sink that wants to know what it delivered before a restart:
+// when a runner starts from a committed cursor, it passes Prime the events
+// just before it (up to one batch of selected events, already delivered),
+// so that per-destination state derived from earlier events (the InfluxDB
+// sink's numbering of events sharing a series and a timestamp) comes out
+// the same as before the restart.
+type Primer interface {
+	Prime(b Batch)
+}
+
 // PermanentError marks a refusal that retrying cannot fix.
 type PermanentError struct{ Err error }
 

@@ -18,6 +18,9 @@ type Source interface {
 	// most limit of them, and reports evicted ranges to onGap; it returns
 	// how many events it passed.
 	Read(ctx context.Context, chronicle string, after uint64, limit int, fn func(*event.Event) error, onGap func(store.Gap) error) (int, error)
+	// ReadBack passes to fn, in seq order, the last events at or before
+	// the cursor, at most limit of them.
+	ReadBack(ctx context.Context, chronicle string, upto uint64, limit int, fn func(*event.Event) error) error
 	// Tail follows the chronicle after the cursor, pushed as events are
 	// appended. A Feed ending with store.ErrSlowConsumer is resumed by Read.
 	Tail(ctx context.Context, chronicle string, after uint64) (Feed, error)
@@ -48,6 +51,24 @@ func (s LocalSource) Read(ctx context.Context, chronicle string, after uint64, l
 		return fn(e)
 	}, onGap)
 	return n, err
+}
+
+// ReadBack implements Source.
+func (s LocalSource) ReadBack(ctx context.Context, chronicle string, upto uint64, limit int, fn func(*event.Event) error) error {
+	var evs []event.Event
+	_, err := s.Store.Read(ctx, store.Query{Chronicle: chronicle, Before: upto + 1, Desc: true, Limit: limit}, func(e *event.Event) error {
+		evs = append(evs, *e)
+		return nil
+	}, nil)
+	if err != nil {
+		return err
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if err := fn(&evs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Tail implements Source.

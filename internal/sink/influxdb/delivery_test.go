@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"os"
@@ -222,4 +223,53 @@ func readAll(resp *http.Response, b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Events sharing a series and a timestamp, split by a restart: the
+// restarted sink numbers the later ones after those delivered before (it
+// is primed with the events before its cursor), so none overwrites another.
+func TestSameTimestampAcrossRestart(t *testing.T) {
+	db := testutil.StartInfluxDB(t)
+	createDB(t, db, "cs")
+	dir := t.TempDir()
+	start := func() *server.Server {
+		s, err := server.New(server.Options{HTTPAddr: "127.0.0.1:0", DataDir: dir, AutoCreate: true, Logger: testutil.Logger(t, slog.LevelWarn),
+			Sinks: []sink.Config{influxSink("influx", "app", db.URL()+"/write?db=cs", nil)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	same := func(n int) []event.Event {
+		evs := make([]event.Event, n)
+		for i := range evs {
+			evs[i] = event.Event{Time: 42, Fields: map[string]event.Value{"v": event.Int(int64(i))}}
+		}
+		return evs
+	}
+	srv := start()
+	if _, err := srv.Store().Append("app", "dup", same(3)).Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return count(t, db, "cs", `SELECT count(v) FROM dup`) == 3 }, "three points, one timestamp")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv = start()
+	defer srv.Shutdown(ctx)
+	if _, err := srv.Store().Append("app", "dup", same(2)).Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		st, _ := srv.Sinks().Status(context.Background(), "influx")
+		return st.Delivered == 2
+	}, "the restarted sink delivers the next two")
+	if n := count(t, db, "cs", `SELECT count(v) FROM dup`); n != 5 {
+		t.Errorf("InfluxDB holds %d points of the 5 events sharing a timestamp", n)
+	}
 }

@@ -157,6 +157,25 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 	return nil
 }
 
+// Prime implements sink.Primer: the events delivered just before the
+// cursor a runner restarts from are numbered again, so that an event sharing
+// a series and a timestamp with them gets the rank it had before.
+func (s *Sink) Prime(b sink.Batch) {
+	var keys []string
+	var seqs []uint64
+	line := make([]byte, 0, 256)
+	for i := range b.Events {
+		e := &b.Events[i]
+		var err error
+		if line, err = s.enc.series(line[:0], b.Chronicle, e); err != nil {
+			continue // dead-lettered, never written
+		}
+		keys = append(keys, string(line)+" "+strconv.FormatInt(e.Time, 10))
+		seqs = append(seqs, e.Seq)
+	}
+	s.ranks.commit(keys, seqs)
+}
+
 // encode renders the batch, numbering events that share a series and a
 // timestamp with an event written before (in an earlier batch or earlier
 // in this one): their rank goes in the sequence tag.

@@ -104,6 +104,11 @@ func TestSourceConformance(t *testing.T) {
 			if len(some) != 2 || some[0].Seq != all[1].Seq {
 				t.Errorf("Read after %d limit 2: %v", all[0].Seq, some)
 			}
+			var back []uint64
+			if err := src.ReadBack(ctx, "c", all[3].Seq, 2, func(e *event.Event) error { back = append(back, e.Seq); return nil }); err != nil ||
+				len(back) != 2 || back[0] != all[2].Seq || back[1] != all[3].Seq {
+				t.Errorf("ReadBack up to %d: %v %v", all[3].Seq, back, err)
+			}
 			head, err := src.Head(ctx, "c")
 			if err != nil || head < last.Last {
 				t.Fatalf("Head %d %v, want ≥ %d", head, err, last.Last)

@@ -135,6 +135,38 @@ func (s *Server) Read(ctx context.Context, chronicle string, after uint64, limit
 	return n, nil
 }
 
+// ReadBack implements sink.Source with a newest-first read.
+func (s *Server) ReadBack(ctx context.Context, chronicle string, upto uint64, limit int, fn func(*event.Event) error) error {
+	q := url.Values{"sort": {"seq"}, "format": {"ndjson"}, "order": {"desc"}, "before": {strconv.FormatUint(upto+1, 10)}, "limit": {strconv.Itoa(limit)}}
+	resp, err := s.do(ctx, http.MethodGet, chroniclePath(chronicle)+"/events", q, nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
+	var evs []event.Event
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 || bytes.HasPrefix(sc.Bytes(), []byte(`{"gap":`)) {
+			continue
+		}
+		e, err := DecodeEvent(sc.Bytes())
+		if err != nil {
+			return err
+		}
+		evs = append(evs, e)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("remote: read: %w", err)
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if err := fn(&evs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Head implements sink.Source.
 func (s *Server) Head(ctx context.Context, chronicle string) (uint64, error) {
 	resp, err := s.do(ctx, http.MethodGet, chroniclePath(chronicle), nil, nil, "")
