@@ -2,7 +2,7 @@
 // the server, stores the data and passes where everything is in UI_*.
 // Every check waits for a condition with a deadline; none sleeps.
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
@@ -32,10 +32,11 @@ const attr = (sel, a) => page.locator(sel).first().getAttribute(a);
 // until polls fn in the page (page.evaluate, which the server's CSP allows;
 // Playwright's waitForFunction needs eval, which it does not) until it is
 // true or the deadline passes.
-async function until(fn, arg, timeout = 10000) {
+async function until(fn, arg, timeout = 10000) { return untilIn(page, fn, arg, timeout); }
+async function untilIn(pg, fn, arg, timeout = 10000) {
   const deadline = Date.now() + timeout;
   for (;;) {
-    if (await page.evaluate(fn, arg)) return;
+    if (await pg.evaluate(fn, arg)) return;
     if (Date.now() > deadline) throw new Error('timed out waiting for ' + String(fn).slice(0, 120));
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -44,18 +45,18 @@ const waitAttr = (sel, a, v, timeout = 10000) =>
   until(([sel, a, v]) => document.querySelector(sel)?.getAttribute(a) === v, [sel, a, v], timeout);
 
 // shoot saves the page in both themes at both widths.
-async function shoot(name, ready) {
+async function shoot(name, ready, pg = page) {
   for (const [vw, size] of [['laptop', laptop], ['phone', phone]]) {
-    await page.setViewportSize(size);
+    await pg.setViewportSize(size);
     for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await page.evaluate(() => document.dispatchEvent(new CustomEvent('cs-theme')));
+      await pg.emulateMedia({ colorScheme: scheme });
+      await pg.evaluate(() => document.dispatchEvent(new CustomEvent('cs-theme')));
       if (ready) await ready();
-      await page.screenshot({ path: join(SHOTS, `${name}-${vw}-${scheme}.png`) });
+      await pg.screenshot({ path: join(SHOTS, `${name}-${vw}-${scheme}.png`) });
     }
   }
-  await page.setViewportSize(laptop);
-  await page.emulateMedia({ colorScheme: 'light' });
+  await pg.setViewportSize(laptop);
+  await pg.emulateMedia({ colorScheme: 'light' });
 }
 
 async function ingest(story, line, chronicle = 'logs') {
@@ -284,22 +285,123 @@ await step('pages work under a strict Content-Security-Policy', async () => {
   check(!violations.length, violations.join('\n'));
 });
 
-await step('a server with tokens: the UI asks for one, sends it as a header, never in the URL', async () => {
-  const locked = await ctx.newPage();
-  const urls = [];
-  let auth = '';
-  locked.on('request', (r) => { if (r.url().includes('/api/')) { urls.push(r.url()); auth = r.headers().authorization || auth; } });
-  await locked.goto(env('UI_LOCKED') + '#/');
-  await locked.waitForSelector('#token:not([hidden])');
-  check((await locked.locator('#status').innerText()).includes('token'), 'status asks for a token');
-  locked.once('dialog', (d) => d.accept(env('UI_TOKEN')));
-  await locked.click('#token');
-  await locked.waitForSelector('#overview-table');
-  await locked.waitForSelector('.stat .v', { timeout: 10000 });
-  check(await locked.locator('.problem:visible').count() === 0, 'no error once the token is given');
-  check(auth === 'Bearer ' + env('UI_TOKEN'), 'Authorization header sent: ' + auth);
-  check(!urls.some((u) => u.includes(env('UI_TOKEN'))), 'token in a URL');
-  await locked.close();
+// A server with tokens: the UI logs in with a read token, which then lives
+// only in an HttpOnly cookie. Every request of this page is recorded, to
+// check that no token ever travels in a URL or a header, and that only the
+// login's POST body carries one.
+const LOCKED = env('UI_LOCKED'), READ = env('UI_READ_TOKEN'), WRITE = env('UI_WRITE_TOKEN'), WRONG = 'not-a-token-at-all';
+const secrets = [READ, WRITE, WRONG];
+const lockedRequests = [], lockedProblems = [];
+const lp = await ctx.newPage();
+lp.on('request', (r) => lockedRequests.push({ url: r.url(), method: r.method(), body: r.postData() || '', authorization: r.headers().authorization }));
+lp.on('pageerror', (e) => lockedProblems.push('page error: ' + e.message));
+// Refused requests (401 without a session, 403 for the write token) are
+// expected, and the browser's own favicon request finds none (404);
+// anything else is a problem.
+lp.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource: .*\b40[134]\b/.test(m.text())) lockedProblems.push('console: ' + m.text()); });
+lp.on('response', (r) => {
+  const st = r.status(), path = new URL(r.url()).pathname;
+  if (st >= 400 && !(st === 401 || (st === 403 && path === '/api/v1/session') || (st === 404 && path === '/favicon.ico'))) lockedProblems.push(`HTTP ${st}: ${path}`);
+});
+const sessionCookie = async () => (await ctx.cookies(LOCKED)).find((c) => c.name === 'chronostream_session');
+const submitToken = async (tok) => {
+  await lp.fill('#login-token', tok);
+  await lp.click('#login button[type="submit"]');
+};
+// headerFits: at phone width the header shows the whole brand and fits.
+const headerFits = () => {
+  const hd = document.querySelector('header.top'), brand = document.querySelector('.brand');
+  return hd.scrollWidth <= hd.clientWidth && brand.textContent === 'chronostream' &&
+    parseFloat(getComputedStyle(brand).fontSize) >= 11 && brand.getBoundingClientRect().right <= document.querySelector('#nav').getBoundingClientRect().left;
+};
+
+await step('a server with tokens shows the login; a wrong or write-only token gets a clear error', async () => {
+  await lp.goto(LOCKED + '#/');
+  await lp.waitForSelector('#login-token', { timeout: 10000 });
+  check(await lp.locator('#session').isHidden(), 'no log out control before the login');
+  for (const [tok, want] of [[WRONG, /not known to the server/], [WRITE, /lacks the read scope/]]) {
+    await submitToken(tok);
+    await untilIn(lp, (re) => { const e = document.querySelector('#login-error'); return !e.hidden && new RegExp(re).test(e.textContent); }, want.source, 5000);
+  }
+  check(!(await sessionCookie()), 'no session cookie after refused logins');
+  check(await lp.locator('#login-token').count() === 1, 'the login stays');
+  await shoot('login', null, lp);
+});
+
+await step('a read token logs in: overview, chart, CSV export and the live log tail work through the cookie', async () => {
+  await submitToken(READ);
+  await lp.waitForSelector('tr[data-story="locked.temp"]', { timeout: 10000 });
+  check(await lp.locator('#login-token').count() === 0, 'the login is gone');
+  check(await lp.locator('#session').isVisible(), 'a log out control');
+  const c = await sessionCookie();
+  check(c && c.value === READ && c.httpOnly && c.sameSite === 'Strict', 'the session cookie holds the read token, HttpOnly, SameSite=Strict: ' +
+    JSON.stringify(c && { httpOnly: c.httpOnly, sameSite: c.sameSite, holdsReadToken: c.value === READ }));
+  // Scripts of the page can see no secret: the cookie is HttpOnly, storage holds none.
+  const visible = await lp.evaluate(() => {
+    const dump = (st) => Array.from({ length: st.length }, (_, i) => st.key(i) + '=' + st.getItem(st.key(i))).join(';');
+    return document.cookie + '|' + dump(localStorage) + '|' + dump(sessionStorage);
+  });
+  check(!visible.includes('chronostream_session'), 'document.cookie shows the session');
+  for (const s of secrets) check(!visible.includes(s), 'a token is visible to scripts (document.cookie or storage)');
+
+  await lp.goto(LOCKED + '#/metrics?m=metrics/locked.temp/value&r=all');
+  await untilIn(lp, () => document.querySelector('.chart .plot')?.dataset.points === '120', null, 10000);
+  // An export link is a plain navigation: the cookie is its credential.
+  const [dl] = await Promise.all([lp.waitForEvent('download', { timeout: 10000 }), lp.locator('.chart footer a', { hasText: 'CSV' }).click()]);
+  check(!(await dl.failure()), 'CSV download failed: ' + await dl.failure());
+  const csv = readFileSync(await dl.path(), 'utf8');
+  check(csv.startsWith('seq,time,story,kind,tags,fields,body') && csv.trim().split('\r\n').length === 121, 'CSV export of 120 events: ' + csv.slice(0, 80));
+
+  await lp.goto(LOCKED + '#/logs?c=logs');
+  await untilIn(lp, () => document.querySelector('#log-state')?.dataset.state === 'live', null, 10000);
+  await lp.waitForSelector('#log-list .logrow:has-text("disk 80% full")', { timeout: 5000 });
+  const r = await fetch(LOCKED + 'api/v1/chronicles/logs/stories/api/events', { method: 'POST',
+    headers: { Authorization: 'Bearer ' + WRITE }, body: '{"level":"info","msg":"live through the session"}\n' });
+  check(r.ok, 'ingest with the write token: HTTP ' + r.status);
+  await lp.waitForSelector('#log-list .logrow:has-text("live through the session")', { timeout: 5000 });
+  await lp.setViewportSize(phone);
+  check(await lp.evaluate(headerFits), 'at 390 px the header (whole brand, nav, log out) fits');
+  await shoot('session-logs', null, lp);
+});
+
+await step('log out ends the session and returns to the login', async () => {
+  await lp.click('#session');
+  await lp.waitForSelector('#login-token', { timeout: 5000 });
+  check((await lp.locator('#login-note').innerText()).includes('Logged out'), 'the login says logged out');
+  check(!(await sessionCookie()), 'the session cookie is gone');
+  check(await lp.locator('#session').isHidden(), 'no log out control');
+  const code = await lp.evaluate(() => fetch('api/v1/chronicles').then((r) => r.status));
+  check(code === 401, 'the API after log out: HTTP ' + code);
+  // Another page asked for waits behind the login.
+  await lp.evaluate(() => { location.hash = '#/logs?c=logs'; });
+  await untilIn(lp, () => location.hash.startsWith('#/logs'));
+  check(await lp.locator('#login-token').count() === 1 && await lp.locator('#log-list').count() === 0, 'logs page shown without a session');
+});
+
+await step('another origin cannot log the browser in (login CSRF)', async () => {
+  const other = await ctx.newPage();
+  await other.goto(env('UI_ELSEWHERE'));
+  // A "simple" cross-origin POST, which a browser sends without asking:
+  // the server must refuse it (web_test.go checks its cross_origin count).
+  const outcome = await other.evaluate(([url, tok]) => fetch(url + 'api/v1/session', { method: 'POST', mode: 'no-cors',
+    headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify({ token: tok }) }).then(() => 'sent', (e) => 'not sent: ' + e.message), [LOCKED, READ]);
+  await other.close();
+  check(outcome === 'sent', 'the browser sent the request: ' + outcome);
+  check(!(await sessionCookie()), 'a cross-origin POST set the session cookie');
+});
+
+await step('no token in a URL or header; only the login POSTs carry one', async () => {
+  check(lockedRequests.length > 10, 'requests seen: ' + lockedRequests.length);
+  for (const r of lockedRequests) {
+    check(!r.authorization, 'an Authorization header on ' + r.method + ' ' + r.url);
+    for (const s of secrets) {
+      check(!r.url.includes(s), 'a token in the URL of ' + r.method + ' ' + r.url.replaceAll(s, '<token>'));
+      if (r.body.includes(s)) check(r.method === 'POST' && new URL(r.url).pathname === '/api/v1/session', 'a token in the body of ' + r.method + ' ' + r.url);
+    }
+  }
+  check(lockedRequests.some((r) => r.body.includes(READ)), 'the login POST was seen');
+  check(!lockedProblems.length, lockedProblems.join('\n'));
+  await lp.close();
 });
 
 await step('every API call carried the URL prefix', async () => {

@@ -7,7 +7,9 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -196,8 +198,15 @@ func TestWebUI(t *testing.T) {
 	}))
 	t.Cleanup(control.Close)
 
-	// A server that requires a token: the UI asks for one.
-	locked := servertest.RunServer(t, server.Options{AutoCreate: true, Tokens: []string{"s3cret-token"}})
+	// A server that requires tokens: the UI logs in with a read token.
+	locked := startLocked(t)
+	// A page of another origin, from which ui.mjs tries to log the
+	// browser in to the locked server (login CSRF).
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>another site</title><p>another site</p>")
+	}))
+	t.Cleanup(elsewhere.Close)
 
 	shots := os.Getenv("CHRONOSTREAM_UI_SHOTS")
 	if shots == "" {
@@ -211,11 +220,114 @@ func TestWebUI(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "ui.mjs")
 	cmd.Env = append(os.Environ(),
-		"UI_URL=http://"+addr+"/cs/", "UI_SERVER=http://"+addr, "UI_PREFIX=/cs", "UI_RESTART="+control.URL, "UI_LOCKED=http://"+locked.Addr()+"/", "UI_TOKEN=s3cret-token",
+		"UI_URL=http://"+addr+"/cs/", "UI_SERVER=http://"+addr, "UI_PREFIX=/cs", "UI_RESTART="+control.URL, "UI_LOCKED="+locked.base+"/", "UI_READ_TOKEN="+locked.read, "UI_WRITE_TOKEN="+locked.write, "UI_ELSEWHERE="+elsewhere.URL+"/",
 		"UI_SHOTS="+shots, "UI_TRACE="+traceID, "UI_CHROMIUM="+chromium, "UI_PROFILE="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("ui.mjs:\n%s", out)
 	if err != nil {
-		t.Fatalf("ui.mjs: %v", err)
+		t.Errorf("ui.mjs: %v", err)
 	}
+	locked.checkAfterUI(t)
+}
+
+// lockedServer is a server with tokens: an admin one (--token), and a read
+// and a write-only scoped token for the UI to log in with.
+type lockedServer struct {
+	base, admin, read, write string
+	logs                     *lockedBuffer
+}
+
+const lockedAdmin = "admin-s3cret-token-0123456789"
+
+func startLocked(t *testing.T) *lockedServer {
+	t.Helper()
+	l := &lockedServer{admin: lockedAdmin, logs: &lockedBuffer{}}
+	// Debug: the check below greps every line the server logs.
+	s := servertest.RunServer(t, server.Options{AutoCreate: true, Tokens: []string{l.admin},
+		Logger: slog.New(slog.NewTextHandler(l.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	l.base = "http://" + s.Addr()
+	l.read = l.createToken(t, "ui-reader", "read")
+	l.write = l.createToken(t, "ui-writer", "write")
+	// What the pages show: a metric of 120 samples and a few log lines.
+	now := time.Now().Truncate(time.Minute)
+	var b bytes.Buffer
+	for i := 0; i < 120; i++ {
+		fmt.Fprintf(&b, `{"time":%q,"value":%d}`+"\n", now.Add(time.Duration(i-120)*time.Minute).Format(time.RFC3339), 10+i%7)
+	}
+	l.do(t, "POST", "/api/v1/chronicles/metrics/stories/locked.temp/events", l.write, b.String(), http.StatusOK)
+	l.do(t, "POST", "/api/v1/chronicles/logs/stories/api/events", l.write,
+		`{"level":"info","msg":"locked server up"}`+"\n"+`{"level":"warn","msg":"disk 80% full"}`+"\n", http.StatusOK)
+	return l
+}
+
+func (l *lockedServer) createToken(t *testing.T, name, scope string) string {
+	t.Helper()
+	out := l.do(t, "POST", "/api/v1/tokens", l.admin, fmt.Sprintf(`{"name":%q,"scopes":[%q]}`, name, scope), http.StatusCreated)
+	var created struct{ Secret string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Secret == "" {
+		t.Fatalf("create token %s: %v %s", name, err, out)
+	}
+	return created.Secret
+}
+
+func (l *lockedServer) do(t *testing.T, method, path, token, body string, want int) string {
+	t.Helper()
+	req, err := http.NewRequest(method, l.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, out, want)
+	}
+	return string(out)
+}
+
+// checkAfterUI checks what the browser session left on the server: its
+// cross-origin login attempt was refused and counted, and no token the UI
+// handled appears in the logs or on /metrics.
+func (l *lockedServer) checkAfterUI(t *testing.T) {
+	t.Helper()
+	metrics := l.do(t, "GET", "/metrics", "", "", http.StatusOK)
+	if !strings.Contains(metrics, `chronostream_http_rejected_total{reason="cross_origin"}`) {
+		t.Errorf("the cross-origin login was not refused by the browser policy: no cross_origin rejection on /metrics")
+	}
+	logs := l.logs.String()
+	if !strings.Contains(logs, "ui-reader") {
+		t.Errorf("the logs lack the read token's creation: is the check looking at the server's logs?\n%s", logs)
+	}
+	for name, secret := range map[string]string{"read": l.read, "write": l.write} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the %s token appears in the server's logs", name)
+		}
+		if strings.Contains(metrics, secret) {
+			t.Errorf("the %s token appears on /metrics", name)
+		}
+	}
+}
+
+// lockedBuffer collects a server's log lines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -1,18 +1,14 @@
-// The public API, as the UI uses it: JSON fetches with the optional token,
-// problem documents turned into errors, and a Server-Sent Events tail read
-// with fetch so that it can send the token and resume by Last-Event-ID.
+// The public API, as the UI uses it: JSON fetches, problem documents turned
+// into errors, the session (login, who, logout) and a Server-Sent Events tail
+// read with fetch so that it can resume by Last-Event-ID.
+//
+// The page never holds a token: on a server with tokens the user logs in
+// once (POST /api/v1/session), and the HttpOnly session cookie that answer
+// sets rides along with every same-origin request — fetches, the tail and
+// the export links alike. A 401 anywhere fires "cs-unauthorized", on which
+// the shell shows its login form.
 
-const TOKEN_KEY = 'chronostream.token';
-
-export function token() { return localStorage.getItem(TOKEN_KEY) || ''; }
-export function setToken(t) { t ? localStorage.setItem(TOKEN_KEY, t) : localStorage.removeItem(TOKEN_KEY); }
-
-function headers(extra = {}) {
-  const h = { Accept: 'application/json', ...extra };
-  const t = token();
-  if (t) h.Authorization = 'Bearer ' + t;
-  return h;
-}
+function unauthorized() { document.dispatchEvent(new CustomEvent('cs-unauthorized')); }
 
 export class APIError extends Error {
   constructor(status, detail) { super(detail || ('HTTP ' + status)); this.status = status; }
@@ -27,16 +23,51 @@ export function apiURL(path, params) {
 // seg percent-encodes a chronicle or story name as one path segment.
 export const seg = (s) => (s === '.' ? '%2E' : s === '..' ? '%2E%2E' : encodeURIComponent(s));
 
-export async function get(path, params, signal) {
-  const resp = await fetch(apiURL(path, params), { headers: headers(), signal });
+// call sends one request and returns its JSON (null for 204); an answer
+// other than 2xx throws an APIError with the problem document's detail.
+async function call(method, path, params, body, signal) {
+  const init = { method, headers: { Accept: 'application/json' }, signal, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const resp = await fetch(apiURL(path, params), init);
   if (!resp.ok) {
     let detail = '';
     try { detail = (await resp.json()).detail; } catch { /* not a problem document */ }
-    if (resp.status === 401) document.dispatchEvent(new CustomEvent('cs-unauthorized'));
     throw new APIError(resp.status, detail);
   }
-  return resp.json();
+  return resp.status === 204 ? null : resp.json();
 }
+
+export async function get(path, params, signal) {
+  try {
+    return await call('GET', path, params, undefined, signal);
+  } catch (err) {
+    if (err instanceof APIError && err.status === 401) unauthorized();
+    throw err;
+  }
+}
+
+// session is who the page reads as: {name, scopes, chronicles}; "anonymous"
+// on a server without tokens. A 401 means no session (the login shows).
+export const session = () => get('session');
+
+// login trades a token with the read scope for the session cookie. The
+// token goes in the body of this one POST, never in a URL or in storage.
+export async function login(token) {
+  try {
+    return await call('POST', 'session', null, { token });
+  } catch (err) {
+    if (!(err instanceof APIError)) throw err;
+    if (err.status === 401) throw new APIError(401, 'This token is not known to the server (mistyped, or revoked).');
+    if (err.status === 403) throw new APIError(403, 'This token cannot read (it lacks the read scope): the UI needs a read token.');
+    throw err;
+  }
+}
+
+// logout ends the session: the server clears the cookie.
+export const logout = () => call('DELETE', 'session');
 
 // tail follows an SSE tail from cursor `after` and calls onEvent(ev) for
 // each event. It reconnects on errors and silences (heartbeats come every
@@ -53,12 +84,12 @@ export function tail(path, params, after, { onEvent, onGap, onState }) {
       let watchdog;
       const arm = () => { clearTimeout(watchdog); watchdog = setTimeout(() => ctrl.abort(), 40000); };
       try {
-        const h = headers({ Accept: 'text/event-stream' });
+        const h = { Accept: 'text/event-stream' };
         if (cursor != null) h['Last-Event-ID'] = String(cursor);
         arm();
-        const resp = await fetch(apiURL(path, params), { headers: h, signal: ctrl.signal, cache: 'no-store' });
+        const resp = await fetch(apiURL(path, params), { headers: h, signal: ctrl.signal, cache: 'no-store', credentials: 'same-origin' });
         if (!resp.ok) {
-          if (resp.status === 401) document.dispatchEvent(new CustomEvent('cs-unauthorized'));
+          if (resp.status === 401) unauthorized();
           throw new APIError(resp.status, 'tail: HTTP ' + resp.status);
         }
         onState('live');

@@ -1,8 +1,8 @@
 // The UI's shell: hash routes (the URL holds what is shown, so every view
-// is a deep link), the theme, the token, keyboard shortcuts and the status
+// is a deep link), the theme, the login, keyboard shortcuts and the status
 // line. Each page is a module whose render(root, params, ctx) returns a
 // function that stops its timers and streams.
-import { setToken, token } from './api.js';
+import { h, login, logout, session } from './api.js';
 import * as overview from './overview.js';
 import * as metrics from './metrics.js';
 import * as logs from './logs.js';
@@ -13,6 +13,10 @@ const main = document.getElementById('main');
 const statusEl = document.getElementById('status');
 let stop = null;
 let current = '';
+// gen counts renders: a stopped page's late answers (a 401 that brought up
+// the login, say) must not write to the status line any more.
+let gen = 0;
+let loginShown = false;
 
 // route reads "#/page?k=v" into a page name and its parameters.
 function route() {
@@ -35,21 +39,33 @@ function status(text, isErr = false) {
   statusEl.classList.toggle('err', !!isErr);
 }
 
-function render() {
-  const { name, params } = route();
-  const key = name + '?' + params.toString();
-  if (key === current) return;
-  current = key;
-  if (stop) stop();
-  stop = null;
-  main.replaceChildren();
-  status('');
+function markNav(name) {
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.page === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
+}
+
+function stopPage() {
+  if (stop) stop();
+  stop = null;
+  gen++;
+}
+
+function render() {
+  const { name, params } = route();
+  // Until the login succeeds, the page asked for waits behind it.
+  if (loginShown) return markNav(name);
+  const key = name + '?' + params.toString();
+  if (key === current) return;
+  current = key;
+  stopPage();
+  main.replaceChildren();
+  status('');
+  markNav(name);
   document.body.dataset.page = name;
+  const g = gen;
   const ctx = {
-    status,
+    status: (text, isErr) => { if (g === gen) status(text, isErr); },
     setParams: (p) => { setParams(p); current = route().name + '?' + p.toString(); },
   };
   stop = pages[name].render(main, params, ctx) || null;
@@ -74,20 +90,73 @@ applyTheme(localStorage.getItem(THEME_KEY));
 matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => document.dispatchEvent(new CustomEvent('cs-theme')));
 document.getElementById('theme').addEventListener('click', toggleTheme);
 
-// Token: asked for only when the API says one is needed (401).
-const tokenBtn = document.getElementById('token');
-tokenBtn.hidden = !token();
-tokenBtn.addEventListener('click', () => {
-  const t = prompt('API token (sent as Authorization: Bearer; kept in this browser). Empty to forget it.', token());
-  if (t === null) return;
-  setToken(t.trim());
+// Login: a server with tokens answers 401 until the page has a session.
+// The form trades a read token for the HttpOnly session cookie (one POST);
+// the token is then dropped — the page keeps it nowhere, puts it in no URL.
+// Earlier versions kept the token in localStorage: forget it.
+localStorage.removeItem('chronostream.token');
+const sessionBtn = document.getElementById('session');
+
+function showSession(who) {
+  const named = who && who.name !== 'anonymous';
+  sessionBtn.hidden = !named;
+  sessionBtn.title = named ? `Logged in as ${who.name}: end the session` : '';
+}
+
+function refreshSession() { session().then(showSession, () => {}); }
+
+function showLogin(note = '') {
+  if (loginShown) return;
+  loginShown = true;
+  stopPage();
   current = '';
-  render();
-});
-document.addEventListener('cs-unauthorized', () => {
-  tokenBtn.hidden = false;
-  tokenBtn.classList.add('on');
-  status('This server needs an API token: press Token.', true);
+  sessionBtn.hidden = true;
+  status('');
+  document.body.dataset.page = 'login';
+  // The input has no name, so even a native submission of the form (were
+  // the script to fail) would carry nothing.
+  const input = h('input', { id: 'login-token', type: 'password', autocomplete: 'off', spellcheck: 'false',
+    placeholder: 'read token', 'aria-label': 'Token', required: true });
+  const error = h('div.problem', { id: 'login-error', role: 'alert', hidden: true });
+  const submit = h('button.primary', { type: 'submit' }, 'Log in');
+  const form = h('form.card.login', { id: 'login' },
+    h('h2', null, 'Log in'),
+    note ? h('p.muted', { id: 'login-note' }, note) : null,
+    h('p', null, 'This server needs a token with the ', h('b', null, 'read'), ' scope. It is exchanged for a session cookie ',
+      'that scripts cannot read and other sites cannot send; this page keeps no copy.'),
+    input, error, h('div.row', null, submit));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const t = input.value.trim();
+    if (!t) return;
+    submit.disabled = true;
+    error.hidden = true;
+    try {
+      const who = await login(t);
+      input.value = '';
+      loginShown = false;
+      showSession(who);
+      render();
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      input.select();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  main.replaceChildren(form);
+  input.focus();
+}
+document.addEventListener('cs-unauthorized', () => showLogin());
+sessionBtn.addEventListener('click', async () => {
+  try {
+    await logout();
+  } catch (err) {
+    status('log out: ' + err.message, true);
+    return;
+  }
+  showLogin('Logged out.');
 });
 
 // Keyboard: page keys and help here; pages add their own (j/k, /, x, space).
@@ -113,3 +182,4 @@ document.addEventListener('keydown', (e) => {
 
 window.addEventListener('hashchange', render);
 render();
+refreshSession();
