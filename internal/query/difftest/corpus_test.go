@@ -80,7 +80,8 @@ func parseCorpus(file string, r io.Reader) ([]entry, error) {
 					switch e = strings.TrimSpace(e); e {
 					case "rfc3339":
 						cur.epochs = append(cur.epochs, "")
-					case "ns", "n", "u", "µ", "ms", "s", "m", "h":
+					case "ns", "n", "u", "µ", "ms", "s", "m", "h",
+						"NS", "nanoseconds": // unknown: influxd answers nanoseconds
 						cur.epochs = append(cur.epochs, e)
 					default:
 						return nil, fmt.Errorf("%s:%d: unknown epoch %q", file, n, e)
