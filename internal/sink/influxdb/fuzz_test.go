@@ -3,6 +3,7 @@ package influxdb
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/chronostream/chronostream/event"
@@ -110,3 +111,29 @@ func TestRanksAreStableAcrossRedelivery(t *testing.T) {
 }
 
 func sinkBatch(evs []event.Event) sink.Batch { return sink.Batch{Chronicle: "c", Events: evs} }
+
+// FuzzSettings: any settings document is refused with an error or builds
+// a sink writing to /write or /api/v2/write in ns precision; a password in
+// the URL never shows in an error or in the URL the sink logs.
+func FuzzSettings(f *testing.F) {
+	f.Add([]byte(`{"url":"http://127.0.0.1:8086/write?db=x&rp=r&precision=s"}`))
+	f.Add([]byte(`{"url":"https://u:pw-secret@h:8086/write?db=x"}`))
+	f.Add([]byte(`{"url":"http://h/api/v2/write?org=o&bucket=b","token":"t","timeout":"2s","gzip":false,"sequence_tag":"n"}`))
+	f.Add([]byte(`{"url":"http://h/api/v2/write?org=o","username":"u"}`))
+	f.Add([]byte(`{"url":"ftp://h/write?db=x","bogus":1}`))
+	f.Add([]byte(`{"url":"http://u:pw-secret@h/query?db=x"}`))
+	f.Fuzz(func(t *testing.T, settings []byte) {
+		s, err := New(settings, nil)
+		if err != nil {
+			if strings.Contains(err.Error(), ":pw-secret@") {
+				t.Fatalf("error shows the password: %v", err)
+			}
+			return
+		}
+		is := s.(*Sink)
+		if strings.Contains(is.url, ":pw-secret@") || !strings.Contains(is.url, "precision=ns") ||
+			!strings.Contains(is.url, "/write?") {
+			t.Fatalf("sink url %q", is.url)
+		}
+	})
+}
