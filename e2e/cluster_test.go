@@ -243,7 +243,7 @@ func startStreamSender(t *testing.T, urls []string, chronicle, story string) *st
 	}
 	s := &streamSender{c: c, stop: make(chan struct{}), done: make(chan error, 1)}
 	go func() {
-		tick := time.NewTicker(2 * time.Millisecond)
+		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
@@ -362,24 +362,30 @@ func TestClusterRollingRestart(t *testing.T) {
 	c.putChronicle(c.nodes[0].url(), chronicle, 3)
 	in := c.startIngest(chronicle, c.nodes[0])
 	for _, n := range c.nodes {
+		t0 := time.Now()
 		in.loads[n.name].setDown()
 		if code := n.proc.Stop(); code != 0 {
 			t.Errorf("%s exited with %d after SIGTERM, want 0", n.name, code)
 		}
+		t1 := time.Now()
 		in.waitSurvivors(t, n.name)
+		t2 := time.Now()
 		c.start(n)
 		c.waitReady(n)
+		t3 := time.Now()
 		in.back(t, n)
 		// The next node goes only once this one has caught up, so a
 		// majority of current copies remains.
 		c.waitReplicasCurrent(n.url(), chronicle)
-		t.Logf("restarted %s", n.name)
+		t.Logf("restarted %s: stop %v, survivors %v, start %v, caught up %v", n.name,
+			t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond),
+			t3.Sub(t2).Round(time.Millisecond), time.Since(t3).Round(time.Millisecond))
 	}
 	in.finishAndVerify(t)
 }
 
 // clusterIngest is steady ingest through every node of a cluster: NDJSON
-// writers to each node (two stories per node) and the Go client with
+// writers to each node (one story per node) and the Go client with
 // every node's URL.
 type clusterIngest struct {
 	c         *testCluster
@@ -394,7 +400,7 @@ func (c *testCluster) startIngest(chronicle string, first *clusterNode) *cluster
 	c.t.Helper()
 	in := &clusterIngest{c: c, chronicle: chronicle, loads: map[string]*load{}}
 	for _, n := range c.nodes {
-		l := startLoadStories(chronicle, n.name, 2, 10*time.Millisecond)
+		l := startLoadStories(chronicle, n.name, 1, 10*time.Millisecond)
 		l.setBase(n.url())
 		in.loads[n.name] = l
 	}
