@@ -83,6 +83,8 @@ func TestForwardResumesFromServerCursor(t *testing.T) {
 	testutil.Eventually(t, 30*time.Second, func() bool {
 		return influxCount(db, `SELECT count(v) FROM cpu_usage`)+influxCount(db, `SELECT count(v) FROM memory_usage`) == 60
 	}, "the first run forwards the selected stories")
+	// The cursor is committed right after InfluxDB accepted the batch.
+	testutil.Eventually(t, 30*time.Second, func() bool { return serverCursor(t, base) == lastSeq(t, base) }, "the cursor is committed")
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("forward exited %d: %s", code, out)
@@ -125,6 +127,30 @@ func TestForwardResumesFromServerCursor(t *testing.T) {
 	if !strings.Contains(out2.String(), "delivered=80") {
 		t.Errorf("the second run should have delivered 80 events:\n%s", out2)
 	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(v)
+}
+
+func serverCursor(t *testing.T, base string) uint64 {
+	var c struct{ Seq uint64 }
+	getJSON(t, base+"/api/v1/sinks/fwd-test/cursor", &c)
+	return c.Seq
+}
+
+func lastSeq(t *testing.T, base string) uint64 {
+	var c struct {
+		LastSeq uint64 `json:"last_seq"`
+	}
+	getJSON(t, base+"/api/v1/chronicles/host-1", &c)
+	return c.LastSeq
 }
 
 func TestForwardUsage(t *testing.T) {

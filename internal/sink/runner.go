@@ -400,7 +400,12 @@ func (s *session) flush() error {
 
 func (s *session) commit() error {
 	r := s.r
-	rev, err := r.cursors.SetCursor(s.ctx, r.cfg.Name, Cursor{Seq: s.pos, Chronicle: r.cfg.Chronicle, By: r.id}, s.rev)
+	// A batch the destination accepted is committed even when the session
+	// is ending (shutdown, pause): otherwise it would be delivered again.
+	// The compare-and-set still loses to whoever changed the record.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	rev, err := r.cursors.SetCursor(ctx, r.cfg.Name, Cursor{Seq: s.pos, Chronicle: r.cfg.Chronicle, By: r.id}, s.rev)
 	if errors.Is(err, ErrConflict) {
 		return errReload
 	}
