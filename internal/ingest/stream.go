@@ -252,19 +252,59 @@ func (s *Streams) learn(ctx context.Context, key streamKey) (store.StreamPositio
 	// The recorded position holds unless the stream appended after it:
 	// only the events after its seq are read. A record of another story
 	// (or none) says nothing of this one: read back up to the bound.
-	var pos store.StreamPosition
+	var from store.StreamPosition
 	bounded := true
 	if src.Stream != nil && src.Chronicle == key.chronicle && src.Story == key.story {
-		pos, bounded = *src.Stream, false
+		from, bounded = *src.Stream, false
 	}
+	// With other writers, the read may be served by a copy a moment
+	// behind the chronicle's leader: it must reach the leader's newest
+	// block, or it could miss the stream's newest events (read again).
+	var head uint64
+	if shared, ok := s.log.(SharedLog); ok && !shared.Exclusive() {
+		if head, err = shared.StoryHead(ctx, key.chronicle, key.story); err != nil {
+			return store.StreamPosition{}, fmt.Errorf("ingest: stream %q: %w", key.id, err)
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		pos, newest, err := s.scanBack(ctx, key, from, bounded)
+		if err != nil {
+			return store.StreamPosition{}, err
+		}
+		if newest >= head || attempt == staleReadAttempts {
+			return pos, nil
+		}
+		t := time.NewTimer(time.Duration(attempt) * 10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return store.StreamPosition{}, fmt.Errorf("ingest: stream %q: %w", key.id, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// staleReadAttempts bounds the reads of a story served by a copy behind
+// its leader (each waits a little longer for the copy to catch up).
+const staleReadAttempts = 20
+
+// scanBack reads the story backwards from its end down to from.Seq for the
+// stream's newest event. It returns the stream's position and the newest
+// block the read saw (at least from.Seq's).
+func (s *Streams) scanBack(ctx context.Context, key streamKey, from store.StreamPosition, bounded bool) (store.StreamPosition, uint64, error) {
+	pos := from
+	newest, _ := event.SplitSeq(from.Seq)
 	var (
 		scanned int
 		found   bool
 	)
 	mine := func(e *event.Event) bool { return e.Indexed && e.Source == key.id }
-	_, err = s.log.Read(ctx, store.Query{Chronicle: key.chronicle, Story: key.story, Desc: true, After: pos.Seq,
+	_, err := s.log.Read(ctx, store.Query{Chronicle: key.chronicle, Story: key.story, Desc: true, After: from.Seq,
 		Match: func(e *event.Event) bool {
 			scanned++
+			if block, _ := event.SplitSeq(e.Seq); block > newest {
+				newest = block
+			}
 			return mine(e) || bounded && scanned >= s.scan
 		}},
 		func(e *event.Event) error {
@@ -278,13 +318,13 @@ func (s *Streams) learn(ctx context.Context, key streamKey) (store.StreamPositio
 	switch {
 	case errors.Is(err, errScanDone), err == nil, errors.Is(err, store.ErrNotFound):
 	default:
-		return store.StreamPosition{}, fmt.Errorf("ingest: stream %q: looking up its last index: %w", key.id, err)
+		return store.StreamPosition{}, 0, fmt.Errorf("ingest: stream %q: looking up its last index: %w", key.id, err)
 	}
 	if !found && bounded && scanned >= s.scan {
 		s.logger.Warn("client stream not found within the newest events of its story; resent events may be stored twice",
 			"stream", key.id, "chronicle", key.chronicle, "story", key.story, "scanned", scanned)
 	}
-	return pos, nil
+	return pos, newest, nil
 }
 
 // Next is the index one past the stream's last event in the story (0 when

@@ -87,3 +87,45 @@ func TestStreamsMoveBetweenNodes(t *testing.T) {
 		t.Errorf("%d distinct indexes stored, want 12", len(counts))
 	}
 }
+
+// staleLog is a shared log whose first read of a story is served by a copy
+// that lacks the newest block, as a JetStream follower a moment behind its
+// leader would.
+type staleLog struct {
+	*store.Store
+	stale int // reads still to serve stale
+}
+
+func (l *staleLog) Read(ctx context.Context, q store.Query, fn func(*event.Event) error, onGap func(store.Gap) error) (uint64, error) {
+	if l.stale == 0 {
+		return l.Store.Read(ctx, q, fn, onGap)
+	}
+	l.stale--
+	head, err := l.StoryHead(ctx, q.Chronicle, q.Story)
+	if err != nil {
+		return 0, err
+	}
+	match := q.Match
+	q.Match = func(e *event.Event) bool {
+		block, _ := event.SplitSeq(e.Seq)
+		return block < head && (match == nil || match(e))
+	}
+	return l.Store.Read(ctx, q, fn, onGap)
+}
+
+// TestStreamsStaleCopy: a node learning a stream's position from a copy
+// that lacks the newest block (the one with the stream's newest events)
+// reads again until it sees the leader's newest block, instead of taking
+// the older position and storing a resend twice.
+func TestStreamsStaleCopy(t *testing.T) {
+	s := testutil.OpenStore(t, store.Options{}, testutil.Shared)
+	a := ingest.NewStreams(s, 0, nil)
+	if got := sendVia(t, s, a, "s", "client", 0, 5); got != 5 {
+		t.Fatalf("stored %d, want 5", got)
+	}
+	appendStream(t, s, "s", "client", 5, 8) // the newest block: 5..7, its record not updated
+	b := ingest.NewStreams(&staleLog{Store: s, stale: 2}, 0, nil)
+	if got := next(t, b, "s", "client"); got != 8 {
+		t.Fatalf("next %d after reads of a stale copy, want 8 (the leader's newest block holds index 7)", got)
+	}
+}

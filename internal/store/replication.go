@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -154,21 +155,33 @@ func (s *Store) Exclusive() bool { return s.opts.Exclusive }
 // copy may answer, could come from a copy that has not yet received the
 // newest block another node appended.
 func (s *Store) StoryHead(ctx context.Context, chronicle, story string) (uint64, error) {
+	seq, _, _, err := s.leaderLast(ctx, streamName(chronicle), storySubject(chronicle, story))
+	if err != nil {
+		return 0, fmt.Errorf("store: last block of %s/%s: %w", chronicle, story, err)
+	}
+	return seq, nil
+}
+
+// leaderLast returns the newest message of subject in stream as the
+// stream's leader has it (JetStream's MSG.GET, not a direct get); found is
+// false when there is none, or no such stream.
+func (s *Store) leaderLast(ctx context.Context, stream, subject string) (seq uint64, data []byte, found bool, err error) {
 	req, _ := json.Marshal(struct {
 		LastBySubject string `json:"last_by_subj"`
-	}{storySubject(chronicle, story)})
+	}{subject})
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 	}
-	m, err := s.opts.Conn.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+streamName(chronicle), req)
+	m, err := s.opts.Conn.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
 	if err != nil {
-		return 0, fmt.Errorf("store: last block of %s/%s: %w", chronicle, story, err)
+		return 0, nil, false, err
 	}
 	var resp struct {
 		Message *struct {
-			Seq uint64 `json:"seq"`
+			Seq  uint64 `json:"seq"`
+			Data []byte `json:"data"`
 		} `json:"message"`
 		Error *struct {
 			Code        int    `json:"code"`
@@ -176,15 +189,15 @@ func (s *Store) StoryHead(ctx context.Context, chronicle, story string) (uint64,
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return 0, fmt.Errorf("store: last block of %s/%s: %w", chronicle, story, err)
+		return 0, nil, false, err
 	}
 	switch {
 	case resp.Error != nil && resp.Error.Code == 404:
-		return 0, nil // no such story, or no such chronicle
+		return 0, nil, false, nil
 	case resp.Error != nil:
-		return 0, fmt.Errorf("store: last block of %s/%s: %s", chronicle, story, resp.Error.Description)
+		return 0, nil, false, errors.New(resp.Error.Description)
 	case resp.Message == nil:
-		return 0, fmt.Errorf("store: last block of %s/%s: an empty answer", chronicle, story)
+		return 0, nil, false, errors.New("an empty answer")
 	}
-	return resp.Message.Seq, nil
+	return resp.Message.Seq, resp.Message.Data, true, nil
 }

@@ -54,17 +54,32 @@ func (s *Store) PutSource(ctx context.Context, src Source) error {
 	return nil
 }
 
-// GetSource returns one source.
+// GetSource returns one source. When other nodes write the log, it asks
+// the bucket's leader: a copy a moment behind could miss a record another
+// node just put, and duplicate removal would take the stream for new.
 func (s *Store) GetSource(ctx context.Context, id string) (Source, error) {
-	e, err := s.sources.Get(ctx, id)
-	if isNotFound(err) {
-		return Source{}, fmt.Errorf("source %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Source{}, fmt.Errorf("store: %w", err)
+	var value []byte
+	if s.opts.Exclusive || !plainKey(id) {
+		e, err := s.sources.Get(ctx, id)
+		if isNotFound(err) {
+			return Source{}, fmt.Errorf("source %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return Source{}, fmt.Errorf("store: %w", err)
+		}
+		value = e.Value()
+	} else {
+		_, data, found, err := s.leaderLast(ctx, "KV_"+sourcesBucket, "$KV."+sourcesBucket+"."+id)
+		if err != nil {
+			return Source{}, fmt.Errorf("store: source %q: %w", id, err)
+		}
+		if !found {
+			return Source{}, fmt.Errorf("source %q: %w", id, ErrNotFound)
+		}
+		value = data
 	}
 	var src Source
-	if err := json.Unmarshal(e.Value(), &src); err != nil {
+	if err := json.Unmarshal(value, &src); err != nil {
 		return Source{}, fmt.Errorf("store: source %q: %w", id, err)
 	}
 	return src, nil
@@ -96,4 +111,20 @@ func (s *Store) Sources(ctx context.Context, chronicle string, limit int) ([]Sou
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// plainKey reports whether a source id is letters, digits, '-' and '_'
+// only (client stream ids and generated ids are): as a subject token it
+// can be no wildcard. Other ids go through the KV client, which checks them.
+func plainKey(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -75,6 +75,9 @@ type Options struct {
 	Registerer    prometheus.Registerer
 }
 
+// sourcesBucket is the KV bucket of source records.
+const sourcesBucket = "CS_SOURCES"
+
 // Errors callers map to responses.
 var (
 	ErrNotFound      = errors.New("not found")
@@ -142,7 +145,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		storage = jetstream.MemoryStorage
 	}
 	s.sources, err = s.createBucket(ctx, jetstream.KeyValueConfig{
-		Bucket:      "CS_SOURCES",
+		Bucket:      sourcesBucket,
 		Description: "chronostream sources: one entry per ingest request or connection",
 		History:     1,
 		TTL:         30 * 24 * time.Hour,
