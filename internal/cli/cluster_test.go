@@ -53,3 +53,20 @@ func TestParseServeClusterErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestParseServeChronicleReplicas: a configured chronicle may set its own
+// replicas; a count below 1 is refused.
+func TestParseServeChronicleReplicas(t *testing.T) {
+	file := writeFile(t, "c.yaml", "chronicles:\n  audit: {max-events: 10, replicas: 3}\n  app: {max-age: 7d}\n")
+	c, err := parseServe([]string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.server.ChronicleReplicas["audit"] != 3 || c.server.ChronicleReplicas["app"] != 0 || c.server.Chronicles["audit"].MaxEvents != 10 {
+		t.Fatalf("replicas %v, chronicles %v", c.server.ChronicleReplicas, c.server.Chronicles)
+	}
+	file = writeFile(t, "bad.yaml", "chronicles:\n  audit: {replicas: 0}\n")
+	if _, err := parseServe([]string{"--config", file}, nil); err == nil || !strings.Contains(err.Error(), "replicas") {
+		t.Fatalf("replicas 0: %v, want an error naming replicas", err)
+	}
+}

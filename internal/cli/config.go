@@ -299,7 +299,7 @@ func parseServe(args, environ []string) (*serveConfig, error) {
 		return nil, err
 	}
 	if v, ok := file["chronicles"]; ok {
-		if c.server.Chronicles, err = parseChronicles(v); err != nil {
+		if c.server.Chronicles, c.server.ChronicleReplicas, err = parseChronicles(v); err != nil {
 			return nil, fmt.Errorf("config file %s: key \"chronicles\": %w", c.configFile, err)
 		}
 	}
@@ -613,53 +613,61 @@ func (c *serveConfig) finishCluster() error {
 //
 //	chronicles:
 //	  app: {max-age: 7d, max-bytes: 10GiB}
-//	  audit: {max-events: 1000000}
+//	  audit: {max-events: 1000000, replicas: 3}
 //
+// replicas, in a cluster, is the chronicle's own count (default --replicas).
 // It has no flag or environment form: it is a map, not one value.
-func parseChronicles(v any) (map[string]store.Retention, error) {
+func parseChronicles(v any) (map[string]store.Retention, map[string]int, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("want a map of chronicle names to retention settings, not %T", v)
+		return nil, nil, fmt.Errorf("want a map of chronicle names to retention settings, not %T", v)
 	}
 	out := make(map[string]store.Retention, len(m))
+	replicas := map[string]int{}
 	for name, rv := range m {
 		if err := event.ValidateChronicle(name); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var r store.Retention
 		settings, ok := rv.(map[string]any)
 		if !ok && rv != nil {
-			return nil, fmt.Errorf("chronicle %q: want a map of max-age, max-bytes, max-events, not %T", name, rv)
+			return nil, nil, fmt.Errorf("chronicle %q: want a map of max-age, max-bytes, max-events, replicas, not %T", name, rv)
 		}
 		for k, val := range settings {
 			s, err := scalarString(val)
 			if err != nil {
-				return nil, fmt.Errorf("chronicle %q: %s: %w", name, k, err)
+				return nil, nil, fmt.Errorf("chronicle %q: %s: %w", name, k, err)
 			}
 			switch strings.ReplaceAll(k, "_", "-") {
+			case "replicas":
+				n, err := strconv.Atoi(s)
+				if err != nil || n < 1 {
+					return nil, nil, fmt.Errorf("chronicle %q: replicas: want a count of at least 1, not %q", name, s)
+				}
+				replicas[name] = n
 			case "max-age":
 				var d duration
 				if err := d.Set(s); err != nil {
-					return nil, fmt.Errorf("chronicle %q: max-age: %w", name, err)
+					return nil, nil, fmt.Errorf("chronicle %q: max-age: %w", name, err)
 				}
 				r.MaxAge = timeDuration(d)
 			case "max-bytes":
 				var b byteSize
 				if err := b.Set(s); err != nil {
-					return nil, fmt.Errorf("chronicle %q: max-bytes: %w", name, err)
+					return nil, nil, fmt.Errorf("chronicle %q: max-bytes: %w", name, err)
 				}
 				r.MaxBytes = int64(b)
 			case "max-events":
 				n, err := strconv.ParseInt(s, 10, 64)
 				if err != nil || n < 0 {
-					return nil, fmt.Errorf("chronicle %q: max-events: want a count, not %q", name, s)
+					return nil, nil, fmt.Errorf("chronicle %q: max-events: want a count, not %q", name, s)
 				}
 				r.MaxEvents = n
 			default:
-				return nil, fmt.Errorf("chronicle %q: unknown setting %q (want max-age, max-bytes, max-events)", name, k)
+				return nil, nil, fmt.Errorf("chronicle %q: unknown setting %q (want max-age, max-bytes, max-events, replicas)", name, k)
 			}
 		}
 		out[name] = r
 	}
-	return out, nil
+	return out, replicas, nil
 }

@@ -64,8 +64,11 @@ type Options struct {
 	RelaxedSync bool
 
 	Retention store.Retention // for chronicles created on first write
-	// Chronicles to create at start, or whose retention to set, by name.
-	Chronicles map[string]store.Retention
+	// Chronicles to create at start, or whose retention to set, by name;
+	// ChronicleReplicas holds the replicas of those that set their own
+	// (the others take Replicas).
+	Chronicles        map[string]store.Retention
+	ChronicleReplicas map[string]int
 	AutoCreate bool // create chronicles on first write
 	Limits     ingest.Limits
 
@@ -593,7 +596,15 @@ func (s *Server) startLog(ctx context.Context) error {
 		return err
 	}
 	for name, r := range s.opts.Chronicles {
-		if err := s.store.CreateChronicle(ctx, name, r); err != nil {
+		n := s.opts.ChronicleReplicas[name]
+		// In a cluster forming now, the creation may wait for nodes.
+		_, err := store.AwaitPlacement(ctx, s.log, "chronicle "+name, max(n, s.opts.Replicas), func(ctx context.Context) (struct{}, error) {
+			if n > 0 {
+				return struct{}{}, s.store.CreateChronicleReplicas(ctx, name, r, n)
+			}
+			return struct{}{}, s.store.CreateChronicle(ctx, name, r)
+		})
+		if err != nil {
 			return fmt.Errorf("server: configured chronicle %q: %w", name, err)
 		}
 	}

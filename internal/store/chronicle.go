@@ -82,13 +82,21 @@ func isNoPlacement(err error) bool {
 		return false
 	}
 	// nats-server's codes: 10005 no suitable peers for placement, 10023
-	// insufficient resources, 10074 replicas > 1 on a server that is not
-	// clustered (nats.go names none of them).
+	// insufficient resources (nats.go names neither).
 	switch apiErr.ErrorCode {
-	case 10005, 10023, 10074:
+	case 10005, 10023, jsNotClustered:
 		return true
 	}
 	return false
+}
+
+// jsNotClustered is nats-server's answer to replicas > 1 on a server that
+// is not clustered: no wait makes room for them.
+const jsNotClustered = 10074
+
+func isNotClustered(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsNotClustered
 }
 
 // ErrInvalidReplicas is a replica count below 1.

@@ -293,7 +293,7 @@ func AwaitPlacement[T any](ctx context.Context, log *slog.Logger, what string, r
 		actx, cancel := context.WithTimeout(ctx, PlacementTimeout)
 		v, err := create(actx)
 		cancel()
-		if err == nil || replicas <= 1 || ctx.Err() != nil {
+		if err == nil || replicas <= 1 || ctx.Err() != nil || isNotClustered(err) {
 			return v, err
 		}
 		if time.Since(warned) > 5*time.Second {
