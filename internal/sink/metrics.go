@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the per-sink series on the server's registry, labelled by sink.
 type Metrics struct {
 	Delivered    *prometheus.CounterVec
+	Skipped      *prometheus.CounterVec
 	DeadLettered *prometheus.CounterVec
 	Retries      *prometheus.CounterVec
 	Batches      *prometheus.CounterVec
@@ -24,6 +25,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m := &Metrics{
 		Delivered:    counter("delivered_events_total", "Events the destination accepted."),
+		Skipped:      counter("skipped_events_total", "Events the sink accepted and sent nowhere by a rule of its own (the grafana sink's non-annotations)."),
 		DeadLettered: counter("deadlettered_events_total", "Events the destination refused, stored in the sink's dead-letter story with the reason."),
 		Retries:      counter("retries_total", "Deliveries of a batch that failed transiently and were retried."),
 		Batches:      counter("batches_total", "Batches the destination accepted."),
@@ -33,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Cursor:       gauge("cursor", "The sink's durable cursor: every event up to this seq is handled."),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Delivered, m.DeadLettered, m.Retries, m.Batches, m.Gaps, m.LagEvents, m.LagSeconds, m.Cursor)
+		reg.MustRegister(m.Delivered, m.Skipped, m.DeadLettered, m.Retries, m.Batches, m.Gaps, m.LagEvents, m.LagSeconds, m.Cursor)
 	}
 	return m
 }

@@ -32,6 +32,7 @@ type Status struct {
 	Node         string    `json:"node,omitempty"`
 	Cursor       uint64    `json:"cursor"`
 	Delivered    uint64    `json:"delivered"`
+	Skipped      uint64    `json:"skipped"` // accepted by the sink and sent nowhere (see Filterer)
 	DeadLettered uint64    `json:"deadlettered"`
 	Retries      uint64    `json:"retries"`
 	Batches      uint64    `json:"batches"`
@@ -455,11 +456,23 @@ func (r *Runner) gap(g store.Gap) {
 // until the refused events are alone, and those are dead-lettered.
 func (r *Runner) deliver(ctx context.Context, evs []event.Event) error {
 	for attempt := 0; ; attempt++ {
+		f, filters := r.sink.(Filterer)
+		var before uint64
+		if filters {
+			before = f.Filtered()
+		}
 		err := r.sink.Deliver(ctx, Batch{Chronicle: r.cfg.Chronicle, Events: evs})
 		if err == nil {
-			r.m.Delivered.WithLabelValues(r.cfg.Name).Add(float64(len(evs)))
+			var skipped uint64
+			if filters {
+				skipped = min(f.Filtered()-before, uint64(len(evs)))
+			}
+			delivered := uint64(len(evs)) - skipped
+			r.m.Delivered.WithLabelValues(r.cfg.Name).Add(float64(delivered))
+			r.m.Skipped.WithLabelValues(r.cfg.Name).Add(float64(skipped))
 			r.mu.Lock()
-			r.status.Delivered += uint64(len(evs))
+			r.status.Delivered += delivered
+			r.status.Skipped += skipped
 			r.mu.Unlock()
 			return nil
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/natsd"
@@ -403,4 +404,74 @@ func TestSlowSinkFallsBackToReading(t *testing.T) {
 		t.Errorf("last seq %d beyond head %d", got[len(got)-1].Seq, head)
 	}
 	_ = r
+}
+
+// filterer accepts every batch and sends its log events nowhere, as the
+// grafana sink does with events that are not annotations.
+type filterer struct {
+	recorder
+	filtered uint64
+}
+
+func (f *filterer) Deliver(ctx context.Context, b Batch) error {
+	if err := f.recorder.Deliver(ctx, b); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range b.Events {
+		if e.Kind == event.KindLog {
+			f.filtered++
+		}
+	}
+	return nil
+}
+
+func (f *filterer) Filtered() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.filtered
+}
+
+// Events a sink accepted and sent nowhere are counted as skipped, in the
+// status and on /metrics, never as delivered.
+func TestSkippedEventsAreNotCountedDelivered(t *testing.T) {
+	e := newEnv(t)
+	var evs []event.Event
+	for i := 0; i < 10; i++ {
+		ev := metric(i)
+		if i%3 == 0 {
+			ev.Kind = event.KindLog
+		}
+		evs = append(evs, ev)
+	}
+	a := e.append(t, "c", "s", evs...)
+	f := &filterer{}
+	reg := prometheus.NewRegistry()
+	r, err := NewRunner(Config{Name: "x", Type: "t", Chronicle: "c", BatchAge: Duration(time.Millisecond)}, f,
+		LocalSource{Store: e.store}, e.state, NewMetrics(reg), "test/x", testutil.Logger(t, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == a.Last }, "cursor past the batch")
+	if st := r.Status(); st.Delivered != 6 || st.Skipped != 4 {
+		t.Errorf("status: delivered %d, skipped %d; want 6 and 4", st.Delivered, st.Skipped)
+	}
+	counters := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			counters[mf.GetName()] += m.GetCounter().GetValue()
+		}
+	}
+	if d, s := counters["chronostream_sink_delivered_events_total"], counters["chronostream_sink_skipped_events_total"]; d != 6 || s != 4 {
+		t.Errorf("/metrics: delivered %v, skipped %v; want 6 and 4", d, s)
+	}
 }

@@ -54,6 +54,14 @@ type Primer interface {
 	Prime(b Batch)
 }
 
+// Filterer is a Sink that accepts events it sends nowhere, by a rule of its
+// own (the grafana sink: events that are not annotations, and non-actions
+// under only_actions). Filtered is how many so far; the runner counts what
+// one accepted Deliver added as skipped, never as delivered.
+type Filterer interface {
+	Filtered() uint64
+}
+
 // PermanentError marks a refusal that retrying cannot fix.
 type PermanentError struct{ Err error }
 
