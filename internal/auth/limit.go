@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"math"
 	"sync"
@@ -137,5 +138,30 @@ func (l *Limiter) endTail() {
 func (p *Principal) Spend(events, bytes int) {
 	if p != nil {
 		p.limiter.Spend(events, bytes)
+	}
+}
+
+// Pace waits until p's token is out of ingest debt, or ctx ends (its
+// error). A transport that admits a connection once and then takes
+// messages for as long as it stays open (a WebSocket) calls it before each
+// batch: the guard's Admit at the upgrade alone would let one connection
+// ingest at any rate. While it waits the transport reads nothing more, so
+// TCP slows the client down (that connection's back-pressure signal).
+func (p *Principal) Pace(ctx context.Context) error {
+	if p == nil || p.limiter == nil {
+		return nil
+	}
+	for {
+		wait, ok := p.limiter.Admit(time.Now())
+		if ok {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
 	}
 }

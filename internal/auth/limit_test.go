@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -49,4 +51,24 @@ func TestLimiterTails(t *testing.T) {
 	}
 	none.Spend(1, 1)
 	none.endTail()
+}
+
+// TestPace: a token out of debt passes at once; one in debt waits, and the
+// wait ends with its context (a server shutting down, a closed connection).
+func TestPace(t *testing.T) {
+	p := &Principal{Name: "t", limiter: newLimiter(Limits{EventsPerSecond: 1})}
+	if err := p.Pace(context.Background()); err != nil {
+		t.Fatalf("out of debt: %v", err)
+	}
+	p.Spend(1000, 0) // about 1,000 s of debt
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Pace(ctx) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("in debt, canceled: %v, want context.Canceled", err)
+	}
+	if err := (*Principal)(nil).Pace(context.Background()); err != nil {
+		t.Fatalf("nil principal: %v", err)
+	}
 }

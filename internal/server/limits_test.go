@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/server"
 	"github.com/chronostream/chronostream/internal/testutil"
@@ -109,5 +111,40 @@ func TestTokenLimits(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestTokenLimitsWebSocket: a WebSocket connection is admitted once, at
+// its upgrade, and then ingests for as long as it stays open: what it
+// stores is charged to its token (a later write of the token is refused
+// while the debt lasts), and each batch waits out the token's debt before
+// it is stored (auth.Principal.Pace, tested in internal/auth).
+func TestTokenLimitsWebSocket(t *testing.T) {
+	const admin = "ws-limits-admin"
+	s := servertest.RunServer(t, server.Options{Tokens: []string{admin}, AutoCreate: true})
+	c := scopeClient{t, "http://" + s.Addr()}
+	body, _ := json.Marshal(auth.Request{Name: "ws", Scopes: auth.ScopeWrite, Limits: auth.Limits{BytesPerSecond: 10}})
+	code, out := c.do("POST", "/api/v1/tokens", admin, body, nil)
+	var tok struct{ Secret string }
+	if code != 201 || json.Unmarshal([]byte(out), &tok) != nil {
+		t.Fatalf("create: %d %s", code, out)
+	}
+	ctx := context.Background()
+	conn, _, err := websocket.Dial(ctx, "ws://"+s.Addr()+"/?chronicle=app&story=ws", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok.Secret}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	// 1,000 bytes at 10 bytes/s: about 100 s of debt once stored.
+	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"pad":"`+strings.Repeat("x", 990)+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := conn.Read(ctx); err != nil || string(b) != "1" {
+		t.Fatalf("count %q, %v; want 1", b, err)
+	}
+	code, out = c.do("POST", "/write?db=app", tok.Secret, []byte("m v=1\n"), nil)
+	if code != http.StatusTooManyRequests {
+		t.Errorf("a write after the WebSocket's 1,000 bytes at 10 bytes/s: %d %s, want 429", code, out)
 	}
 }

@@ -150,8 +150,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	s := &session{
 		h: h, c: c, ctx: ctx, cancel: cancel, chronicle: chronicle, story: story, kind: kind,
-		src: src,
-		q:   newQueue(),
+		src: src, who: auth.FromContext(r.Context()),
+		q: newQueue(),
 	}
 	if isStream {
 		s.src.ID, s.stream, s.index = streamID, true, first
@@ -257,6 +257,7 @@ type session struct {
 	chronicle, story string
 	kind             *event.Kind
 	src              store.Source
+	who              *auth.Principal // the token's ingest rate, if limited
 	q                *queue
 	stream           bool   // a client stream: src.ID is its id
 	index            uint64 // the stream index of the next message read
@@ -305,6 +306,18 @@ func (s *session) run() {
 		<-readerDone
 	}()
 
+	// Pacing ends with the server too: a shutdown must not wait out a
+	// token's debt (what waits is not acknowledged, so nothing is lost).
+	paceCtx, stopPace := context.WithCancel(s.ctx)
+	defer stopPace()
+	go func() {
+		select {
+		case <-h.cfg.Done:
+			stopPace()
+		case <-paceCtx.Done():
+		}
+	}()
+
 	shutdown := false
 	for {
 		select {
@@ -314,6 +327,12 @@ func (s *session) run() {
 		}
 		msgs, end, readErr := s.q.take()
 		if len(msgs) > 0 {
+			// Over the token's rate, wait (the queue fills and reading
+			// stops) rather than refuse what the client sent already.
+			if err := s.who.Pace(paceCtx); err != nil {
+				s.c.Close(websocket.StatusGoingAway, "server shutting down")
+				return
+			}
 			if err := s.store(msgs); err != nil {
 				s.closeForStoreError(err)
 				return
@@ -469,6 +488,7 @@ func (s *session) store(msgs [][]byte) error {
 	if err != nil {
 		return err
 	}
+	s.who.Spend(a.N, size)
 	// Duplicates count as stored: they are in the log, and the client's
 	// cumulative count is of what it sent.
 	s.stored += uint64(dropped + a.N)
