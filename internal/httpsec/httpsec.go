@@ -93,13 +93,19 @@ func (p *Policy) Wrap(h http.Handler) http.Handler {
 				return
 			}
 		}
+		// Every WebSocket route (ingest on "/", the tails) gets the same
+		// Origin check, counted, with the allowed origins honoured.
+		if isWebSocketUpgrade(r) && !p.webSocketOriginOK(r) {
+			p.rejectWebSocket(w, r)
+			return
+		}
 		protected.ServeHTTP(w, r)
 	})
 }
 
-// WebSocketOrigins are the origin patterns a WebSocket upgrade may come
-// from besides the server's own host (coder/websocket's OriginPatterns).
-func (p *Policy) WebSocketOrigins() []string { return slices.Clone(p.origins) }
+func isWebSocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
 
 // contentSecurityPolicy allows the UI only its own scripts, styles and
 // connections: no inline script, no other site, no framing. base-uri
@@ -120,22 +126,21 @@ func UIHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// WebSocket refuses (403) a WebSocket upgrade whose Origin is neither the
-// server's own host nor an allowed origin: a browser opens WebSockets to
-// any site without CORS, so a page elsewhere could otherwise write
+// webSocketOriginOK refuses a WebSocket upgrade whose Origin is neither
+// the server's own host nor an allowed origin: a browser opens WebSockets
+// to any site without CORS, so a page elsewhere could otherwise write
 // through a user's loopback server. Clients that are not browsers send no
 // Origin and pass.
-func (p *Policy) WebSocket(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		if origin != "" && !p.allowed(origin) {
-			u, err := url.Parse(origin)
-			if err != nil || !strings.EqualFold(u.Host, r.Host) {
-				p.Reject("websocket_origin")
-				http.Error(w, "forbidden: a WebSocket from origin "+origin+" (allow it with --cors-origin)", http.StatusForbidden)
-				return
-			}
-		}
-		h.ServeHTTP(w, r)
-	})
+func (p *Policy) webSocketOriginOK(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || p.allowed(origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func (p *Policy) rejectWebSocket(w http.ResponseWriter, r *http.Request) {
+	p.Reject("websocket_origin")
+	http.Error(w, "forbidden: a WebSocket from origin "+r.Header.Get("Origin")+" (allow it with --cors-origin)", http.StatusForbidden)
 }

@@ -78,21 +78,25 @@ func TestBrowserSafety(t *testing.T) {
 	}
 
 	// WebSocket upgrades: same host, allowed origins and non-browsers only.
-	ws := "ws://" + s.Addr() + "/?chronicle=b&story=ws"
+	// Both kinds: ingest on "/" and a tail (which honoured no allowed
+	// origin and counted no refusal before httpsec.Wrap checked every
+	// upgrade).
 	auth := http.Header{"Authorization": {"Bearer " + token}}
-	for origin, ok := range map[string]bool{"": true, "http://" + s.Addr(): true, allowed: true, "https://evil.example": false} {
-		h := auth.Clone()
-		if origin != "" {
-			h.Set("Origin", origin)
-		}
-		c, resp, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{HTTPHeader: h})
-		if ok != (err == nil) {
-			t.Errorf("WebSocket from origin %q: %v", origin, err)
-		}
-		if err == nil {
-			c.Close(websocket.StatusNormalClosure, "")
-		} else if resp == nil || resp.StatusCode != 403 {
-			t.Errorf("WebSocket from origin %q: %v, want 403", origin, resp)
+	for _, ws := range []string{"ws://" + s.Addr() + "/?chronicle=b&story=ws", "ws://" + s.Addr() + "/api/v1/chronicles/b/stories/s/tail"} {
+		for origin, ok := range map[string]bool{"": true, "http://" + s.Addr(): true, allowed: true, "https://evil.example": false} {
+			h := auth.Clone()
+			if origin != "" {
+				h.Set("Origin", origin)
+			}
+			c, resp, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{HTTPHeader: h})
+			if ok != (err == nil) {
+				t.Errorf("WebSocket %s from origin %q: %v", ws, origin, err)
+			}
+			if err == nil {
+				c.Close(websocket.StatusNormalClosure, "")
+			} else if resp == nil || resp.StatusCode != 403 {
+				t.Errorf("WebSocket %s from origin %q: %v, want 403", ws, origin, resp)
+			}
 		}
 	}
 
@@ -106,7 +110,7 @@ func TestBrowserSafety(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		`chronostream_http_rejected_total{reason="cross_origin"} 2`,
-		`chronostream_http_rejected_total{reason="websocket_origin"} 1`,
+		`chronostream_http_rejected_total{reason="websocket_origin"} 2`,
 		`chronostream_http_rejected_total{reason="unauthorized"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {

@@ -63,7 +63,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /{$}", protect(http.HandlerFunc(nd.ServeRoot)))
 	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wsingest.IsUpgrade(r) {
-			s.sec.WebSocket(protectWrite(ws)).ServeHTTP(w, r)
+			protectWrite(ws).ServeHTTP(w, r) // Origin: checked by s.sec.Wrap
 			return
 		}
 		httpsec.UIHeaders(http.HandlerFunc(ui.ServeIndex)).ServeHTTP(w, r)
