@@ -82,6 +82,45 @@ func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, err
 	if p.multi {
 		return p.multiRow(m, g)
 	}
+	// InfluxDB reads extra windows before the range for a transformation
+	// of an aggregate (see extraWindows), so the
+	// first window in range has a value too; rows before the range are not
+	// answered. Only ascending: descending transformations are refused.
+	extra := p.extraWindows()
+	if extra == 0 || p.interval == 0 || p.lo == minTime {
+		ser, err := p.aggregateWindows(m, g)
+		if ser != nil {
+			ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)
+		}
+		return ser, err
+	}
+	first := p.windowStart(p.lo)
+	wide := *p
+	wide.lo, wide.first = p.lo-extra*p.interval, first
+	ser, err := wide.aggregateWindows(m, g)
+	if ser == nil || err != nil {
+		return ser, err
+	}
+	ser.Values = slices.DeleteFunc(ser.Values, func(r []any) bool { return r[0].(int64) < first })
+	ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)
+	return ser, nil
+}
+
+// extraWindows is how many windows before the range the statement's
+// transformations of aggregates read: one (influxd 1.6 reads one for
+// moving_average too), none for cumulative_sum.
+func (p *plan) extraWindows() int64 {
+	for _, f := range p.stmt.Fields {
+		if name := windowTransform(f.Expr); name != "" && name != "cumulative_sum" {
+			return 1
+		}
+	}
+	return 0
+}
+
+// aggregateWindows computes the rows of every window of a group, before
+// LIMIT and OFFSET.
+func (p *plan) aggregateWindows(m *tsdb.Measurement, g *group) (*influxjson.Series, error) {
 	ws, err := p.windows(g)
 	if err != nil || len(ws) == 0 {
 		return nil, err
@@ -132,7 +171,6 @@ func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, err
 	if !p.stmt.TimeAscending() {
 		slices.Reverse(ser.Values)
 	}
-	ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)
 	return ser, nil
 }
 
@@ -571,6 +609,11 @@ func (a *aggEval) transform(c *influxql.Call) ([]fn.Point, error) {
 	}
 	var pts []fn.Point
 	for i, pt := range in {
+		// cumulative_sum reads no window before the range (influxd's
+		// extra windows are per function).
+		if name == "cumulative_sum" && a.ws[i] < a.p.first {
+			continue
+		}
 		if pt.Value != nil {
 			pts = append(pts, fn.Point{Time: a.ws[i], Value: pt.Value})
 		}

@@ -104,8 +104,9 @@ type plan struct {
 	widths           []int64 // rollup widths, narrowest first
 	limitRows        int
 	now              int64
-	tagsOnly         bool // only tags selected: InfluxDB answers no series
-	multi            bool // top(), bottom() or distinct(): several rows a window
+	tagsOnly         bool  // only tags selected: InfluxDB answers no series
+	multi            bool  // top(), bottom() or distinct(): several rows a window
+	first            int64 // windows before this one only feed transformations (see extraWindows)
 }
 
 func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjson.Series, error) {
@@ -126,11 +127,7 @@ func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjso
 	var out []influxjson.Series
 	rows := 0
 	for _, m := range ms {
-		groups := p.group(m)
-		if !stmt.TimeAscending() {
-			slices.Reverse(groups) // InfluxDB walks tag sets backwards too
-		}
-		for _, g := range groups {
+		for _, g := range p.group(m) {
 			var ser *influxjson.Series
 			if p.agg {
 				ser, err = p.aggregate(m, g)
@@ -150,7 +147,13 @@ func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjso
 			out = append(out, *ser)
 		}
 	}
-	return page(out, stmt.SOffset, stmt.SLimit), nil
+	// SLIMIT and SOFFSET count series in ascending order; descending,
+	// InfluxDB then walks the series backwards.
+	out = page(out, stmt.SOffset, stmt.SLimit)
+	if !stmt.TimeAscending() {
+		slices.Reverse(out)
+	}
+	return out, nil
 }
 
 func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
@@ -201,6 +204,16 @@ func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
 		}
 	}
 	p.agg = hasCall
+	for _, f := range stmt.Fields {
+		if !hasVariable(f.Expr) {
+			return nil, errors.New("field must contain at least one variable")
+		}
+		// InfluxDB computes a transformation of windows in the statement's
+		// time order; ours runs ascending, so a descending one would be wrong.
+		if c := windowTransform(f.Expr); c != "" && !stmt.TimeAscending() {
+			return nil, fmt.Errorf("chronostream does not support %s() with ORDER BY time DESC", c)
+		}
+	}
 	if hasCall && hasRef {
 		return nil, errors.New("mixing aggregate and non-aggregate queries is not supported")
 	}
@@ -652,4 +665,30 @@ func literal(e influxql.Expr) any {
 		return int64(x.Val)
 	}
 	return nil
+}
+
+// hasVariable says whether e reads a field, tag or function (SELECT 1 does not).
+func hasVariable(e influxql.Expr) bool {
+	found := false
+	influxql.WalkFunc(e, func(n influxql.Node) {
+		switch n.(type) {
+		case *influxql.VarRef, *influxql.Call, *influxql.Distinct, *influxql.Wildcard, *influxql.RegexLiteral:
+			found = true
+		}
+	})
+	return found
+}
+
+// windowTransform names a transformation of an aggregate in e
+// (derivative(mean(f))), or is "".
+func windowTransform(e influxql.Expr) string {
+	name := ""
+	influxql.WalkFunc(e, func(n influxql.Node) {
+		if c, ok := n.(*influxql.Call); ok && name == "" && transforms[strings.ToLower(c.Name)] && len(c.Args) > 0 {
+			if _, inner := c.Args[0].(*influxql.Call); inner {
+				name = strings.ToLower(c.Name)
+			}
+		}
+	})
+	return name
 }
