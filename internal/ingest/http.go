@@ -3,6 +3,7 @@ package ingest
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -35,6 +36,20 @@ func SourceHeaders(h http.Header) map[string][]string {
 			red := make([]string, len(vs))
 			for i := range red {
 				red[i] = "[REDACTED]"
+			}
+			out[k] = red
+		case "Sec-Websocket-Protocol":
+			// A browser's WebSocket offers its token as the subprotocol
+			// bearer.TOKEN (auth.WebSocketCredential).
+			red := make([]string, len(vs))
+			for i, v := range vs {
+				ps := strings.Split(v, ",")
+				for j, p := range ps {
+					if strings.HasPrefix(strings.TrimSpace(p), "bearer.") {
+						ps[j] = "bearer.[REDACTED]"
+					}
+				}
+				red[i] = strings.Join(ps, ",")
 			}
 			out[k] = red
 		default:
