@@ -49,10 +49,15 @@ func TestRefusedEventsAreDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// InfluxDB answers 204 to a line starting with # and stores nothing.
+	hash, err := srv.Store().Append("app", "#m", evs[:1]).Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	testutil.Eventually(t, 30*time.Second, func() bool {
 		st, _ := srv.Sinks().Status(context.Background(), "influx")
-		return st.DeadLettered == 2 && st.Delivered == 10
-	}, "10 delivered, 2 dead-lettered")
+		return st.DeadLettered == 3 && st.Delivered == 10
+	}, "10 delivered, 3 dead-lettered")
 	if n := count(t, db, "cs", `SELECT count(v) FROM m`); n != 11 {
 		t.Errorf("InfluxDB holds %d points of m, want 11 (10 events and the float written first)", n)
 	}
@@ -74,8 +79,11 @@ func TestRefusedEventsAreDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(letters) != 2 {
+	if len(letters) != 3 {
 		t.Fatalf("dead letters: %+v", letters)
+	}
+	if !strings.Contains(letters[2].Error, "comment") || letters[2].Story != "#m" || letters[2].Seq != hash.First {
+		t.Errorf("third dead letter: %+v", letters[2])
 	}
 	if !strings.Contains(letters[0].Error, "field type conflict") || letters[0].Time != 1004 || letters[0].Story != "m" || letters[0].Seq != app.First+4 {
 		t.Errorf("first dead letter: %+v", letters[0])
@@ -84,8 +92,8 @@ func TestRefusedEventsAreDeadLettered(t *testing.T) {
 		t.Errorf("second dead letter: %+v", letters[1])
 	}
 	st, _ := srv.Sinks().Status(context.Background(), "influx")
-	if st.Cursor < app.Last {
-		t.Errorf("cursor %d did not move past the batch (last seq %d)", st.Cursor, app.Last)
+	if st.Cursor < hash.Last {
+		t.Errorf("cursor %d did not move past the batches (last seq %d)", st.Cursor, hash.Last)
 	}
 }
 

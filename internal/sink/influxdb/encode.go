@@ -48,6 +48,11 @@ func (x *encoder) series(dst []byte, chronicle string, e *event.Event) ([]byte, 
 	if err := checkName("story", e.Story); err != nil {
 		return dst, err
 	}
+	if e.Story[0] == '#' {
+		// InfluxDB takes such a line for a comment: it answers 204 and
+		// stores nothing, and no escape of the # exists.
+		return dst, fmt.Errorf("%w: story %q starts with #, which makes the line a comment", errUnrepresentable, e.Story)
+	}
 	dst = appendEscaped(dst, e.Story, measurementEscapes)
 	keys := make([]string, 0, len(e.Tags)+2)
 	for k, v := range e.Tags {

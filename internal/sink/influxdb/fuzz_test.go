@@ -28,6 +28,7 @@ func FuzzEncodeRoundTrip(f *testing.F) {
 	f.Add("cpu usage", "host", "a b,c=d", "v", `say "hi" \ there`, 1.5, int64(-7), uint64(42), true, int64(1700000000000000001), false)
 	f.Add("m,=x", "k=", "v\\", "f=1", "line\nbreak", math.Inf(1), int64(math.MinInt64), uint64(math.MaxUint64), false, int64(-1), true)
 	f.Add("", "", "", "", "", 0.0, int64(0), uint64(0), false, int64(0), false)
+	f.Add("#comment", "t", "v", "f", "s", 1.0, int64(1), uint64(1), true, int64(1), true)
 	f.Add("é/日本", "t a", "\\x", "f\\ ", "\\", -0.0, int64(1), uint64(1), true, int64(5), true)
 	f.Fuzz(func(t *testing.T, story, tk, tv, fk, sv string, fv float64, iv int64, uv uint64, bv bool, ts int64, v1 bool) {
 		if event.ValidateStory(story) != nil {
@@ -37,6 +38,9 @@ func FuzzEncodeRoundTrip(f *testing.F) {
 			fk + "_s": event.String(sv), fk + "_f": event.Float(fv), fk + "_i": event.Int(iv), fk + "_u": event.Uint(uv), fk + "_b": event.Bool(bv)}}
 		x := &encoder{v1: v1, seqTag: "_seq"}
 		line, err := encodeLine(x, "chron", &e, 0)
+		if err == nil && strings.HasPrefix(story, "#") {
+			t.Fatalf("encoded %q: InfluxDB reads a line starting with # as a comment", line)
+		}
 		if err != nil {
 			if !errors.Is(err, errUnrepresentable) {
 				t.Fatalf("unexpected error kind: %v", err)
