@@ -10,6 +10,7 @@ import (
 
 	"github.com/influxdata/influxql"
 
+	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/query/fn"
 	"github.com/chronostream/chronostream/internal/query/influxjson"
 	"github.com/chronostream/chronostream/internal/query/tsdb"
@@ -298,6 +299,9 @@ func (p *plan) multiRow(m *tsdb.Measurement, g *group) (*influxjson.Series, erro
 			return nil, fmt.Errorf("limit (%d) in %s function can not be larger than the LIMIT (%d) in the select statement", n, name, l)
 		}
 	}
+	if err := g.checkType(name, field); err != nil {
+		return nil, err
+	}
 	ws, err := p.windows(g)
 	if err != nil || len(ws) == 0 {
 		return nil, err
@@ -433,6 +437,9 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 		return a.countDistinct(field)
 	}
 	field := c.Args[0].(*influxql.VarRef).Val
+	if err := a.g.checkType(name, field); err != nil {
+		return nil, err
+	}
 	var args []fn.Value
 	for _, x := range c.Args[1:] {
 		args = append(args, literal(x))
@@ -704,6 +711,9 @@ func (p *plan) rawTransform(m *tsdb.Measurement, g *group) (*influxjson.Series, 
 	}
 	c := p.stmt.Fields[0].Expr.(*influxql.Call)
 	field := c.Args[0].(*influxql.VarRef).Val
+	if err := g.checkType(c.Name, field); err != nil {
+		return nil, err
+	}
 	var pts []fn.Point
 	for _, s := range g.series {
 		need := map[string]bool{field: true}
@@ -734,4 +744,37 @@ func (p *plan) rawTransform(m *tsdb.Measurement, g *group) (*influxjson.Series, 
 	}
 	ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)
 	return ser, nil
+}
+
+// numericOnly are the functions influxd 1.6 refuses on string and boolean
+// fields (true: booleans too; min and max take booleans).
+var numericOnly = map[string]bool{
+	"mean": true, "sum": true, "median": true, "spread": true, "stddev": true,
+	"percentile": true, "derivative": true, "non_negative_derivative": true,
+	"difference": true, "non_negative_difference": true, "moving_average": true,
+	"cumulative_sum": true, "top": true, "bottom": true, "min": false, "max": false,
+}
+
+// checkType refuses a function on a field of a type it cannot read, with
+// influxd's words, rather than answering nothing: the group's series
+// holding points of field decide the type.
+func (g *group) checkType(name, field string) error {
+	name = strings.ToLower(name)
+	bools, ok := numericOnly[name]
+	if !ok {
+		return nil
+	}
+	for _, s := range g.series {
+		c := s.s.Column(field)
+		if c == nil || c.Len() == 0 {
+			continue
+		}
+		switch {
+		case c.Type == event.TypeString:
+			return fmt.Errorf("unsupported %s iterator type: *query.stringInterruptIterator", name)
+		case c.Type == event.TypeBool && bools:
+			return fmt.Errorf("unsupported %s iterator type: *query.booleanInterruptIterator", name)
+		}
+	}
+	return nil
 }
