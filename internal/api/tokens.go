@@ -17,6 +17,10 @@ type Tokens interface {
 	Create(ctx context.Context, q auth.Request) (auth.Token, string, error)
 	List() []auth.Token
 	Revoke(ctx context.Context, nameOrID string) (auth.Token, error)
+	// CreateSession and EndSession keep the web UI's sessions: the
+	// cookie holds a session id, never the token.
+	CreateSession(ctx context.Context, secret string, ttl time.Duration) (string, error)
+	EndSession(ctx context.Context, id string) error
 }
 
 // SessionTTL is how long the web UI's session cookie lasts.
@@ -101,7 +105,8 @@ func (h *tokensAPI) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // login takes a read token from a JSON body {"token": "..."} (never from
-// the URL) and sets it as the session cookie.
+// the URL), opens a session acting as it and sets the session's id as the
+// cookie.
 func (h *tokensAPI) login(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Token string `json:"token"`
@@ -120,7 +125,17 @@ func (h *tokensAPI) login(w http.ResponseWriter, r *http.Request) {
 		auth.ProblemForbidden(w, r, err)
 		return
 	}
-	auth.SetSession(w, body.Token, "/", r.TLS != nil, SessionTTL)
+	id, err := h.t.CreateSession(r.Context(), body.Token, SessionTTL)
+	if errors.Is(err, auth.ErrTooManySessions) {
+		writeProblem(w, problem{Type: "about:blank", Title: http.StatusText(http.StatusServiceUnavailable),
+			Status: http.StatusServiceUnavailable, Detail: err.Error(), Instance: r.URL.Path})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	auth.SetSession(w, id, "/", r.TLS != nil, SessionTTL)
 	writeJSON(w, http.StatusOK, principalJSON(p))
 }
 
@@ -128,7 +143,13 @@ func (h *tokensAPI) whoami(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, principalJSON(auth.FromContext(r.Context())))
 }
 
+// logout ends the session server-side (a copy of the cookie stops working
+// too) and clears the cookie.
 func (h *tokensAPI) logout(w http.ResponseWriter, r *http.Request) {
+	if err := h.t.EndSession(r.Context(), auth.SessionCredential(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	auth.ClearSession(w, "/", r.TLS != nil)
 	w.WriteHeader(http.StatusNoContent)
 }

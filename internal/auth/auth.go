@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,13 +78,33 @@ func (t *Tokens) Lookup(secret string) *Principal {
 	var key [2 * sha256.Size]byte
 	h := sha256.Sum256([]byte(secret))
 	hex.Encode(key[:], h[:])
-	if t.static[string(key[:])] {
+	return t.lookupHash(key[:])
+}
+
+// lookupHash returns the principal of a token by the hex of its hash.
+func (t *Tokens) lookupHash(key []byte) *Principal {
+	if t.static[string(key)] {
 		return configPrincipal
 	}
 	if s := t.store.Load(); s != nil {
-		return s.lookup(key[:])
+		return s.lookup(key)
 	}
 	return nil
+}
+
+// LookupSession returns the principal of a UI session id (the cookie's
+// value), or nil if it is unknown, expired, or its token is no longer
+// accepted.
+func (t *Tokens) LookupSession(id string) *Principal {
+	s := t.store.Load()
+	if s == nil {
+		return nil
+	}
+	h := s.sessionToken(id, time.Now())
+	if h == "" {
+		return nil
+	}
+	return t.lookupHash([]byte(h))
 }
 
 // Allowed reports whether the request carries an accepted token in a
@@ -150,6 +171,9 @@ type Route struct {
 	// in proxies' logs and shell histories, and the read API's URLs are
 	// shared.
 	QueryToken bool
+	// FormToken also takes it from a POST form body's p (FormCredential):
+	// /query only, whose body is a form; /write's is line protocol.
+	FormToken bool
 }
 
 // Needs is the Route.Scope of a route that needs s whatever the method.
@@ -229,11 +253,14 @@ func (t *Tokens) Guard(rt Route) func(http.Handler) http.Handler {
 			if p == nil && rt.QueryToken {
 				p = t.Lookup(QueryCredential(r))
 			}
+			if p == nil && rt.FormToken {
+				p = t.Lookup(FormCredential(r))
+			}
 			if p == nil && scope == ScopeRead && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 				// The UI's session cookie: for reads only. SameSite=Strict
 				// keeps other sites' pages from sending it, and no write
 				// route takes it, so a cross-site form cannot write.
-				p = t.Lookup(SessionCredential(r))
+				p = t.LookupSession(SessionCredential(r))
 			}
 			if p == nil {
 				t.reject("unauthorized")

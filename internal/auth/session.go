@@ -6,13 +6,13 @@ import (
 	"time"
 )
 
-// SessionCookie is the cookie the web UI logs in with: it holds a read
-// token, is HttpOnly (scripts cannot read it), SameSite=Strict (other
+// SessionCookie is the cookie the web UI logs in with: it holds a session
+// id (Store.CreateSession), never the token, is HttpOnly (scripts cannot read it), SameSite=Strict (other
 // sites' pages do not send it) and Secure over TLS. The guard takes it
 // for reads only.
 const SessionCookie = "chronostream_session"
 
-// SessionCredential is the token of the request's session cookie, or "".
+// SessionCredential is the session id of the request's cookie, or "".
 func SessionCredential(r *http.Request) string {
 	c, err := r.Cookie(SessionCookie)
 	if err != nil {
@@ -21,10 +21,10 @@ func SessionCredential(r *http.Request) string {
 	return c.Value
 }
 
-// SetSession sets the session cookie holding token on w for the site at
+// SetSession sets the session cookie holding the session id on w for the site at
 // path (the server's URL prefix, or "/"); tls marks it Secure.
-func SetSession(w http.ResponseWriter, token, path string, tls bool, ttl time.Duration) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: cookiePath(path),
+func SetSession(w http.ResponseWriter, id, path string, tls bool, ttl time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: cookiePath(path),
 		MaxAge: int(ttl / time.Second), HttpOnly: true, Secure: tls, SameSite: http.SameSiteStrictMode})
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,9 +84,10 @@ type Store struct {
 	kv  jetstream.KeyValue
 	log *slog.Logger
 
-	mu     sync.RWMutex
-	byHash map[string]*stored
-	byName map[string]*stored
+	mu       sync.RWMutex
+	byHash   map[string]*stored
+	byName   map[string]*stored
+	sessions map[string]sessionRecord // by the hex SHA-256 of the session id
 
 	watcher jetstream.KeyWatcher
 	wg      sync.WaitGroup
@@ -115,7 +117,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int, log *s
 	if err != nil {
 		return nil, fmt.Errorf("auth: token bucket: %w", err)
 	}
-	s := &Store{kv: kv, log: log, byHash: map[string]*stored{}, byName: map[string]*stored{}}
+	s := &Store{kv: kv, log: log, byHash: map[string]*stored{}, byName: map[string]*stored{}, sessions: map[string]sessionRecord{}}
 	// The watcher replays the bucket, marks the end of the replay with a
 	// nil entry, then follows changes (the other nodes' too).
 	w, err := kv.WatchAll(context.Background())
@@ -159,6 +161,10 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) apply(e jetstream.KeyValueEntry) {
+	if strings.HasPrefix(e.Key(), sessionPrefix) {
+		s.applySession(e)
+		return
+	}
 	if e.Operation() != jetstream.KeyValuePut {
 		s.forget(e.Key())
 		return
@@ -285,6 +291,8 @@ func (s *Store) Revoke(ctx context.Context, nameOrID string) (Token, error) {
 		return Token{}, fmt.Errorf("auth: revoking %q: %w", st.Name, err)
 	}
 	s.forget(st.Name)
+	// Its sessions would not act any more; they need not stay stored.
+	s.deleteSessions(ctx, func(rec sessionRecord) bool { return rec.Token == st.Hash })
 	t := st.Token
 	t.Hash = ""
 	return t, nil

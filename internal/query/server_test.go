@@ -275,6 +275,19 @@ func TestQueryPostChunkedAndAuth(t *testing.T) {
 			t.Errorf("%s: %d %s\nwant %s", name, code, body, want)
 		}
 	}
+	// InfluxDB 1.x clients (influxdb-python, influxdb-java) send u and p
+	// in the POST form body.
+	withPass := url.Values{"u": {"grafana"}, "p": {"sekret"}}
+	for k, v := range form {
+		withPass[k] = v
+	}
+	if code, body := post(withPass, nil); code != http.StatusOK || body != want {
+		t.Errorf("u/p in the form: %d %s", code, body)
+	}
+	withPass.Set("p", "wrong")
+	if code, _ := post(withPass, nil); code != http.StatusUnauthorized {
+		t.Errorf("a wrong p in the form: %d", code)
+	}
 	auth1x = url.Values{"u": {"grafana"}, "p": {"sekret"}} // InfluxDB 1.x's u/p parameters
 	if code, _ := post(form, nil); code != http.StatusOK {
 		t.Errorf("u/p: %d", code)

@@ -49,7 +49,7 @@ func (s *Server) routes() http.Handler {
 	protectAdmin := s.tokens.Guard(auth.Route{Deny: auth.Problem, Forbid: auth.ProblemForbidden, Scope: auth.ReadOr(auth.ScopeAdmin), AllChronicles: true})
 	protectTokens := s.tokens.Guard(auth.Route{Deny: auth.Problem, Forbid: auth.ProblemForbidden, Scope: auth.Needs(auth.ScopeAdmin), AllChronicles: true})
 	protectV1 := s.tokens.Guard(auth.Route{Deny: lp.DenyV1, Forbid: lp.ForbidV1, QueryToken: true, Scope: auth.Needs(auth.ScopeWrite)})
-	protectQuery := s.tokens.Guard(auth.Route{Deny: lp.DenyV1, Forbid: lp.ForbidV1, QueryToken: true, Scope: auth.Needs(auth.ScopeRead)})
+	protectQuery := s.tokens.Guard(auth.Route{Deny: lp.DenyV1, Forbid: lp.ForbidV1, QueryToken: true, FormToken: true, Scope: auth.Needs(auth.ScopeRead)})
 	protectV2 := s.tokens.Guard(auth.Route{Deny: lp.DenyV2, Forbid: lp.ForbidV2, Scope: auth.Needs(auth.ScopeWrite)})
 
 	// The web UI: a browser's GET / gets the page, its assets are under

@@ -70,11 +70,76 @@ func TestSessionRefusesOtherOrigins(t *testing.T) {
 		"no browser":  nil,
 	} {
 		code, ck := session("POST", hdr)
-		if code != http.StatusOK || ck == nil || ck.Value != read || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+		if code != http.StatusOK || ck == nil || ck.Value == "" || ck.Value == read || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
 			t.Errorf("login from %s: %d %+v", name, code, ck)
 		}
 		if code, ck := session("DELETE", hdr); code != http.StatusNoContent || ck == nil || ck.MaxAge >= 0 || ck.Value != "" {
 			t.Errorf("log out from %s: %d %+v, want 204 and the cookie cleared", name, code, ck)
 		}
+	}
+}
+
+// TestSessionIsServerSide: the UI's cookie holds a session id, not the
+// token; logging out ends the session on the server, so a copy of the
+// cookie stops working, and revoking the token ends its sessions.
+func TestSessionIsServerSide(t *testing.T) {
+	const admin = "admin-secret-sessions-0123456789"
+	s := servertest.RunServer(t, server.Options{Tokens: []string{admin}, AutoCreate: true})
+	c := scopeClient{t, "http://" + s.Addr()}
+	read := c.create(admin, "ui", auth.ScopeRead)
+	login := func(token string) *http.Cookie {
+		t.Helper()
+		resp, err := http.Post(c.base+"/api/v1/session", "application/json", strings.NewReader(`{"token":"`+token+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, ck := range resp.Cookies() {
+			if ck.Name == auth.SessionCookie && resp.StatusCode == http.StatusOK {
+				return ck
+			}
+		}
+		t.Fatalf("login: %d, no session cookie", resp.StatusCode)
+		return nil
+	}
+	with := func(method string, ck *http.Cookie) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, c.base+"/api/v1/session", nil)
+		req.AddCookie(ck)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	ck := login(read)
+	if ck.Value == read || strings.Contains(ck.Value, read) {
+		t.Fatalf("the cookie holds the token: %q", ck.Value)
+	}
+	if code := with("GET", ck); code != http.StatusOK {
+		t.Fatalf("read with the session: %d", code)
+	}
+	if code := with("DELETE", ck); code != http.StatusNoContent {
+		t.Fatalf("logout: %d", code)
+	}
+	if code := with("GET", ck); code != http.StatusUnauthorized {
+		t.Errorf("a copy of the cookie after logout: %d, want 401", code)
+	}
+
+	// --token tokens log in too; revoking a stored token ends its sessions.
+	if code := with("GET", login(admin)); code != http.StatusOK {
+		t.Errorf("a session of a --token token: %d", code)
+	}
+	ck = login(read)
+	if code, out := c.do("DELETE", "/api/v1/tokens/ui", admin, nil, nil); code != http.StatusOK {
+		t.Fatalf("revoke: %d %s", code, out)
+	}
+	if code := with("GET", ck); code != http.StatusUnauthorized {
+		t.Errorf("a session of a revoked token: %d, want 401", code)
+	}
+	if code := with("GET", &http.Cookie{Name: auth.SessionCookie, Value: admin}); code != http.StatusUnauthorized {
+		t.Errorf("a token as the cookie: %d, want 401 (the cookie takes session ids only)", code)
 	}
 }

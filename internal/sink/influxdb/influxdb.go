@@ -138,15 +138,17 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 	if err != nil {
 		return sink.Permanent(err)
 	}
-	if err := s.write(ctx, body); err != nil {
-		return err
-	}
+	// The ranks are kept before the answer is known: InfluxDB may have
+	// stored some of the points even when it refuses the request (1.x's
+	// partial write; a timeout), and the runner then sends the events again
+	// in smaller batches. Numbered afresh, an event whose group-mate was
+	// refused would move to a lower rank and be stored twice.
 	seqs := make([]uint64, len(b.Events))
 	for i := range b.Events {
 		seqs[i] = b.Events[i].Seq
 	}
 	s.ranks.commit(keys, seqs)
-	return nil
+	return s.write(ctx, body)
 }
 
 // Prime implements sink.Primer: the events delivered just before the
