@@ -142,6 +142,28 @@ func QueryCredential(r *http.Request) string {
 	return ""
 }
 
+// maxFormBytes bounds a form body the guard reads for its p (FormToken):
+// the /query handler takes a query of at most 1 MiB.
+const maxFormBytes = 2 << 20
+
+// FormCredential extracts the p of a POST form body, or "": InfluxDB 1.x
+// clients (influxdb-python, the Java client) POST a query with u and p in
+// the form rather than the URL. The form stays parsed for the handler
+// (r.PostForm); like the query string, it must never be logged.
+func FormCredential(r *http.Request) string {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return ""
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+		return ""
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return "" // refused as without a token; the handler sees no form
+	}
+	return r.PostForm.Get("p")
+}
+
 // Require wraps h so that requests without an accepted token in a header
 // get 401, in plain text; the scope needed follows the method (ByMethod).
 func (t *Tokens) Require(h http.Handler) http.Handler { return t.Guard(Route{})(h) }
