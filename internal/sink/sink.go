@@ -102,8 +102,11 @@ func RetryAfter(err error) time.Duration {
 
 // HTTPError turns a destination's non-2xx answer into the error class the
 // runner acts on: 408, 429 and 5xx are transient (honouring Retry-After, in
-// seconds or as an HTTP date), any other status is permanent. body is a
-// bounded prefix of the response body, quoted in the message. A 2xx is nil.
+// seconds or as an HTTP date); so are 401 and 403, which say the sink's
+// credentials are wrong, not the events: dead-lettering would empty the
+// whole stream into the dead-letter story until someone fixed a setting.
+// Any other status is permanent. body is a bounded prefix of the response
+// body, quoted in the message. A 2xx is nil.
 func HTTPError(resp *http.Response, body []byte) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
@@ -114,6 +117,8 @@ func HTTPError(resp *http.Response, body []byte) error {
 		resp.StatusCode == http.StatusTooManyRequests,
 		resp.StatusCode >= 500:
 		return &RetryLaterError{Err: err, After: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	case resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden:
+		return &RetryLaterError{Err: fmt.Errorf("%w (check the sink's credentials; retrying until they are accepted)", err)}
 	default:
 		return Permanent(err)
 	}

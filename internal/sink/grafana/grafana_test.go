@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,11 +117,12 @@ func TestPointAnnotationWithBearerToken(t *testing.T) {
 		t.Errorf("plain tags: got %q, want %q", got[1].Tags, want)
 	}
 
-	// A wrong token is Grafana's 401: the sink cannot fix it by retrying.
+	// A wrong token is Grafana's 401: no event is at fault, so it is
+	// retried (until the token is fixed), never dead-lettered.
 	bad := newSink(t, settingsFor(t, hs, map[string]any{"api_token": "wrong"}))
 	err := deliver(t, bad, ann(9, t0, map[string]any{"text": "x"}))
-	if err == nil || !sink.IsPermanent(err) {
-		t.Fatalf("wrong token: err = %v, want a permanent 401", err)
+	if err == nil || sink.IsPermanent(err) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong token: err = %v, want a transient 401", err)
 	}
 }
 
@@ -148,8 +150,8 @@ func TestBasicAuthOverTLSWithCAFile(t *testing.T) {
 	}
 
 	wrong := newSink(t, settingsFor(t, hs, map[string]any{"username": "admin", "password": "nope", "ca_file": caFile}))
-	if err := deliver(t, wrong, ann(2, t0, map[string]any{"text": "x"})); !sink.IsPermanent(err) {
-		t.Fatalf("wrong password: err = %v, want permanent", err)
+	if err := deliver(t, wrong, ann(2, t0, map[string]any{"text": "x"})); err == nil || sink.IsPermanent(err) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong password: err = %v, want a transient 401", err)
 	}
 }
 
@@ -306,7 +308,8 @@ func TestErrorClasses(t *testing.T) {
 		after     time.Duration
 	}{
 		{http.StatusBadRequest, true, 0},
-		{http.StatusForbidden, true, 0},
+		{http.StatusForbidden, false, 0},
+		{http.StatusNotFound, true, 0},
 		{http.StatusTooManyRequests, false, time.Second},
 		{http.StatusInternalServerError, false, 0},
 	} {

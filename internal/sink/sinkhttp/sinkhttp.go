@@ -91,7 +91,7 @@ func NewClient(t TLS, timeout time.Duration) (*http.Client, error) {
 
 // Do sends req and returns the answer's body (at most MaxAnswer bytes)
 // when the status is 2xx. Otherwise the error is sink.HTTPError's class
-// (transient for 408, 429 and 5xx, honouring Retry-After; permanent for
+// (transient for 401, 403, 408, 429 and 5xx, honouring Retry-After; permanent for
 // other statuses); a request that got no answer is transient.
 func Do(c *http.Client, req *http.Request) ([]byte, error) {
 	resp, err := c.Do(req)
