@@ -109,8 +109,9 @@ func TestScopedTokensPerRoute(t *testing.T) {
 	const admin = "admin-secret-0123456789"
 	logs := &lockedBuffer{}
 	s := servertest.RunServer(t, server.Options{Tokens: []string{admin}, AutoCreate: true,
-		MetricsChronicle: "app", OTLPChronicle: "app", ForwardChronicle: "app", VivoChronicles: map[vivo.Signal]string{vivo.Logs: "app"},
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		MetricsChronicle: "app", OTLPChronicle: "app", ForwardChronicle: "app", VivoChronicles: map[vivo.Signal]string{vivo.Logs: "app", vivo.Metrics: "app", vivo.Traces: "app"},
+		VivoAddr: "127.0.0.1:0",
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	c := scopeClient{t, "http://" + s.Addr()}
 	tok := map[string]string{
 		"write":       c.create(admin, "w-app", auth.ScopeWrite, "app"),
@@ -119,6 +120,7 @@ func TestScopedTokensPerRoute(t *testing.T) {
 		"read-other":  c.create(admin, "r-other", auth.ScopeRead, "other"),
 		"admin":       c.create(admin, "a-app", auth.ScopeAdmin, "app"),
 		"admin-other": c.create(admin, "a-other", auth.ScopeAdmin, "other"),
+		"admin-all":   c.create(admin, "a-all", auth.ScopeAdmin),
 	}
 	// Seed the chronicle the reads read.
 	if code, out := c.do("POST", "/api/v1/chronicles/app/stories/s/events", admin, []byte(`{"a":0}`+"\n"), nil); code != 200 {
@@ -131,31 +133,104 @@ func TestScopedTokensPerRoute(t *testing.T) {
 		hdr                map[string]string
 		scope              string // the token kind that is accepted
 		wrongScope         string // a token of the right chronicle without the scope
+		// refused, if set, replaces the kinds refused with 403
+		// (wrongScope and scope-other): a route that names no chronicle
+		// serves a token of another one what that token may see.
+		refused []string
+		ok      int  // the status of an accepted request; 0 is any 2xx
+		stream  bool // a tail: only its status is read
 	}{
-		{"anacrolix POST /", "POST", "/?chronicle=app&story=s", []byte(`{"a":1}` + "\n"), nil, "write", "read"},
-		{"events API", "POST", "/api/v1/chronicles/app/stories/s/events", []byte(`{"a":2}` + "\n"), nil, "write", "read"},
-		{"InfluxDB 1.x write", "POST", "/write?db=app", lp, nil, "write", "read"},
-		{"InfluxDB 2.x write", "POST", "/api/v2/write?bucket=app&org=x", lp, nil, "write", "read"},
-		{"OTLP logs", "POST", "/v1/logs", otlpLogsBody(t), map[string]string{"Content-Type": "application/x-protobuf"}, "write", "read"},
-		{"Trendlines", "POST", "/api/v1/data", []byte(`{"metric":"tl","value":1}`), nil, "write", "read"},
-		{"Vivo input", "POST", "/vivo/input/s", []byte(`[{"date":1.5,"log":"x"}]`), map[string]string{"Content-Type": "application/json"}, "write", "read"},
-		{"Trendlines read", "GET", "/api/v1/data/tl", nil, nil, "read", "write"},
-		{"Vivo exporter", "GET", "/vivo/logs", nil, nil, "read", "write"},
-		{"Vivo exporter by chronicle", "GET", "/vivo/chronicles/app/logs", nil, nil, "read", "write"},
-		{"read events", "GET", "/api/v1/chronicles/app/stories/s/events", nil, nil, "read", "write"},
-		{"stories", "GET", "/api/v1/chronicles/app/stories", nil, nil, "read", "write"},
-		{"InfluxQL", "GET", "/query?db=app&q=" + url.QueryEscape("SHOW MEASUREMENTS"), nil, nil, "read", "write"},
-		{"InfluxQL FROM another db", "GET", "/query?q=" + url.QueryEscape(`SELECT * FROM "app".."m"`), nil, nil, "read", "write"},
-		{"retention", "PUT", "/api/v1/chronicles/app", []byte(`{"retention":{"max_age":"240h"}}`), nil, "admin", "read"},
+		{"anacrolix POST /", "POST", "/?chronicle=app&story=s", []byte(`{"a":1}` + "\n"), nil, "write", "read", nil, 0, false},
+		{"events API", "POST", "/api/v1/chronicles/app/stories/s/events", []byte(`{"a":2}` + "\n"), nil, "write", "read", nil, 0, false},
+		{"InfluxDB 1.x write", "POST", "/write?db=app", lp, nil, "write", "read", nil, 0, false},
+		{"InfluxDB 2.x write", "POST", "/api/v2/write?bucket=app&org=x", lp, nil, "write", "read", nil, 0, false},
+		{"OTLP logs", "POST", "/v1/logs", otlpLogsBody(t), map[string]string{"Content-Type": "application/x-protobuf"}, "write", "read", nil, 0, false},
+		{"Trendlines", "POST", "/api/v1/data", []byte(`{"metric":"tl","value":1}`), nil, "write", "read", nil, 0, false},
+		{"Vivo input", "POST", "/vivo/input/s", []byte(`[{"date":1.5,"log":"x"}]`), map[string]string{"Content-Type": "application/json"}, "write", "read", nil, 0, false},
+		{"Trendlines read", "GET", "/api/v1/data/tl", nil, nil, "read", "write", nil, 0, false},
+		{"Vivo exporter", "GET", "/vivo/logs", nil, nil, "read", "write", nil, 0, false},
+		{"Vivo exporter by chronicle", "GET", "/vivo/chronicles/app/logs", nil, nil, "read", "write", nil, 0, false},
+		{"read events", "GET", "/api/v1/chronicles/app/stories/s/events", nil, nil, "read", "write", nil, 0, false},
+		{"stories", "GET", "/api/v1/chronicles/app/stories", nil, nil, "read", "write", nil, 0, false},
+		{"InfluxQL", "GET", "/query?db=app&q=" + url.QueryEscape("SHOW MEASUREMENTS"), nil, nil, "read", "write", nil, 0, false},
+		{"InfluxQL FROM another db", "GET", "/query?q=" + url.QueryEscape(`SELECT * FROM "app".."m"`), nil, nil, "read", "write", nil, 0, false},
+		{"retention", "PUT", "/api/v1/chronicles/app", []byte(`{"retention":{"max_age":"240h"}}`), nil, "admin", "read", nil, 0, false},
+		// Every other route of routes.go's mux.
+		{"OTLP metrics", "POST", "/v1/metrics", []byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asDouble":1,"timeUnixNano":"1"}]}}]}]}]}`),
+			map[string]string{"Content-Type": "application/json"}, "write", "read", nil, 0, false},
+		{"OTLP traces", "POST", "/v1/traces", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`),
+			map[string]string{"Content-Type": "application/json"}, "write", "read", nil, 0, false},
+		{"Vivo input without a tag", "POST", "/vivo/input", []byte(`[{"date":1.5,"log":"x"}]`), map[string]string{"Content-Type": "application/json"}, "write", "read", nil, 0, false},
+		{"InfluxQL POST", "POST", "/query?db=app", []byte("q=SHOW+MEASUREMENTS"), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "read", "write", nil, 0, false},
+		{"chronicle", "GET", "/api/v1/chronicles/app", nil, nil, "read", "write", nil, 0, false},
+		{"chronicle events", "GET", "/api/v1/chronicles/app/events", nil, nil, "read", "write", nil, 0, false},
+		{"series", "GET", "/api/v1/chronicles/app/stories/s/series?field=a", nil, nil, "read", "write", nil, 0, false},
+		{"annotations", "GET", "/api/v1/chronicles/app/annotations", nil, nil, "read", "write", nil, 0, false},
+		{"traces", "GET", "/api/v1/chronicles/app/traces", nil, nil, "read", "write", nil, 0, false},
+		{"trace", "GET", "/api/v1/chronicles/app/traces/5b8efff798038103d269b633813fc60c", nil, nil, "read", "write", nil, 0, false},
+		{"chronicle tail", "GET", "/api/v1/chronicles/app/tail", nil, nil, "read", "write", nil, 0, true},
+		{"story tail", "GET", "/api/v1/chronicles/app/stories/s/tail", nil, nil, "read", "write", nil, 0, true},
+		{"Trendlines metric", "GET", "/api/v1/metric/tl", nil, nil, "read", "write", nil, 0, false},
+		{"Trendlines metrics", "GET", "/api/v1/metric", nil, nil, "read", "write", nil, 0, false},
+		{"Vivo exporter metrics", "GET", "/vivo/metrics", nil, nil, "read", "write", nil, 0, false},
+		{"Vivo exporter traces", "GET", "/vivo/traces", nil, nil, "read", "write", nil, 0, false},
+		{"Vivo listener logs", "GET", "http://" + s.VivoAddr() + "/logs", nil, nil, "read", "write", nil, 0, false},
+		// Routes naming no chronicle filter what they show (tested below).
+		{"chronicles", "GET", "/api/v1/chronicles", nil, nil, "read", "", []string{"write"}, 0, false},
+		{"metrics catalog", "GET", "/api/v1/metrics", nil, nil, "read", "", []string{"write"}, 0, false},
+		{"sources", "GET", "/api/v1/sources", nil, nil, "read", "", []string{"write"}, 0, false},
+		{"source", "GET", "/api/v1/sources/nosuch", nil, nil, "read", "", []string{"write"}, http.StatusNotFound, false},
+		{"cluster", "GET", "/api/v1/cluster", nil, nil, "read", "", []string{"write"}, 0, false},
+		{"session", "GET", "/api/v1/session", nil, nil, "read", "", []string{"write"}, 0, false},
+		{"sinks", "GET", "/api/v1/sinks", nil, nil, "read", "", []string{"write"}, 0, false},
+		{"sink", "GET", "/api/v1/sinks/nosuch", nil, nil, "read", "", []string{"write"}, http.StatusNotFound, false},
+		{"sink cursor", "GET", "/api/v1/sinks/nosuch/cursor", nil, nil, "read", "", []string{"write"}, http.StatusNotFound, false},
+		// Admin beyond one chronicle: only an admin token for all of them.
+		{"sink pause", "POST", "/api/v1/sinks/nosuch/pause", nil, nil, "admin-all", "", []string{"read", "write", "admin"}, http.StatusNotFound, false},
+		{"sink resume", "POST", "/api/v1/sinks/nosuch/resume", nil, nil, "admin-all", "", []string{"read", "write", "admin"}, http.StatusNotFound, false},
+		{"sink cursor PUT", "PUT", "/api/v1/sinks/fwd/cursor", []byte(`{"position":"beginning","chronicle":"app"}`), nil, "admin-all", "", []string{"read", "write", "admin"}, 0, false},
+		{"sink cursor POST", "POST", "/api/v1/sinks/fwd/cursor", []byte(`{"position":"beginning","chronicle":"app"}`), nil, "admin-all", "", []string{"read", "write", "admin"}, 0, false},
+		{"tokens", "GET", "/api/v1/tokens", nil, nil, "admin-all", "", []string{"read", "write", "admin"}, 0, false},
+		{"token create", "POST", "/api/v1/tokens", []byte(`{"name":"t-table","scopes":["read"]}`), nil, "admin-all", "", []string{"read", "write", "admin"}, 0, false},
+		{"token revoke", "DELETE", "/api/v1/tokens/t-table", nil, nil, "admin-all", "", []string{"read", "write", "admin"}, 0, false},
 	}
 	for _, rt := range routes {
-		try := func(kind string) (int, string) {
-			return c.do(rt.method, rt.path, tok[kind], rt.body, rt.hdr)
+		do := func(token string) (int, string) {
+			if !strings.HasPrefix(rt.path, "http://") && !rt.stream {
+				return c.do(rt.method, rt.path, token, rt.body, rt.hdr)
+			}
+			cl := c
+			if !strings.HasPrefix(rt.path, "http://") {
+				cl.base += rt.path
+			} else {
+				cl.base = rt.path
+			}
+			if !rt.stream {
+				return cl.do(rt.method, "", token, rt.body, rt.hdr)
+			}
+			// A tail answers its status, then streams until canceled.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, rt.method, cl.base, nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode, ""
 		}
-		if code, out := c.do(rt.method, rt.path, "", rt.body, rt.hdr); code != http.StatusUnauthorized {
+		try := func(kind string) (int, string) { return do(tok[kind]) }
+		if code, out := do(""); code != http.StatusUnauthorized {
 			t.Errorf("%s without a token: %d %s, want 401", rt.name, code, out)
 		}
-		for _, kind := range []string{rt.wrongScope, rt.scope + "-other"} {
+		refused := rt.refused
+		if refused == nil {
+			refused = []string{rt.wrongScope, rt.scope + "-other"}
+		}
+		for _, kind := range refused {
 			code, out := try(kind)
 			// InfluxQL answers per statement: a refused database is an
 			// error in the results of a 200, as InfluxDB's privileges are.
@@ -166,8 +241,8 @@ func TestScopedTokensPerRoute(t *testing.T) {
 				t.Errorf("%s with a %s token: %d %s, want 403", rt.name, kind, code, out)
 			}
 		}
-		if code, out := try(rt.scope); code/100 != 2 || strings.Contains(out, "forbidden") {
-			t.Errorf("%s with a %s token: %d %s, want 2xx", rt.name, rt.scope, code, out)
+		if code, out := try(rt.scope); (rt.ok == 0 && code/100 != 2) || (rt.ok != 0 && code != rt.ok) || strings.Contains(out, "forbidden") {
+			t.Errorf("%s with a %s token: %d %s, want %d (0: 2xx)", rt.name, rt.scope, code, out, rt.ok)
 		}
 	}
 
@@ -319,5 +394,19 @@ func TestScopedTokensPerRoute(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "token created") {
 		t.Errorf("the logs were not captured: %.200s", logs.String())
+	}
+
+	// Last, as it deletes what the reads above read.
+	del := "/api/v1/chronicles/app"
+	if code, _ := c.do("DELETE", del, "", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("DELETE chronicle without a token: %d, want 401", code)
+	}
+	for _, kind := range []string{"read", "admin-other"} { // "write" was revoked above
+		if code, out := c.do("DELETE", del, tok[kind], nil, nil); code != http.StatusForbidden {
+			t.Errorf("DELETE chronicle with a %s token: %d %s, want 403", kind, code, out)
+		}
+	}
+	if code, out := c.do("DELETE", del, tok["admin"], nil, nil); code/100 != 2 {
+		t.Errorf("DELETE chronicle with its admin token: %d %s", code, out)
 	}
 }
