@@ -23,6 +23,11 @@ const (
 	defaultSeriesWidth = 1000
 	maxSeriesWidth     = 10000
 	maxSeriesGroups    = 100
+	// maxSeriesColumns bounds the columns of all lines of a request
+	// (a column is 72 bytes; a line on the sequence axis holds up to
+	// 2·width): 100 lines of width 10,000 would hold 144 MB per request.
+	// The lines a request may have is this over its width.
+	maxSeriesColumns = 200_000
 )
 
 // registerViews adds the read-only routes the web UI draws from; they are
@@ -112,11 +117,12 @@ type seriesLine interface {
 
 // lineSet holds a chart's lines, one per value of the group_by tag.
 type lineSet struct {
-	newLine func() seriesLine
-	groupBy string
-	lines   map[string]seriesLine
-	read    int  // points added
-	cut     bool // a group beyond maxSeriesGroups was left out
+	newLine  func() seriesLine
+	groupBy  string
+	lines    map[string]seriesLine
+	maxLines int  // maxSeriesGroups, fewer for wide charts (maxSeriesColumns)
+	read     int  // points added
+	cut      bool // a group beyond maxLines was left out
 }
 
 // add adds a point at time t (Unix ns) to the line of group key.
@@ -124,7 +130,7 @@ func (ls *lineSet) add(key string, t int64, y float64) {
 	ls.read++
 	l, ok := ls.lines[key]
 	if !ok {
-		if len(ls.lines) >= maxSeriesGroups {
+		if len(ls.lines) >= ls.maxLines {
 			ls.cut = true
 			return
 		}
@@ -174,7 +180,8 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, ctx := sr.q, r.Context()
-	ls := &lineSet{groupBy: sr.groupBy, lines: map[string]seriesLine{}}
+	ls := &lineSet{groupBy: sr.groupBy, lines: map[string]seriesLine{},
+		maxLines: max(1, min(maxSeriesGroups, maxSeriesColumns/(2*sr.width)))}
 	// The time axis needs its range before the first point: an open end
 	// is the story's own first or last event time.
 	lo, hi := q.From, q.To

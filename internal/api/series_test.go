@@ -176,6 +176,15 @@ func TestSeriesGroupsBounded(t *testing.T) {
 	if len(out.Series) != maxSeriesGroups || !out.GroupsTruncated {
 		t.Fatalf("%d series, truncated %v; want %d, true", len(out.Series), out.GroupsTruncated, maxSeriesGroups)
 	}
+	// A chart at the widest keeps fewer lines: the columns of all lines
+	// of a request are bounded (maxSeriesColumns), not only their count.
+	for _, x := range []string{"seq", "time"} {
+		out = seriesOut{}
+		e.getJSON(fmt.Sprintf("/api/v1/chronicles/m/stories/cpu/series?field=v&group_by=host&x=%s&width=%d", x, maxSeriesWidth), 200, &out)
+		if want := maxSeriesColumns / (2 * maxSeriesWidth); len(out.Series) != want || !out.GroupsTruncated {
+			t.Errorf("x=%s width %d: %d series, truncated %v; want %d, true", x, maxSeriesWidth, len(out.Series), out.GroupsTruncated, want)
+		}
+	}
 }
 
 func TestMetricsCatalog(t *testing.T) {
