@@ -137,7 +137,7 @@ func (db *InfluxDB) start() error {
 	go func() { _ = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		resp, err := http.Get(db.URL() + "/ping")
+		resp, err := influxClient.Get(db.URL() + "/ping")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusNoContent {
@@ -191,6 +191,10 @@ type InfluxResult struct {
 	} `json:"series,omitempty"`
 }
 
+// influxClient bounds every request to influxd: a test polling a stuck
+// influxd (inside Eventually, say) fails instead of hanging the run.
+var influxClient = &http.Client{Timeout: 30 * time.Second}
+
 // Query runs q against database db (epoch=ns, numbers as json.Number) and
 // returns the results; a statement's error is in its result, not returned.
 func (db *InfluxDB) Query(q, database string) ([]InfluxResult, error) {
@@ -198,7 +202,7 @@ func (db *InfluxDB) Query(q, database string) ([]InfluxResult, error) {
 	if database != "" {
 		v.Set("db", database)
 	}
-	resp, err := http.PostForm(db.URL()+"/query", v)
+	resp, err := influxClient.PostForm(db.URL()+"/query", v)
 	if err != nil {
 		return nil, err
 	}
