@@ -6,6 +6,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -511,40 +512,48 @@ func (e *Engine) showSeries(ctx context.Context, s *influxql.ShowSeriesStatement
 	if s.Condition != nil && influxql.HasTimeExpr(s.Condition) {
 		return nil, errors.New("SHOW SERIES with a time condition is not supported by chronostream")
 	}
+	type named struct {
+		m string
+		s *tsdb.Series
+	}
+	var found []named
 	var keys []string
 	err = withDB(db, nil, nil, func() error {
 		for _, m := range measurements(db, s.Sources) {
 			for _, x := range m.Series() {
 				if seriesMatch(s.Condition, x) {
-					keys = append(keys, seriesKey(m.Name, x))
+					found = append(found, named{m.Name, x})
 				}
 			}
 		}
+		// influxd lists series by measurement, then tag keys and values
+		// unescaped ("h 1" before "h2", though "h\ 1" sorts after).
+		slices.SortFunc(found, func(a, b named) int {
+			if c := strings.Compare(a.m, b.m); c != 0 {
+				return c
+			}
+			return slices.CompareFunc(a.s.Tags, b.s.Tags, func(x, y tsdb.Tag) int {
+				return cmp.Or(strings.Compare(x.Key, y.Key), strings.Compare(x.Value, y.Value))
+			})
+		})
+		for _, f := range page(found, s.Offset, s.Limit) {
+			keys = append(keys, seriesKey(f.m, f.s))
+		}
 		return nil
 	})
-	sort.Strings(keys)
-	keys = page(keys, s.Offset, s.Limit)
 	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
 	return []influxjson.Series{nameList("", "key", keys)}, nil
 }
 
-var (
-	measurementEscaper = strings.NewReplacer(",", `\,`, " ", `\ `)
-	tagEscaper         = strings.NewReplacer(",", `\,`, " ", `\ `, "=", `\=`)
-)
+var measurementEscaper = strings.NewReplacer(",", `\,`, " ", `\ `)
 
 // seriesKey is InfluxDB's series key: the measurement and tags escaped as
-// in line protocol.
+// in line protocol (the index's Key holds the tags so).
 func seriesKey(name string, s *tsdb.Series) string {
-	var b strings.Builder
-	b.WriteString(measurementEscaper.Replace(name))
-	for _, t := range s.Tags {
-		b.WriteByte(',')
-		b.WriteString(tagEscaper.Replace(t.Key))
-		b.WriteByte('=')
-		b.WriteString(tagEscaper.Replace(t.Value))
+	if s.Key == "" {
+		return measurementEscaper.Replace(name)
 	}
-	return b.String()
+	return measurementEscaper.Replace(name) + "," + s.Key
 }

@@ -208,6 +208,15 @@ func (d *dataset) other(r *rand.Rand) []string {
 			lines = append(lines, fmt.Sprintf(`logs,level=%s msg="job %d done",code=%di %d`, []string{"info", "error"}[r.IntN(2)], r.IntN(1000), r.IntN(3), ts.UnixNano()))
 			d.count(dbOther, "logs", "msg", "code")
 		}
+		// disk: a tag and a field of one name, tag values whose escaped
+		// and unescaped orders differ ("h 1" < "h2", `h\ 1` > "h2"), and
+		// two series at each time.
+		if ts.Minute()%10 == 0 {
+			for _, h := range []string{`h\ 1,path=/var`, `h2,path=/home`} {
+				lines = append(lines, fmt.Sprintf(`disk,host=%s path="%s/x",used=%di %d`, h, h[strings.IndexByte(h, '=')+1:], r.IntN(1000), ts.UnixNano()))
+				d.count(dbOther, "disk", "used", "path")
+			}
+		}
 	}
 	return lines
 }

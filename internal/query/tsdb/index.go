@@ -32,7 +32,7 @@ type Series struct {
 	// ID numbers series in the order the index first saw them, as
 	// InfluxDB's series ids do: rows of equal time come in that order.
 	ID   uint64
-	Key  string // measurement-independent canonical form: k=v,k=v sorted by key
+	Key  string // measurement-independent canonical form: k=v,k=v sorted by key, escaped as in line protocol
 	Tags []Tag  // sorted by key
 	cols map[string]*Column
 }
@@ -188,6 +188,9 @@ func (db *DB) apply(block uint64, evs []event.Event) {
 	db.applied = max(db.applied, block)
 }
 
+// keyEscaper escapes what separates a series key's tags, as line protocol does.
+var keyEscaper = strings.NewReplacer(",", `\,`, "=", `\=`, " ", `\ `)
+
 func (m *Measurement) seriesFor(tags map[string]string, db *DB) *Series {
 	keys := make([]string, 0, len(tags))
 	for k := range tags {
@@ -196,14 +199,17 @@ func (m *Measurement) seriesFor(tags map[string]string, db *DB) *Series {
 		}
 	}
 	sort.Strings(keys)
+	// Escaped as in InfluxDB's series keys: unescaped, {a: "b,c=d"} and
+	// {a: "b", c: "d"} were one series, and series sorted otherwise than
+	// influxd sorts them (rows of equal time, SHOW SERIES, SLIMIT).
 	var b strings.Builder
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(k)
+		keyEscaper.WriteString(&b, k)
 		b.WriteByte('=')
-		b.WriteString(tags[k])
+		keyEscaper.WriteString(&b, tags[k])
 	}
 	key := b.String()
 	if s := m.series[key]; s != nil {
