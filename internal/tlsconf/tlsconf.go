@@ -121,11 +121,10 @@ func (c *Config) Reload() error {
 	return nil
 }
 
-// ReloadOnSIGHUP reloads the files on each SIGHUP until ctx ends.
+// ReloadOnSIGHUP reloads the files on each SIGHUP until ctx ends. With a
+// self-signed certificate there is nothing to reload, but SIGHUP is still
+// taken: its default action would end the server without a shutdown.
 func (c *Config) ReloadOnSIGHUP(ctx context.Context) {
-	if c.opts.SelfSigned {
-		return
-	}
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	go func() {
@@ -135,6 +134,10 @@ func (c *Config) ReloadOnSIGHUP(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-ch:
+				if c.opts.SelfSigned {
+					c.log.Info("SIGHUP: a self-signed certificate has nothing to reload")
+					continue
+				}
 				if err := c.Reload(); err != nil {
 					c.log.Error("TLS certificate not reloaded; serving the previous one", "err", err)
 					continue

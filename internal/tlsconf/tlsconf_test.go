@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"net"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -149,6 +152,42 @@ func TestSelfSigned(t *testing.T) {
 	if _, err := servedSerial(t, addr, &tls.Config{ServerName: "localhost"}); err == nil {
 		t.Error("the self-signed certificate verified against the system roots")
 	}
+
+	// SIGHUP is taken (its default action ends the process) and the
+	// certificate stays.
+	logs := &syncBuffer{}
+	c, err = tlsconf.New(tlsconf.Options{SelfSigned: true}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.ReloadOnSIGHUP(ctx)
+	before := c.Certificate()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "nothing to reload") }, "SIGHUP handled")
+	if c.Certificate() != before {
+		t.Error("SIGHUP replaced the self-signed certificate")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestValidate(t *testing.T) {
