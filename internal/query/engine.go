@@ -43,11 +43,19 @@ type Engine struct {
 	Retention store.Retention
 	// Now is the clock of now() (time.Now when nil).
 	Now func() time.Time
-	// MaxRows bounds the rows one statement may return (default 1,000,000):
-	// beyond it the statement fails instead of holding the server's memory.
+	// MaxRows bounds the rows one statement, and all the statements of a
+	// request, may return (default 1,000,000): beyond it the statement
+	// fails instead of holding the server's memory.
 	MaxRows int
 
 	rawOnly bool // tests: never read rollups, to compare both paths
+}
+
+func (e *Engine) maxRows() int {
+	if e.MaxRows <= 0 {
+		return 1_000_000
+	}
+	return e.MaxRows
 }
 
 // ErrNotExecuted is the error of the statements after a failed one.
@@ -83,9 +91,19 @@ func (e *Engine) execute(ctx context.Context, q, db string) ([]influxjson.Result
 		return nil, nil, fmt.Errorf("%w: %w", ErrParse, err)
 	}
 	results := make([]influxjson.Result, 0, len(parsed.Statements))
+	// The answer is held whole: its rows over every statement are bounded
+	// too, or a 1 MiB text of "SELECT * FROM m;" would hold 50,000 times
+	// MaxRows.
+	rows, maxRows := 0, e.maxRows()
 	for i, st := range parsed.Statements {
 		res := influxjson.Result{StatementID: i}
 		res.Series, res.Err = e.statement(ctx, st, db)
+		for _, s := range res.Series {
+			rows += len(s.Values)
+		}
+		if rows > maxRows && res.Err == nil {
+			res.Series, res.Err = nil, fmt.Errorf("max-select-point limit exceeded: the statements return more than %d rows", maxRows)
+		}
 		results = append(results, res)
 		if res.Err != nil {
 			// InfluxDB stops at the first failing statement, then sends

@@ -182,3 +182,28 @@ func FuzzExecute(f *testing.F) {
 		}
 	})
 }
+
+// The row bound holds over a request's statements, not only each one: the
+// answer is held whole before it is written.
+func TestMaxRowsOverStatements(t *testing.T) {
+	db := tsdb.NewDB("db", tsdb.DefaultRollups)
+	db.Lock()
+	for i := range 4 {
+		db.Insert("m", nil, int64(i+1), map[string]event.Value{"v": event.Int(int64(i))})
+	}
+	db.Unlock()
+	e := &Engine{Index: memSource{"db": db}, Catalog: memCatalog{}, MaxRows: 10}
+	res, err := e.Execute(context.Background(), "SELECT v FROM m; SELECT v FROM m; SELECT v FROM m; SELECT v FROM m", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		t.Logf("statement %d: %d series, err %v", r.StatementID, len(r.Series), r.Err)
+		if i < 2 && (r.Err != nil || len(r.Series) != 1) {
+			t.Errorf("statement %d within the bound: %v", i, r.Err)
+		}
+	}
+	if len(res) < 3 || res[2].Err == nil || !strings.Contains(res[2].Err.Error(), "max-select-point") || len(res[2].Series) != 0 {
+		t.Errorf("the statement crossing the bound answered %+v, want max-select-point", res[2:])
+	}
+}

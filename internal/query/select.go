@@ -158,10 +158,7 @@ func (e *Engine) evaluate(db *tsdb.DB, s *influxql.SelectStatement) ([]influxjso
 
 func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
 	now := e.now().UTC()
-	p := &plan{stmt: stmt, columns: stmt.ColumnNames(), limitRows: e.MaxRows, now: now.UnixNano()}
-	if p.limitRows <= 0 {
-		p.limitRows = 1_000_000
-	}
+	p := &plan{stmt: stmt, columns: stmt.ColumnNames(), limitRows: e.maxRows(), now: now.UnixNano()}
 	cond := influxql.Reduce(stmt.Condition, &influxql.NowValuer{Now: now})
 	var err error
 	p.lo, p.hi, p.cond, err = splitTime(cond)
