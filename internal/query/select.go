@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,11 +55,35 @@ func (e *Engine) selectStatement(ctx context.Context, s *influxql.SelectStatemen
 			return e.selectSubquery(ctx, s, sq, def)
 		}
 	}
-	db, err := e.database(ctx, sourceDB(s.Sources, def))
+	name, err := oneDB(s.Sources, def)
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.database(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	return e.selectOn(db, s)
+}
+
+// oneDB is the one database a statement's measurements are in (def for
+// those that name none). Measurements of several are refused: the
+// statement is evaluated over one index, where "cpu" next to
+// "other".."logs" was read from other's cpu.
+func oneDB(sources influxql.Sources, def string) (string, error) {
+	name, first := def, true
+	for _, src := range sources {
+		m, ok := src.(*influxql.Measurement)
+		if !ok {
+			continue
+		}
+		db := cmp.Or(m.Database, def)
+		if !first && db != name {
+			return "", fmt.Errorf("chronostream reads the measurements of one database per statement, not of %q and %q", name, db)
+		}
+		name, first = db, false
+	}
+	return name, nil
 }
 
 // selectOn evaluates a statement over one DB's index.
