@@ -313,7 +313,9 @@ func (t *Tokens) Guard(rt Route) func(http.Handler) http.Handler {
 			}
 			// A live tail holds a connection for as long as the client
 			// wants: the token's MaxTails bounds how many at once.
-			if strings.HasSuffix(r.URL.Path, "/tail") {
+			// By the route's pattern, not the path: a chronicle or a
+			// Trendlines metric may be named "tail".
+			if strings.HasSuffix(r.Pattern, "/tail") {
 				if !p.limiter.startTail() {
 					t.reject("too_many_tails")
 					w.Header().Set("Retry-After", "10")

@@ -96,6 +96,10 @@ func TestTokenLimits(t *testing.T) {
 	if second.StatusCode != 429 {
 		t.Errorf("second tail at MaxTails 1: %d, want 429", second.StatusCode)
 	}
+	// A read of a chronicle named "tail" is no tail.
+	if code, out := c.do("GET", "/api/v1/chronicles/tail", r, nil, nil); code == 429 {
+		t.Errorf("a read of chronicle \"tail\" at MaxTails: %d %s", code, out)
+	}
 	first.Body.Close()
 	stop()
 	testutil.Eventually(t, 10*time.Second, func() bool {
