@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chronostream/chronostream/internal/natsd"
@@ -22,7 +21,7 @@ func TestSessions(t *testing.T) {
 	}
 	t.Cleanup(ns.Shutdown)
 	open := func() *Store {
-		nc, err := nats.Connect(ns.ClientURL())
+		nc, err := ns.Connect() // in-process: the server listens on no port
 		if err != nil {
 			t.Fatal(err)
 		}
