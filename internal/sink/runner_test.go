@@ -475,3 +475,55 @@ func TestSkippedEventsAreNotCountedDelivered(t *testing.T) {
 		t.Errorf("/metrics: delivered %v, skipped %v; want 6 and 4", d, s)
 	}
 }
+
+// A pause that lands while a batch is in the destination's hands: the
+// runner's commit loses the compare-and-set to the pause, so the sink is
+// paused (not un-paused by its own commit), and after resuming, the batch
+// is delivered again: nothing is skipped.
+func TestPauseDuringDeliveryLosesNothing(t *testing.T) {
+	e := newEnv(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	rec := &recorder{refuse: func(attempt int, _ []event.Event) error {
+		if attempt == 1 {
+			close(entered)
+			<-release // the destination answers only after the pause
+		}
+		return nil
+	}}
+	var evs []event.Event
+	for i := 0; i < 5; i++ {
+		evs = append(evs, metric(i))
+	}
+	a := e.append(t, "c", "s", evs...)
+	r := e.run(t, Config{Name: "x", Type: "t", Chronicle: "c", BatchAge: Duration(time.Millisecond)}, rec)
+	ctx := context.Background()
+	<-entered
+	setPaused := func(paused bool) {
+		t.Helper()
+		c, rev, err := e.state.Cursor(ctx, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Paused, c.By = paused, "api"
+		if _, err := e.state.SetCursor(ctx, "x", c, int64(rev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPaused(true)
+	close(release)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().State == "paused" }, "paused")
+	if c, _, err := e.state.Cursor(ctx, "x"); err != nil || !c.Paused || c.Seq >= a.Last {
+		t.Fatalf("cursor after the pause: %+v %v (want paused, before %d)", c, err, a.Last)
+	}
+	setPaused(false)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == a.Last }, "resumed and delivered")
+	got := map[uint64]int{}
+	for _, ev := range rec.delivered() {
+		got[ev.Seq]++
+	}
+	for seq := a.First; seq <= a.Last; seq++ {
+		if got[seq] == 0 {
+			t.Errorf("event %d never delivered (deliveries %v)", seq, seqs(rec.delivered()))
+		}
+	}
+}
