@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,11 @@ const sessionPrefix = "session."
 // MaxSessions bounds the sessions stored at once: logins beyond it are
 // refused (ErrTooManySessions) until some expire or log out.
 const MaxSessions = 10000
+
+// MaxSessionsPerToken bounds one token's sessions: its next login ends
+// its oldest, so that one token's logins cannot fill MaxSessions and lock
+// everyone else out of the UI.
+const MaxSessionsPerToken = 32
 
 // ErrTooManySessions refuses a login while MaxSessions are open.
 var ErrTooManySessions = errors.New("too many open sessions")
@@ -56,6 +62,7 @@ func (s *Store) applySession(e jetstream.KeyValueEntry) {
 // token.
 func (s *Store) CreateSession(ctx context.Context, secret string, ttl time.Duration) (string, error) {
 	s.pruneSessions(ctx)
+	s.endOldestSessions(ctx, hashOf(secret))
 	s.mu.RLock()
 	n := len(s.sessions)
 	s.mu.RUnlock()
@@ -139,4 +146,23 @@ func (s *Store) deleteSessions(ctx context.Context, match func(sessionRecord) bo
 			s.log.Debug("auth: deleting an ended session", "err", err)
 		}
 	}
+}
+
+// endOldestSessions ends the oldest sessions of the token hash while it
+// has MaxSessionsPerToken or more.
+func (s *Store) endOldestSessions(ctx context.Context, token string) {
+	s.mu.RLock()
+	var mine []sessionRecord
+	for _, rec := range s.sessions {
+		if rec.Token == token {
+			mine = append(mine, rec)
+		}
+	}
+	s.mu.RUnlock()
+	if len(mine) < MaxSessionsPerToken {
+		return
+	}
+	slices.SortFunc(mine, func(a, b sessionRecord) int { return a.Expires.Compare(b.Expires) })
+	cut := mine[len(mine)-MaxSessionsPerToken].Expires // sessions up to it end
+	s.deleteSessions(ctx, func(rec sessionRecord) bool { return rec.Token == token && !rec.Expires.After(cut) })
 }

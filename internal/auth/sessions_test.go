@@ -81,6 +81,25 @@ func TestSessions(t *testing.T) {
 	if _, err := a.kv.Get(ctx, sessionPrefix+hashOf(old)); err == nil {
 		t.Error("an expired session is still in the bucket")
 	}
+	// One token's logins end its oldest sessions beyond its share.
+	first, err := a.CreateSession(ctx, secret, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range MaxSessionsPerToken {
+		if _, err := a.CreateSession(ctx, secret, 2*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ta.LookupSession(first) != nil {
+		t.Error("the token's oldest session outlived its share of sessions")
+	}
+	a.mu.RLock()
+	n := len(a.sessions)
+	a.mu.RUnlock()
+	if n != MaxSessionsPerToken {
+		t.Errorf("%d sessions of one token, want %d", n, MaxSessionsPerToken)
+	}
 	if a.Len() != 1 || len(a.List()) != 1 {
 		t.Errorf("sessions counted as tokens: Len %d, List %v", a.Len(), a.List())
 	}
