@@ -42,7 +42,8 @@ type Options struct {
 	// DefaultMaxPoints). A chronicle whose points would pass it stops being
 	// indexed and its queries fail with ErrFull (never a partial answer)
 	// until retention brings the total under 90% of the bound, when it is
-	// read again from the log.
+	// read again from the log (again no sooner than a minute later,
+	// doubling up to an hour, while it still does not fit).
 	MaxPoints int64
 	// MaxStringBytes bounds the bytes of string field values held
 	// (default DefaultMaxStringBytes), as MaxPoints bounds the points.
@@ -80,10 +81,26 @@ type Index struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	retries map[string]retry // chronicles left out for want of room
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
+
+// retry is when a chronicle left out for want of room may be read again.
+type retry struct {
+	at    time.Time
+	delay time.Duration
+}
+
+// A chronicle that did not fit is read again at once when there is room,
+// then no sooner than a minute after, doubling up to an hour: reading a
+// chronicle too big for the room retention made would otherwise read its
+// whole log again at every rescan.
+const (
+	fullRetryMin = time.Minute
+	fullRetryMax = time.Hour
+)
 
 // entry is one followed chronicle.
 type entry struct {
@@ -114,7 +131,7 @@ func New(o Options) *Index {
 	if o.MaxStringBytes <= 0 {
 		o.MaxStringBytes = DefaultMaxStringBytes
 	}
-	ix := &Index{opts: o, log: o.Logger, entries: map[string]*entry{}}
+	ix := &Index{opts: o, log: o.Logger, entries: map[string]*entry{}, retries: map[string]retry{}}
 	for _, w := range o.Rollups {
 		ix.widths = append(ix.widths, int64(w))
 	}
@@ -185,13 +202,27 @@ func (ix *Index) rescan() {
 		live[n] = true
 	}
 	ix.mu.Lock()
+	now := time.Now()
+	for n := range ix.retries {
+		if !live[n] {
+			delete(ix.retries, n)
+		}
+	}
 	for n, e := range ix.entries {
 		e.db.mu.RLock()
 		full := e.db.full
 		e.db.mu.RUnlock()
+		if !live[n] {
+			ix.removeLocked(n, e)
+			continue
+		}
 		// A chronicle left out for want of room is read again once
-		// retention made room.
-		if !live[n] || full && ix.stats.points.Load() < ix.opts.MaxPoints/10*9 && ix.stats.strBytes.Load() < ix.opts.MaxStringBytes/10*9 {
+		// retention made room (see fullRetryMin).
+		room := ix.stats.points.Load() < ix.opts.MaxPoints/10*9 && ix.stats.strBytes.Load() < ix.opts.MaxStringBytes/10*9
+		if r := ix.retries[n]; full && room && !now.Before(r.at) {
+			r.delay = min(max(2*r.delay, fullRetryMin), fullRetryMax)
+			r.at = now.Add(r.delay)
+			ix.retries[n] = r
 			ix.removeLocked(n, e)
 		}
 	}
