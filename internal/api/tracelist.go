@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chronostream/chronostream/event"
 )
@@ -16,7 +17,25 @@ const (
 	// defaultTraceScan bounds the spans a trace list reads, newest first.
 	defaultTraceScan = 20000
 	maxTraceScan     = 200000 // a summary per distinct trace: some 30 MB at most
+	// The strings a summary keeps are bounded so that the 30 MB hold: a
+	// span's fields are the producer's (up to an event's size each).
+	// Trace ids are 32 hex digits (W3C, OTLP); longer ones are left out.
+	maxTraceIDBytes  = 128
+	maxRootNameBytes = 256
 )
+
+// clip returns s cut to at most n bytes (at a UTF-8 boundary), copied so
+// that it does not keep the event's body alive.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return strings.Clone(s)
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return strings.Clone(s) + "…"
+}
 
 // traceSummary is one line of the trace list.
 type traceSummary struct {
@@ -97,6 +116,9 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 	_, err = a.cfg.Store.ReadMerged(r.Context(), mq, func(e *event.Event) error {
 		spans++
 		id, _ := spanOf(e)
+		if len(id) > maxTraceIDBytes {
+			return nil
+		}
 		t, ok := traces[id]
 		start := float64(e.Time) / 1e6
 		end := numberOr(e, "end_time_unix_nano", 0) / 1e6
@@ -104,7 +126,7 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 			end = start + numberOr(e, "duration_ns", 0)/1e6 + numberOr(e, "duration_ms", 0) + numberOr(e, "durationMs", 0)
 		}
 		if !ok {
-			t = &traceSummary{TraceID: id, StartMS: start, endMS: end}
+			t = &traceSummary{TraceID: strings.Clone(id), StartMS: start, endMS: end}
 			traces[id] = t
 		}
 		t.Spans++
@@ -113,7 +135,7 @@ func (a *API) listTraces(w http.ResponseWriter, r *http.Request) {
 			t.Errors++
 		}
 		if parentSpanID(e) == "" && !t.rootSeen {
-			t.rootSeen, t.Root, t.Service = true, textOf(e, "name", "span_name", "spanName", "msg"), e.Story
+			t.rootSeen, t.Root, t.Service = true, clip(textOf(e, "name", "span_name", "spanName", "msg"), maxRootNameBytes), e.Story
 		}
 		return nil
 	})

@@ -2,8 +2,10 @@ package api
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chronostream/chronostream/event"
 )
@@ -86,5 +88,30 @@ func TestTraceOfCamelCaseEventsAndNotOfLogs(t *testing.T) {
 	e.getJSON("/api/v1/chronicles/app/traces", 200, &list)
 	if len(list.Traces) != 1 || list.Traces[0].Spans != 3 || list.Traces[0].Root != "nightly job" || list.Traces[0].DurationMS != 900 {
 		t.Fatalf("list %+v", list.Traces)
+	}
+}
+
+// TestTraceListBoundsStrings: a summary keeps at most maxRootNameBytes of
+// a root's name, and a "trace id" longer than any real one (a producer's
+// field, up to an event's size) makes no summary.
+func TestTraceListBoundsStrings(t *testing.T) {
+	e := newEnv(t, Config{})
+	long := strings.Repeat("é", 4000)
+	ev := func(ts int64, body string) event.Event {
+		return event.Event{Time: t0 + ts, Kind: event.KindEvent, Body: []byte(body), Format: event.FormatJSON}
+	}
+	e.append("app", "jobs",
+		ev(0, `{"traceId":"0123456789abcdef0123456789abcdef","spanId":"a1","name":"`+long+`"}`),
+		ev(1, `{"traceId":"`+strings.Repeat("f", 10000)+`","spanId":"b1","name":"x"}`))
+	var list struct {
+		Traces []traceSummary `json:"traces"`
+	}
+	e.getJSON("/api/v1/chronicles/app/traces", 200, &list)
+	if len(list.Traces) != 1 {
+		t.Fatalf("%d traces, want 1 (the 10,000-byte id left out)", len(list.Traces))
+	}
+	root := list.Traces[0].Root
+	if len(root) > maxRootNameBytes+len("…") || !utf8.ValidString(root) || !strings.HasPrefix(long, strings.TrimSuffix(root, "…")) {
+		t.Errorf("root of %d bytes: %.40q", len(root), root)
 	}
 }
