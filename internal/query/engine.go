@@ -255,6 +255,17 @@ func withDB(db *tsdb.DB, ready func() bool, prepare func(), fn func() error) err
 }
 
 // seriesMatch evaluates a tag-only condition for a series (nil: all).
+// tagCondition is the condition of SHOW TAG KEYS or VALUES without its
+// time bounds, which influxd 1.6 ignores there: taken as a tag, a Grafana
+// variable's "WHERE $timeFilter" matched no series and listed nothing.
+func (e *Engine) tagCondition(cond influxql.Expr) (influxql.Expr, error) {
+	if cond == nil || !influxql.HasTimeExpr(cond) {
+		return cond, nil
+	}
+	_, _, rest, err := splitTime(influxql.Reduce(cond, &influxql.NowValuer{Now: e.now().UTC()}))
+	return rest, err
+}
+
 func seriesMatch(cond influxql.Expr, s *tsdb.Series) bool {
 	b, ok := reduceTags(cond, s, nil).(*influxql.BooleanLiteral)
 	return cond == nil || ok && b.Val
@@ -342,6 +353,9 @@ func (e *Engine) showMeasurements(ctx context.Context, s *influxql.ShowMeasureme
 		return nil, err
 	}
 	var names []string
+	if s.Condition != nil && influxql.HasTimeExpr(s.Condition) {
+		return nil, errors.New("SHOW MEASUREMENTS doesn't support time in WHERE clause")
+	}
 	err = withDB(db, nil, nil, func() error {
 		for _, n := range db.Measurements() {
 			if s.Source != nil {
@@ -390,12 +404,16 @@ func (e *Engine) showTagKeys(ctx context.Context, s *influxql.ShowTagKeysStateme
 	if err != nil {
 		return nil, err
 	}
+	cond, err := e.tagCondition(s.Condition)
+	if err != nil {
+		return nil, err
+	}
 	var out []influxjson.Series
 	err = withDB(db, nil, nil, func() error {
 		for _, m := range measurements(db, s.Sources) {
 			set := map[string]bool{}
 			for _, x := range m.Series() {
-				if !seriesMatch(s.Condition, x) {
+				if !seriesMatch(cond, x) {
 					continue
 				}
 				for _, t := range x.Tags {
@@ -430,13 +448,17 @@ func (e *Engine) showTagValues(ctx context.Context, s *influxql.ShowTagValuesSta
 	if err != nil {
 		return nil, err
 	}
+	cond, err := e.tagCondition(s.Condition)
+	if err != nil {
+		return nil, err
+	}
 	var out []influxjson.Series
 	err = withDB(db, nil, nil, func() error {
 		for _, m := range measurements(db, s.Sources) {
 			type kv struct{ k, v string }
 			set := map[kv]bool{}
 			for _, x := range m.Series() {
-				if !seriesMatch(s.Condition, x) {
+				if !seriesMatch(cond, x) {
 					continue
 				}
 				for _, t := range x.Tags {
