@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Retries:      counter("retries_total", "Deliveries of a batch that failed transiently and were retried."),
 		Batches:      counter("batches_total", "Batches the destination accepted."),
 		Gaps:         counter("gaps_total", "Ranges of events retention evicted before the sink delivered them."),
-		LagEvents:    gauge("lag_events", "Events read from the log and not yet delivered (a lower bound while catching up)."),
+		LagEvents:    gauge("lag_events", "Events read from the log and not yet delivered, including the batch being retried (a lower bound while catching up)."),
 		LagSeconds:   gauge("lag_seconds", "Seconds since the sink was last caught up with the log (0 when it is)."),
 		Cursor:       gauge("cursor", "The sink's durable cursor: every event up to this seq is handled."),
 	}

@@ -64,7 +64,7 @@ type Runner struct {
 	status Status
 	behind time.Time // when the sink was last caught up, while behind
 
-	queued atomic.Int64 // events read and not yet handled
+	queued atomic.Int64 // events read and not yet delivered, dead-lettered or passed over
 	follow atomic.Bool  // the reader is tailing (caught up with the log)
 }
 
@@ -305,10 +305,25 @@ func (s *session) run() error {
 		defer close(readDone)
 		r.read(s.ctx, s.pos, items)
 	}()
+	go func() {
+		// The loop below is blocked in deliver while a batch is retried
+		// (a destination's outage): the lag gauges must keep growing.
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-t.C:
+				r.publishLag()
+			}
+		}
+	}()
 	defer func() {
 		// What was read and not handled is read again by the next session.
 		s.cancel(errStopped)
 		<-readDone
+		r.queued.Add(-int64(len(s.batch)))
 		for {
 			select {
 			case it := <-items:
@@ -351,15 +366,16 @@ func (s *session) run() error {
 			}
 			for i := range it.events {
 				e := &it.events[i]
-				r.queued.Add(-1)
 				Expand(&s.parser, e)
 				s.pos = e.Seq
 				if !r.sel.match(e) {
+					r.queued.Add(-1)
 					continue
 				}
 				if len(s.batch) == 0 {
 					s.first = time.Now()
 					age.Reset(time.Duration(r.cfg.BatchAge))
+					r.updateLag(false) // behind until the batch is delivered
 				}
 				s.batch = append(s.batch, *e)
 				s.bytes += approxSize(e)
@@ -394,6 +410,7 @@ func (s *session) flush() error {
 	r.status.Batches++
 	r.status.LastDelivery = time.Now().UTC()
 	r.mu.Unlock()
+	r.queued.Add(-int64(len(s.batch)))
 	clear(s.batch)
 	s.batch, s.bytes = s.batch[:0], 0
 	return s.commit()
@@ -423,7 +440,6 @@ func (s *session) commit() error {
 
 func (r *Runner) updateLag(idle bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	caughtUp := idle && r.follow.Load() && r.queued.Load() == 0
 	switch {
 	case caughtUp:
@@ -431,6 +447,14 @@ func (r *Runner) updateLag(idle bool) {
 	case r.behind.IsZero():
 		r.behind = time.Now()
 	}
+	r.mu.Unlock()
+	r.publishLag()
+}
+
+// publishLag sets the lag gauges from the runner's state.
+func (r *Runner) publishLag() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	lag := 0.0
 	if !r.behind.IsZero() {
 		lag = time.Since(r.behind).Seconds()

@@ -461,18 +461,58 @@ func TestSkippedEventsAreNotCountedDelivered(t *testing.T) {
 	if st := r.Status(); st.Delivered != 6 || st.Skipped != 4 {
 		t.Errorf("status: delivered %d, skipped %d; want 6 and 4", st.Delivered, st.Skipped)
 	}
-	counters := map[string]float64{}
+	counters := gathered(t, reg)
+	if d, s := counters["chronostream_sink_delivered_events_total"], counters["chronostream_sink_skipped_events_total"]; d != 6 || s != 4 {
+		t.Errorf("/metrics: delivered %v, skipped %v; want 6 and 4", d, s)
+	}
+}
+
+// gathered is what /metrics would show of reg: each series' counter or
+// gauge value, summed by name.
+func gathered(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			counters[mf.GetName()] += m.GetCounter().GetValue()
+			out[mf.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	if d, s := counters["chronostream_sink_delivered_events_total"], counters["chronostream_sink_skipped_events_total"]; d != 6 || s != 4 {
-		t.Errorf("/metrics: delivered %v, skipped %v; want 6 and 4", d, s)
+	return out
+}
+
+// While a destination is down, the lag on /metrics keeps growing and
+// counts the batch being retried: the runner's loop is blocked in the
+// retries, and the gauges were set only by that loop (they showed 0 for
+// a whole outage).
+func TestLagGrowsDuringAnOutage(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	down := &recorder{refuse: func(int, []event.Event) error { return errors.New("connection refused") }}
+	r, err := NewRunner(Config{Name: "x", Type: "t", Chronicle: "c", BatchAge: Duration(time.Millisecond)}, down,
+		LocalSource{Store: e.store}, e.state, NewMetrics(reg), "test/x", testutil.Logger(t, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.retryBase = time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var evs []event.Event
+	for i := 0; i < 10; i++ {
+		evs = append(evs, metric(i))
+	}
+	e.append(t, "c", "s", evs...)
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		m := gathered(t, reg)
+		return m["chronostream_sink_lag_events"] == 10 && m["chronostream_sink_lag_seconds"] >= 2
+	}, "lag_events is 10 and lag_seconds passes 2 s while every delivery fails")
+	if st := r.Status(); st.LagEvents != 10 || st.Delivered != 0 {
+		t.Errorf("status: %+v", st)
 	}
 }
 
