@@ -175,6 +175,27 @@ func (p *plan) aggregateWindows(m *tsdb.Measurement, g *group) (*influxjson.Seri
 	return ser, nil
 }
 
+// fillWindows fills the values of windows without a point. InfluxDB
+// fills in the order it answers: descending, fill(previous) takes the
+// later window's value.
+func (p *plan) fillWindows(ws []int64, out []fn.Point, present []bool, mode fn.FillMode, number any) {
+	if p.stmt.TimeAscending() || mode != fn.FillPrevious {
+		filled := fn.FillPresent(ws, out, present, mode, number)
+		for i := range out {
+			out[i].Value = filled[i].Value
+		}
+		return
+	}
+	rws, rout, rpresent := slices.Clone(ws), slices.Clone(out), slices.Clone(present)
+	slices.Reverse(rws)
+	slices.Reverse(rout)
+	slices.Reverse(rpresent)
+	filled := fn.FillPresent(rws, rout, rpresent, mode, number)
+	for i := range out {
+		out[i].Value = filled[len(out)-1-i].Value
+	}
+}
+
 // aggEval evaluates field expressions over a group's windows.
 type aggEval struct {
 	p           *plan
@@ -271,10 +292,7 @@ func (a *aggEval) countDistinct(field string) ([]fn.Point, error) {
 		}
 	}
 	if mode, number := fn.CallFill("count", p.fill, p.fillValue); p.interval > 0 && mode != fn.FillNull && mode != fn.FillNone {
-		filled := fn.FillPresent(a.ws, out, a.present, mode, number)
-		for i := range out {
-			out[i].Value = filled[i].Value
-		}
+		p.fillWindows(a.ws, out, a.present, mode, number)
 	}
 	return out, nil
 }
@@ -496,10 +514,7 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 		out[w] = pt
 	}
 	if mode, number := fn.CallFill(name, p.fill, p.fillValue); p.interval > 0 && mode != fn.FillNull && mode != fn.FillNone {
-		filled := fn.FillPresent(a.ws, out, present, mode, number)
-		for i := range out {
-			out[i].Value = filled[i].Value
-		}
+		p.fillWindows(a.ws, out, present, mode, number)
 	}
 	return out, nil
 }

@@ -226,6 +226,10 @@ func (e *Engine) compile(stmt *influxql.SelectStatement) (*plan, error) {
 		}
 	}
 	p.agg = hasCall
+	if stmt.Location != nil {
+		// Answered in UTC, its windows and times would be wrong.
+		return nil, errors.New("chronostream does not support tz(): times and GROUP BY time windows are UTC")
+	}
 	for _, f := range stmt.Fields {
 		if !hasVariable(f.Expr) {
 			return nil, errors.New("field must contain at least one variable")
