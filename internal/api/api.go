@@ -40,6 +40,11 @@ type Config struct {
 	// Index, when set, is the query index charts on the time axis read
 	// from instead of the log (see series.go).
 	Index SeriesIndex
+
+	// URLPrefix is the server's URL prefix ("" or e.g. "/chronostream"):
+	// the session cookie is sent only under it, not to other sites
+	// behind the same host.
+	URLPrefix string
 }
 
 // API serves /api/v1.

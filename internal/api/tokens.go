@@ -135,7 +135,7 @@ func (h *tokensAPI) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	auth.SetSession(w, id, "/", r.TLS != nil, SessionTTL)
+	auth.SetSession(w, id, h.a.cfg.URLPrefix, r.TLS != nil, SessionTTL)
 	writeJSON(w, http.StatusOK, principalJSON(p))
 }
 
@@ -150,7 +150,7 @@ func (h *tokensAPI) logout(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	auth.ClearSession(w, "/", r.TLS != nil)
+	auth.ClearSession(w, h.a.cfg.URLPrefix, r.TLS != nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -33,7 +33,7 @@ func (s *Server) routes() http.Handler {
 	ws := wsingest.NewHandler(wsingest.Config{Config: ingestCfg, Done: s.done})
 	s.ws = ws
 	apiCfg := api.Config{Store: s.store, Metrics: s.metrics, Logger: s.log, Done: s.done,
-		Node: s.nodeName, Meta: s.clusterMeta}
+		Node: s.nodeName, Meta: s.clusterMeta, URLPrefix: s.opts.URLPrefix}
 	if s.queryIndex != nil {
 		apiCfg.Index = s.queryIndex // charts on the time axis read the index
 	}

@@ -143,3 +143,36 @@ func TestSessionIsServerSide(t *testing.T) {
 		t.Errorf("a token as the cookie: %d, want 401 (the cookie takes session ids only)", code)
 	}
 }
+
+// TestSessionCookieUnderURLPrefix: behind a reverse proxy's prefix the
+// session cookie is scoped to it, so other sites served by the same host
+// never receive it; the UI under the prefix reads with it.
+func TestSessionCookieUnderURLPrefix(t *testing.T) {
+	const admin = "admin-secret-prefix-0123456789"
+	s := servertest.RunServer(t, server.Options{Tokens: []string{admin}, AutoCreate: true, URLPrefix: "/cs/"})
+	base := "http://" + s.Addr() + "/cs"
+	resp, err := http.Post(base+"/api/v1/session", "application/json", strings.NewReader(`{"token":"`+admin+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == auth.SessionCookie {
+			ck = c
+		}
+	}
+	if resp.StatusCode != http.StatusOK || ck == nil || ck.Path != "/cs" {
+		t.Fatalf("login under /cs: %d, cookie %+v; want its Path /cs", resp.StatusCode, ck)
+	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/session", nil)
+	req.AddCookie(ck)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("read under /cs with the cookie: %d", resp.StatusCode)
+	}
+}
