@@ -51,7 +51,10 @@ func TestAnnotateThroughGrafanaSink(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "stored in prod/annotations at seq") {
 		t.Fatalf("annotate: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if code, out, errOut = runCmd(t, append(common, "--start", "exp-42", "--activity", "action", "kill one pod")...); code != exitOK {
+	// The start a minute back: an annotate run can take under a millisecond,
+	// and a region opened and closed in one millisecond (Grafana's unit) has
+	// timeEnd == time, which the check below would never see grow.
+	if code, out, errOut = runCmd(t, append(common, "--start", "exp-42", "--time", "1m", "--activity", "action", "kill one pod")...); code != exitOK {
 		t.Fatalf("annotate --start: exit %d, %q %q", code, out, errOut)
 	}
 	if code, out, errOut = runCmd(t, append(common, "--end", "exp-42")...); code != exitOK || !strings.Contains(out, `region "exp-42" closed`) {
