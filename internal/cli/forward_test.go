@@ -58,7 +58,7 @@ func TestForwardResumesFromServerCursor(t *testing.T) {
 			story := []string{"cpu_usage", "memory_usage", "disk_usage"}[i%3]
 			fmt.Fprintf(&b, "%s,host=h v=%di %d\n", story, i, 1_700_000_000_000_000_000+int64(i))
 		}
-		resp, err := http.Post(base+"/write?db=host-1", "text/plain", strings.NewReader(b.String()))
+		resp, err := apiClient.Post(base+"/write?db=host-1", "text/plain", strings.NewReader(b.String()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestForwardResumesFromServerCursor(t *testing.T) {
 	}
 	// The second run delivered only what the first had not: the cursor
 	// on the server said where to resume.
-	resp, err := http.Get(base + "/api/v1/sinks/fwd-test/cursor")
+	resp, err := apiClient.Get(base + "/api/v1/sinks/fwd-test/cursor")
 	if err != nil {
 		t.Fatal(err)
 	}
