@@ -9,6 +9,10 @@ import (
 const (
 	defaultAnnotationLimit = 1000
 	maxAnnotationLimit     = 10000
+	// maxAnnotationTextBytes bounds an answer's text, title and region
+	// strings (each up to an event's size as written): marks on a chart
+	// need little, and 10,000 of them must not hold gigabytes.
+	maxAnnotationTextBytes = 4096
 )
 
 // annotationJSON is one mark for a chart: a point in time, or a region when
@@ -61,7 +65,8 @@ func (a *API) annotations(w http.ResponseWriter, r *http.Request) {
 		read++
 		x.expand(e)
 		an := annotationJSON{Seq: e.Seq, Story: e.Story, TimeMS: float64(e.Time) / 1e6,
-			Text: textOf(e, "text"), Title: textOf(e, "title"), Region: textOf(e, "region"), Tags: e.Tags}
+			Text: clip(textOf(e, "text"), maxAnnotationTextBytes), Title: clip(textOf(e, "title"), maxAnnotationTextBytes),
+			Region: clip(textOf(e, "region"), maxAnnotationTextBytes), Tags: e.Tags}
 		if an.Tags == nil {
 			an.Tags = map[string]string{}
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -324,5 +325,26 @@ func TestSeriesFromIndexMatchesLog(t *testing.T) {
 	resp.Body.Close()
 	if out.Source != "log" || out.Points != 1 {
 		t.Fatalf("q= filter: %+v", out)
+	}
+}
+
+// TestAnnotationsBoundText: an annotation's text and title are cut to
+// maxAnnotationTextBytes, so a page of them is bounded whatever was written.
+func TestAnnotationsBoundText(t *testing.T) {
+	e := newEnv(t, Config{})
+	long := strings.Repeat("x", 100_000)
+	e.append("m", "deploys", event.Event{Time: t0, Kind: event.KindAnnotation, Format: event.FormatJSON,
+		Body: []byte(`{"text":"` + long + `","title":"` + long + `"}`)})
+	var out struct {
+		Annotations []annotationJSON `json:"annotations"`
+	}
+	e.getJSON("/api/v1/chronicles/m/annotations", 200, &out)
+	if len(out.Annotations) != 1 {
+		t.Fatalf("%d annotations", len(out.Annotations))
+	}
+	for name, s := range map[string]string{"text": out.Annotations[0].Text, "title": out.Annotations[0].Title} {
+		if len(s) != maxAnnotationTextBytes+len("…") || !strings.HasPrefix(long, strings.TrimSuffix(s, "…")) {
+			t.Errorf("%s of %d bytes", name, len(s))
+		}
 	}
 }
