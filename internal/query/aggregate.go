@@ -88,7 +88,7 @@ func (p *plan) aggregate(m *tsdb.Measurement, g *group) (*influxjson.Series, err
 	// first window in range has a value too; rows before the range are not
 	// answered. Only ascending: descending transformations are refused.
 	extra := p.extraWindows()
-	if extra == 0 || p.interval == 0 || p.lo == minTime {
+	if extra == 0 || p.interval == 0 || p.lo-extra*p.interval >= p.lo { // no lower bound (minTime) or none below it
 		ser, err := p.aggregateWindows(m, g)
 		if ser != nil {
 			ser.Values = page(ser.Values, p.stmt.Offset, p.stmt.Limit)

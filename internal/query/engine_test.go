@@ -163,6 +163,7 @@ func FuzzExecute(f *testing.F) {
 		"SHOW SERIES; SHOW FIELD KEYS; SHOW MEASUREMENTS WITH MEASUREMENT =~ /x/ LIMIT 1",
 		"SELECT difference(f) FROM cpu WHERE time < now() - 1d",
 		"SELECT count(f) FROM cpu WHERE time > 9223372036854775806",
+		"SELECT derivative(mean(f)) FROM cpu WHERE time >= -9223372036854775806 AND time < 1000003600000000000 GROUP BY time(1h)",
 	} {
 		f.Add(q)
 	}
