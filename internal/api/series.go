@@ -341,6 +341,10 @@ type metricJSON struct {
 const (
 	catalogSample     = 64
 	maxCatalogStories = 5000
+	// A story's fields and tag keys listed are bounded too: an event may
+	// carry as many as its size allows, and every field is an entry.
+	maxCatalogFields = 1000
+	maxCatalogTags   = 100
 )
 
 // metricsCatalog serves GET /api/v1/metrics: every numeric field of every
@@ -379,7 +383,7 @@ func (a *API) metricsCatalog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := []metricJSON{}
-	scanned := 0
+	scanned, cut := 0, false
 	var x expander
 	for _, c := range chronicles {
 		sts, err := a.cfg.Store.Stories(ctx, c)
@@ -401,12 +405,22 @@ func (a *API) metricsCatalog(w http.ResponseWriter, r *http.Request) {
 			_, err := a.cfg.Store.Read(ctx, q, func(e *event.Event) error {
 				x.expand(e)
 				for k, v := range e.Fields {
-					if _, ok := v.Number(); ok {
+					if _, ok := v.Number(); ok && !fields[k] {
+						if len(fields) >= maxCatalogFields {
+							cut = true
+							continue
+						}
 						fields[k] = true
 					}
 				}
 				for k := range e.Tags {
-					tags[k] = true
+					if !tags[k] {
+						if len(tags) >= maxCatalogTags {
+							cut = true
+							continue
+						}
+						tags[k] = true
+					}
 				}
 				return nil
 			}, nil)
@@ -420,7 +434,7 @@ func (a *API) metricsCatalog(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"metrics": out, "stories_truncated": scanned >= maxCatalogStories})
+	writeJSON(w, http.StatusOK, map[string]any{"metrics": out, "stories_truncated": scanned >= maxCatalogStories, "fields_truncated": cut})
 }
 
 // numberOr returns a numeric field's value, or def.

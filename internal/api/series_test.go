@@ -348,3 +348,29 @@ func TestAnnotationsBoundText(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsCatalogBoundsFields: a story whose events carry more numeric
+// fields and tag keys than the catalog lists is cut, and says so.
+func TestMetricsCatalogBoundsFields(t *testing.T) {
+	e := newEnv(t, Config{})
+	var b strings.Builder
+	b.WriteString(`{"tags":{`)
+	for i := range maxCatalogTags + 10 {
+		fmt.Fprintf(&b, `%s"t%d":"v"`, map[bool]string{true: "", false: ","}[i == 0], i)
+	}
+	b.WriteString(`}`)
+	for i := range maxCatalogFields + 10 {
+		fmt.Fprintf(&b, `,"f%d":%d`, i, i)
+	}
+	b.WriteString(`}`)
+	e.append("m", "wide", event.Event{Body: []byte(b.String()), Format: event.FormatJSON})
+	var out struct {
+		Metrics         []metricJSON `json:"metrics"`
+		FieldsTruncated bool         `json:"fields_truncated"`
+	}
+	e.getJSON("/api/v1/metrics", 200, &out)
+	if len(out.Metrics) != maxCatalogFields || !out.FieldsTruncated || len(out.Metrics[0].Tags) != maxCatalogTags {
+		t.Fatalf("%d metrics, truncated %v, %d tags; want %d, true, %d", len(out.Metrics), out.FieldsTruncated,
+			len(out.Metrics[0].Tags), maxCatalogFields, maxCatalogTags)
+	}
+}
