@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -113,5 +114,28 @@ func TestTraceListBoundsStrings(t *testing.T) {
 	root := list.Traces[0].Root
 	if len(root) > maxRootNameBytes+len("…") || !utf8.ValidString(root) || !strings.HasPrefix(long, strings.TrimSuffix(root, "…")) {
 		t.Errorf("root of %d bytes: %.40q", len(root), root)
+	}
+}
+
+// TestTraceBoundsBytes: a trace's read stops once its spans' bodies reach
+// maxTraceBytes, and says it was cut, whatever the span count.
+func TestTraceBoundsBytes(t *testing.T) {
+	defer func(n int) { maxTraceBytes = n }(maxTraceBytes)
+	maxTraceBytes = 2000
+	e := newEnv(t, Config{})
+	const id = "cccccccccccccccccccccccccccccccc"
+	var evs []event.Event
+	for i := range 20 {
+		evs = append(evs, event.Event{Time: t0 + int64(i), Kind: event.KindTrace, Format: event.FormatJSON,
+			Body: []byte(fmt.Sprintf(`{"trace_id":"%s","span_id":"%016x","name":"%s"}`, id, i+1, strings.Repeat("n", 200)))})
+	}
+	e.append("otel", "svc", evs...)
+	var tr struct {
+		Truncated bool              `json:"truncated"`
+		Spans     []json.RawMessage `json:"spans"`
+	}
+	e.getJSON("/api/v1/chronicles/otel/traces/"+id, 200, &tr)
+	if !tr.Truncated || len(tr.Spans) == 0 || len(tr.Spans) >= 20 {
+		t.Fatalf("truncated %v with %d of 20 spans of ~260 bytes at a 2,000-byte budget", tr.Truncated, len(tr.Spans))
 	}
 }

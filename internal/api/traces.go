@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,6 +19,14 @@ const (
 	defaultTraceLimit = 10000
 	maxTraceLimit     = 100000
 )
+
+// maxTraceBytes bounds the span bodies held, whatever their number: a span
+// is as large as its producer made it (up to an event's size). A variable
+// for tests.
+var maxTraceBytes = 64 << 20
+
+// errTraceFull ends a trace's read once maxTraceBytes are held.
+var errTraceFull = errors.New("trace: byte budget reached")
 
 // getTrace serves GET /api/v1/chronicles/{chronicle}/traces/{traceId}:
 // every span (trace event, as OTLP ingest stores them) whose top-level
@@ -74,12 +83,19 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 		return ok && tid == id
 	}
 	var spans []event.Event
+	held, full := 0, false
 	_, err = a.cfg.Store.ReadMerged(r.Context(), mq, func(e *event.Event) error {
+		if held += len(e.Body); held > maxTraceBytes && len(spans) > 0 {
+			return errTraceFull
+		}
 		c := *e
 		c.Body = bytes.Clone(e.Body)
 		spans = append(spans, c)
 		return nil
 	})
+	if errors.Is(err, errTraceFull) {
+		err, full = nil, true
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -90,8 +106,8 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 			Detail: "no spans of trace " + id + " in chronicle " + strconv.Quote(chronicle), Instance: r.URL.Path})
 		return
 	}
-	truncated := len(spans) > limit
-	if truncated {
+	truncated := len(spans) > limit || full
+	if len(spans) > limit {
 		spans = spans[:limit]
 	}
 	b := append([]byte(`{"trace_id":"`), id...)
