@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // BenchmarkGuard is what the guard adds to each request: hashing the
@@ -31,4 +32,19 @@ func BenchmarkGuard(b *testing.B) {
 			}
 		})
 	}
+	// The UI's reads: a session id resolved to its token.
+	s.sessions = map[string]sessionRecord{hashOf("css_session"): {Token: hashOf("scoped-token"), Expires: time.Now().Add(time.Hour)}}
+	s.byName["ci"].Scopes |= ScopeRead
+	b.Run("session-cookie", func(b *testing.B) {
+		r := httptest.NewRequest("GET", "/api/v1/chronicles/app/events", nil)
+		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: "css_session"})
+		w := httptest.NewRecorder()
+		b.ReportAllocs()
+		for b.Loop() {
+			h.ServeHTTP(w, r)
+		}
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+	})
 }
