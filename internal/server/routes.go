@@ -72,7 +72,16 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /api/v1/chronicles/{chronicle}/stories/{story}/events", protectAPI(http.HandlerFunc(nd.ServeEvents)))
 	a.Register(mux, protectAPI)
 	a.RegisterSinks(mux, protectAdmin, s.sinks)
-	a.RegisterTokens(mux, protectTokens, protectRead, s.tokenStore, s.tokens.Lookup)
+	// A login with a token nobody issued is a refusal like the guard's:
+	// counted, so that guessing shows on /metrics.
+	loginLookup := func(secret string) *auth.Principal {
+		p := s.tokens.Lookup(secret)
+		if p == nil {
+			s.sec.Reject("unauthorized")
+		}
+		return p
+	}
+	a.RegisterTokens(mux, protectTokens, protectRead, s.tokenStore, loginLookup)
 	// Trendlines: its metrics are stories of the metrics chronicle, as Graphite's.
 	// Its routes name no chronicle: a token limited to others is refused.
 	protectTrendlines := s.tokens.Guard(auth.Route{Deny: auth.Problem, Forbid: auth.ProblemForbidden,

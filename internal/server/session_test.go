@@ -142,6 +142,27 @@ func TestSessionIsServerSide(t *testing.T) {
 	if code := with("GET", &http.Cookie{Name: auth.SessionCookie, Value: admin}); code != http.StatusUnauthorized {
 		t.Errorf("a token as the cookie: %d, want 401 (the cookie takes session ids only)", code)
 	}
+
+	// A login with a token nobody issued is counted as the guard's
+	// refusals are.
+	count := func() string {
+		_, m := c.do("GET", "/metrics", "", nil, nil)
+		for _, l := range strings.Split(m, "\n") {
+			if strings.HasPrefix(l, `chronostream_http_rejected_total{reason="unauthorized"}`) {
+				return l
+			}
+		}
+		return ""
+	}
+	before := count()
+	resp, err := http.Post(c.base+"/api/v1/session", "application/json", strings.NewReader(`{"token":"guess"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if after := count(); resp.StatusCode != http.StatusUnauthorized || after == before {
+		t.Errorf("a login with a wrong token: %d, unauthorized count %q then %q", resp.StatusCode, before, after)
+	}
 }
 
 // TestSessionCookieUnderURLPrefix: behind a reverse proxy's prefix the
