@@ -223,16 +223,6 @@ func measurements(db *tsdb.DB, sources influxql.Sources) []*tsdb.Measurement {
 	return out
 }
 
-// sourceDB is the database the sources name, or def.
-func sourceDB(sources influxql.Sources, def string) string {
-	for _, src := range sources {
-		if m, ok := src.(*influxql.Measurement); ok && m.Database != "" {
-			return m.Database
-		}
-	}
-	return def
-}
-
 // withDB runs fn under db's read lock when every column it reads is
 // ready (ready reports it), else under the write lock after prepare made
 // them so: a query never reads a column an append left unsorted.
@@ -400,7 +390,11 @@ func firstNonEmpty(a, b string) string {
 }
 
 func (e *Engine) showTagKeys(ctx context.Context, s *influxql.ShowTagKeysStatement, def string) ([]influxjson.Series, error) {
-	db, err := e.database(ctx, firstNonEmpty(s.Database, sourceDB(s.Sources, def)))
+	name, err := oneDB(s.Sources, firstNonEmpty(s.Database, def))
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.database(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +434,11 @@ func sortedKeys(set map[string]bool) []string {
 }
 
 func (e *Engine) showTagValues(ctx context.Context, s *influxql.ShowTagValuesStatement, def string) ([]influxjson.Series, error) {
-	db, err := e.database(ctx, firstNonEmpty(s.Database, sourceDB(s.Sources, def)))
+	name, err := oneDB(s.Sources, firstNonEmpty(s.Database, def))
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.database(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -517,7 +515,11 @@ func tagKeyMatcher(op influxql.Token, expr influxql.Literal) (func(string) bool,
 }
 
 func (e *Engine) showFieldKeys(ctx context.Context, s *influxql.ShowFieldKeysStatement, def string) ([]influxjson.Series, error) {
-	db, err := e.database(ctx, firstNonEmpty(s.Database, sourceDB(s.Sources, def)))
+	name, err := oneDB(s.Sources, firstNonEmpty(s.Database, def))
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.database(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -545,7 +547,11 @@ func (e *Engine) showFieldKeys(ctx context.Context, s *influxql.ShowFieldKeysSta
 }
 
 func (e *Engine) showSeries(ctx context.Context, s *influxql.ShowSeriesStatement, def string) ([]influxjson.Series, error) {
-	db, err := e.database(ctx, firstNonEmpty(s.Database, sourceDB(s.Sources, def)))
+	name, err := oneDB(s.Sources, firstNonEmpty(s.Database, def))
+	if err != nil {
+		return nil, err
+	}
+	db, err := e.database(ctx, name)
 	if err != nil {
 		return nil, err
 	}
