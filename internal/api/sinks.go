@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/sink"
 	"github.com/chronostream/chronostream/internal/store"
 )
@@ -61,13 +63,30 @@ func (h *sinksAPI) list(w http.ResponseWriter, r *http.Request) {
 		h.a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sinks": h.s.List(r.Context())})
+	// A token limited to chronicles sees the sinks of those only, as
+	// the other listings show it only its chronicles.
+	who := auth.FromContext(r.Context())
+	sinks := slices.DeleteFunc(h.s.List(r.Context()), func(st sink.Status) bool { return !who.Can(auth.ScopeRead, st.Chronicle) })
+	writeJSON(w, http.StatusOK, map[string]any{"sinks": sinks})
+}
+
+// readable refuses (403) a token that may not read chronicle, the one a
+// sink or cursor delivers from ("": unknown yet, only the scope counts).
+func (h *sinksAPI) readable(w http.ResponseWriter, r *http.Request, chronicle string) bool {
+	if err := auth.FromContext(r.Context()).Check(auth.ScopeRead, chronicle); err != nil {
+		auth.ProblemForbidden(w, r, err)
+		return false
+	}
+	return true
 }
 
 func (h *sinksAPI) get(w http.ResponseWriter, r *http.Request) {
 	st, err := h.s.Status(r.Context(), r.PathValue("name"))
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if !h.readable(w, r, st.Chronicle) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
@@ -88,6 +107,9 @@ func (h *sinksAPI) getCursor(w http.ResponseWriter, r *http.Request) {
 	c, err := h.s.Cursor(r.Context(), r.PathValue("name"))
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if !h.readable(w, r, c.Chronicle) {
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
