@@ -454,7 +454,11 @@ func (a *aggEval) leaf(c *influxql.Call) ([]fn.Point, error) {
 	if field, ok := distinctOf(c); ok {
 		return a.countDistinct(field)
 	}
-	field := c.Args[0].(*influxql.VarRef).Val
+	ref := c.Args[0].(*influxql.VarRef)
+	field := ref.Val
+	if !a.g.castable(field, ref.Type) {
+		return make([]fn.Point, len(a.ws)), nil // mean(f::string) of a number: no points, as in influxd
+	}
 	if err := a.g.checkType(name, field); err != nil {
 		return nil, err
 	}
@@ -792,4 +796,16 @@ func (g *group) checkType(name, field string) error {
 		}
 	}
 	return nil
+}
+
+// castable says whether the group's points of field survive its ::type
+// (castValue): a cast to another kind than a number's leaves none.
+func (g *group) castable(field string, t influxql.DataType) bool {
+	zero := map[event.FieldType]any{event.TypeFloat: 0.0, event.TypeInt: int64(0), event.TypeUint: uint64(0), event.TypeString: "", event.TypeBool: false}
+	for _, s := range g.series {
+		if c := s.s.Column(field); c != nil && castValue(zero[c.Type], t) != nil {
+			return true
+		}
+	}
+	return false
 }

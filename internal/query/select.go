@@ -660,7 +660,7 @@ func evalRaw(e influxql.Expr, vals map[string]any, s *tsdb.Series) any {
 			}
 			return nil
 		}
-		return vals[x.Val]
+		return castValue(vals[x.Val], x.Type)
 	case *influxql.ParenExpr:
 		return evalRaw(x.Expr, vals, s)
 	case *influxql.BinaryExpr:
@@ -717,4 +717,43 @@ func windowTransform(e influxql.Expr) string {
 		}
 	})
 	return name
+}
+
+// castValue applies a field's ::type as influxd does: numbers convert
+// between float and integer (truncating), any other mismatch is null.
+// Unknown (no cast) and ::field keep the value.
+func castValue(v any, t influxql.DataType) any {
+	switch t {
+	case influxql.Unknown, influxql.AnyField:
+		return v
+	case influxql.Float:
+		switch x := v.(type) {
+		case float64:
+			return x
+		case int64:
+			return float64(x)
+		case uint64:
+			return float64(x)
+		}
+	case influxql.Integer:
+		switch x := v.(type) {
+		case int64:
+			return x
+		case float64:
+			return int64(x)
+		}
+	case influxql.Unsigned:
+		if x, ok := v.(uint64); ok {
+			return x
+		}
+	case influxql.String:
+		if x, ok := v.(string); ok {
+			return x
+		}
+	case influxql.Boolean:
+		if x, ok := v.(bool); ok {
+			return x
+		}
+	}
+	return nil
 }
