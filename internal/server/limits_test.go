@@ -151,4 +151,15 @@ func TestTokenLimitsWebSocket(t *testing.T) {
 	if code != http.StatusTooManyRequests {
 		t.Errorf("a write after the WebSocket's 1,000 bytes at 10 bytes/s: %d %s, want 429", code, out)
 	}
+
+	// The next message waits out the debt; a shutdown meanwhile closes
+	// the connection (going away) without storing or counting it.
+	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"a":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Shutdown(context.Background()) }()
+	_, b, err := conn.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("while paced, at shutdown: %q, %v; want a going-away close", b, err)
+	}
 }
