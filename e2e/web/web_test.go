@@ -198,6 +198,9 @@ func TestWebUI(t *testing.T) {
 	}))
 	t.Cleanup(control.Close)
 
+	// Three clustered nodes, for the overview's cluster section.
+	clusterBase, cluster := startCluster(t)
+	checkClusterStatus(t, cluster)
 	// A server that requires tokens: the UI logs in with a read token.
 	locked := startLocked(t)
 	// A page of another origin, from which ui.mjs tries to log the
@@ -221,7 +224,7 @@ func TestWebUI(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, "ui.mjs")
 	cmd.Env = append(os.Environ(),
 		"UI_URL=http://"+addr+"/cs/", "UI_SERVER=http://"+addr, "UI_PREFIX=/cs", "UI_RESTART="+control.URL, "UI_LOCKED="+locked.base+"/", "UI_READ_TOKEN="+locked.read, "UI_WRITE_TOKEN="+locked.write, "UI_ELSEWHERE="+elsewhere.URL+"/",
-		"UI_SHOTS="+shots, "UI_TRACE="+traceID, "UI_CHROMIUM="+chromium, "UI_PROFILE="+t.TempDir())
+		"UI_CLUSTER="+clusterBase+"/cs/", "UI_SHOTS="+shots, "UI_TRACE="+traceID, "UI_CHROMIUM="+chromium, "UI_PROFILE="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("ui.mjs:\n%s", out)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Overview: chronicles and their stories with counts, ingest rate, last
-// event time, retention and sink status, refreshed every 2 s. The rate is
+// event time, retention and sink status, and on a cluster its members and
+// each chronicle's replicas, refreshed every 2 s. The rate is
 // the change in events between two refreshes (retention evictions make it
 // read low, never negative).
 import { get, h, fmtInt, fmtBytes, fmtRate, fmtAgo, seg, APIError } from './api.js';
@@ -27,6 +28,14 @@ function sinkState(s) {
   return st === 'standby' ? '' : 'ok';
 }
 
+// replicaState classes a cluster member or a chronicle's copy (GET
+// /api/v1/cluster): offline (down) is an error, behind a warning.
+function replicaState(p, up = 'current', down = 'offline') {
+  if (p.offline) return { cls: 'err', text: down };
+  if (!p.current) return { cls: 'warn', text: p.lag ? `lagging ${fmtInt(p.lag)} ops` : 'lagging' };
+  return { cls: 'ok', text: up };
+}
+
 function sinkTitle(s) {
   return [`${s.type} sink, ${s.state}`, `delivered ${fmtInt(s.delivered || 0)}`, s.lag_events ? `behind by ${fmtInt(s.lag_events)} events (${s.lag_seconds.toFixed(0)} s)` : 'caught up',
     s.deadlettered ? `${fmtInt(s.deadlettered)} dead-lettered` : '', s.last_error ? `last error: ${s.last_error}` : ''].filter(Boolean).join('\n');
@@ -38,6 +47,7 @@ export function render(root, params, ctx) {
   const rates = new Map();
   const history = new Map(); // key → recent rates, for the sparklines
   let sinks = null; // null: unknown or not served (column hidden)
+  let cluster = null; // null: not clustered, or not readable (section hidden)
   let timer = 0;
   let stopped = false;
 
@@ -50,9 +60,19 @@ export function render(root, params, ctx) {
       h('th.hide-sm', null, 'Retention'), sinkTh, h('th.hide-sm', null, ''))),
     tbody);
   const problem = h('div.problem', { hidden: true });
+  const single = h('span.muted', { id: 'single-node', hidden: true }, 'single node');
+  const clusterHead = h('span.muted');
+  const members = h('div.members');
+  const replicas = h('tbody');
+  const clusterCard = h('section.card', { id: 'cluster', hidden: true },
+    h('header', null, h('h2', null, 'Cluster'), clusterHead),
+    members,
+    h('div.tablewrap', null, h('table', { id: 'cluster-table' },
+      h('thead', null, h('tr', null, h('th', null, 'Chronicle'), h('th', null, 'Leader'), h('th', null, 'Replicas'))),
+      replicas)));
   root.append(problem, stats, h('section.card', null,
-    h('header', null, h('h2', null, 'Chronicles'), h('span.muted', null, 'live, every 2 s')),
-    h('div.tablewrap', null, table)));
+    h('header', null, h('h2', null, 'Chronicles'), h('span.muted', null, 'live, every 2 s'), single),
+    h('div.tablewrap', null, table)), clusterCard);
 
   const rate = (key, events) => {
     const now = performance.now();
@@ -96,6 +116,8 @@ export function render(root, params, ctx) {
   async function refresh() {
     clearTimeout(timer);
     try {
+      // The cluster's state is optional: a 403 or 404 hides its section.
+      const clusterReq = get('cluster').catch((err) => { if (err instanceof APIError) return null; throw err; });
       const { chronicles } = await get('chronicles');
       const stories = await Promise.all(chronicles.map((c) => collapsed.has(c.name)
         ? Promise.resolve(null)
@@ -107,9 +129,11 @@ export function render(root, params, ctx) {
         sinks = null; // 404 until the sinks API exists: hide the column
         if (!(err instanceof APIError)) throw err;
       }
+      cluster = await clusterReq;
       if (stopped) return;
       problem.hidden = true;
       draw(chronicles, stories);
+      drawCluster();
       ctx.status('updated ' + new Date().toLocaleTimeString());
     } catch (err) {
       if (stopped) return;
@@ -165,6 +189,35 @@ export function render(root, params, ctx) {
       const bad = sinks.filter((s) => sinkState(s) === 'err').length;
       stats.append(stat('Sinks', sinks.length ? `${sinks.length}${bad ? ` · ${bad} failing` : ' · ok'}` : 'none'));
     }
+  }
+
+  // drawCluster shows the members (up, lagging or down; the meta leader
+  // and this node marked) and, per chronicle, its leader and the state of
+  // each copy. A lone node shows only a note by the chronicles' title.
+  function drawCluster() {
+    const on = !!(cluster && cluster.clustered);
+    clusterCard.hidden = !on;
+    single.hidden = !cluster || on;
+    if (!on) return;
+    const down = cluster.members.filter((m) => m.offline).length;
+    clusterHead.textContent = [cluster.cluster && `"${cluster.cluster}"`, `${cluster.members.length} members`,
+      down ? `${down} down` : 'all up', cluster.leader && `meta leader ${cluster.leader}`].filter(Boolean).join(' · ');
+    members.replaceChildren(...cluster.members.map((m) => {
+      const st = replicaState(m, 'up', 'down');
+      const ds = { member: m.name, state: st.cls };
+      if (m.leader) ds.leader = 'yes';
+      if (m.self) ds.self = 'yes';
+      return h('span.pill.member', { title: `${m.name}: ${st.text}${m.leader ? ', meta leader' : ''}${m.self ? ', this node' : ''}`, dataset: ds },
+      h('span.dot.' + st.cls), m.name, m.leader ? h('b.tag', null, 'meta leader') : null, m.self ? h('b.tag', null, 'this node') : null, ' ', h('span.muted', null, st.text));
+    }));
+    replicas.replaceChildren(...(cluster.chronicles.length ? cluster.chronicles.map((c) => h('tr', { dataset: { chronicle: c.chronicle, leader: c.leader || '' } },
+      h('td', null, c.chronicle, ' ', h('span.muted', null, 'R' + c.replicas)),
+      h('td', null, c.leader || h('span.muted', null, 'none')),
+      h('td', null, (c.peers || []).map((p) => {
+        const st = replicaState(p);
+        return h('span.pill', { title: `${p.node}: ${st.text}${p.leader ? ', leader' : ''}`, dataset: { node: p.node, state: st.cls } },
+          h('span.dot.' + st.cls), p.node, p.leader ? ' ★' : '', ' ', h('span.muted', null, p.leader ? 'leader' : st.text));
+      })))) : [h('tr', null, h('td.empty', { colspan: 3 }, 'No chronicles.'))]));
   }
 
   refresh();
