@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chronostream/chronostream/internal/testutil"
 )
@@ -91,5 +93,30 @@ func TestSelfSignedTLSBinary(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.TLS == nil {
 		t.Errorf("https /health: %d", resp.StatusCode)
+	}
+}
+
+// TestSIGHUPWithoutTLS: operators send SIGHUP to reload; a server with
+// nothing to reload must log it and go on serving, not die of the signal's
+// default action.
+func TestSIGHUPWithoutTLS(t *testing.T) {
+	bin := testutil.BuildBinary(t)
+	p := testutil.StartBinary(t, bin)
+	if err := syscall.Kill(p.PID(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(p.Stderr(), "SIGHUP: nothing to reload")
+	}, "the server logs the SIGHUP")
+	if p.Exited() {
+		t.Fatalf("SIGHUP ended the server:\n%s", p.Stderr())
+	}
+	resp, err := http.Get(p.URL() + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/health after SIGHUP: %d", resp.StatusCode)
 	}
 }
