@@ -42,12 +42,15 @@ type clusterStatus struct {
 
 // startCluster starts three chronostream servers in this process whose
 // embedded NATS servers form one JetStream cluster, with the chronicle
-// "orders" at three replicas, and waits until node n0's API tells three
-// members up and three current copies of it. It returns n0's base URL
-// (without the URL prefix /cs, which the nodes serve under as TestWebUI's
-// server does) and that status. The nodes start together: JetStream needs a quorum
-// before any of them can finish starting.
-func startCluster(t *testing.T) (string, clusterStatus) {
+// "orders" at three replicas. The nodes start together (JetStream needs a
+// quorum before any of them can finish starting) and in the background,
+// while the caller prepares the rest: wait, called from the test's
+// goroutine, waits until node n0's API tells three members up and three
+// current copies of orders. It returns the nodes' base URLs (n0, n1, n2;
+// without the URL prefix /cs, which the nodes serve under as TestWebUI's
+// server does), that status, and a function that stops one node (for an
+// outage; the cleanup stops the others).
+func startCluster(t *testing.T) (wait func() ([]string, clusterStatus, func(i int))) {
 	t.Helper()
 	routes := make([]string, 3)
 	for i := range routes {
@@ -73,52 +76,65 @@ func startCluster(t *testing.T) (string, clusterStatus) {
 			errs[i] = s.Start(ctx)
 		}()
 	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for i, s := range servers {
+	stops := make([]sync.Once, len(servers))
+	stop := func(i int) {
+		wg.Wait()
+		stops[i].Do(func() {
 			if errs[i] != nil {
-				continue
+				return
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := s.Shutdown(ctx); err != nil {
+			defer cancel()
+			if err := servers[i].Shutdown(ctx); err != nil {
 				t.Errorf("shutdown n%d: %v", i, err)
 			}
-			cancel()
+		})
+	}
+	t.Cleanup(func() {
+		for i := range servers {
+			stop(i)
 		}
 	})
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("start n%d: %v", i, err)
+	return func() ([]string, clusterStatus, func(i int)) {
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("start n%d: %v", i, err)
+			}
 		}
+		var bases []string
+		for _, s := range servers {
+			bases = append(bases, "http://"+s.Addr())
+		}
+		base := bases[0]
+		var st clusterStatus
+		testutil.Eventually(t, time.Minute, func() bool {
+			st = clusterStatus{}
+			resp, err := http.Get(base + "/cs/api/v1/cluster")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
+				return false
+			}
+			if len(st.Members) != 3 || st.Leader == "" || len(st.Chronicles) != 1 || len(st.Chronicles[0].Peers) != 3 || st.Chronicles[0].Leader == "" {
+				return false
+			}
+			for _, m := range st.Members {
+				if m.Offline {
+					return false
+				}
+			}
+			for _, p := range st.Chronicles[0].Peers {
+				if !p.Current || p.Offline {
+					return false
+				}
+			}
+			return true
+		}, "the cluster never showed 3 members up and 3 current copies of orders")
+		return bases, st, stop
 	}
-	base := "http://" + servers[0].Addr()
-	var st clusterStatus
-	testutil.Eventually(t, time.Minute, func() bool {
-		st = clusterStatus{}
-		resp, err := http.Get(base + "/cs/api/v1/cluster")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
-			return false
-		}
-		if len(st.Members) != 3 || st.Leader == "" || len(st.Chronicles) != 1 || len(st.Chronicles[0].Peers) != 3 || st.Chronicles[0].Leader == "" {
-			return false
-		}
-		for _, m := range st.Members {
-			if m.Offline {
-				return false
-			}
-		}
-		for _, p := range st.Chronicles[0].Peers {
-			if !p.Current || p.Offline {
-				return false
-			}
-		}
-		return true
-	}, "the cluster never showed 3 members up and 3 current copies of orders")
-	return base, st
 }
 
 // checkClusterStatus checks, on the Go side, the data the overview's

@@ -89,33 +89,48 @@ await step('overview lists chronicles and stories', async () => {
 });
 
 await step('overview: a cluster node lists its members and each chronicle\'s leader and copies', async () => {
-  const CLUSTER = env('UI_CLUSTER');
+  const CLUSTER = env('UI_CLUSTER'), SELF = env('UI_CLUSTER_SELF'), DOWN = env('UI_CLUSTER_DOWN');
   await page.goto(CLUSTER + '#/');
   await page.waitForSelector('#cluster:not([hidden]) .pill.member', { timeout: 15000 });
-  // The section shows what the API says: three members up, n0 as this
-  // node, the meta leader marked, and orders led by its API's leader with
+  // The section shows what the API says: three members up, this node (a
+  // meta follower) marked, the meta leader marked, and orders led by its API's leader with
   // three current copies. The DOM is compared with a fresh answer, as a
   // leader may move.
-  await until(async (base) => {
+  await until(async ([base, self]) => {
     const st = await (await fetch(base + 'api/v1/cluster')).json();
     const m = [...document.querySelectorAll('#cluster .pill.member')];
     const row = document.querySelector('#cluster-table tr[data-chronicle="orders"]');
     return m.length === 3 && m.every((e) => e.dataset.state === 'ok') &&
-      m.filter((e) => e.dataset.self === 'yes').map((e) => e.dataset.member).join() === 'n0' &&
+      m.filter((e) => e.dataset.self === 'yes').map((e) => e.dataset.member).join() === self &&
       m.filter((e) => e.dataset.leader === 'yes').map((e) => e.dataset.member).join() === st.leader &&
       row && row.dataset.leader === st.chronicles[0].leader && row.cells[1].textContent === st.chronicles[0].leader &&
       row.querySelectorAll('.pill[data-state="ok"]').length === 3 && /current/.test(row.textContent);
-  }, CLUSTER, 15000).catch(async (e) => {
+  }, [CLUSTER, SELF], 15000).catch(async (e) => {
     throw new Error(e.message + '; the section shows: ' + await page.locator('#cluster').innerText());
   });
   check(await page.locator('#single-node').isHidden(), 'a cluster node has no "single node" note');
-  const head = await page.locator('#cluster > header').innerText();
+  let head = await page.locator('#cluster > header').innerText();
   check(/3 members/.test(head) && /all up/.test(head) && /meta leader n\d/.test(head), 'cluster header: ' + head);
   // At 390 px the section fits the width (no sideways scrolling of the page).
   await page.setViewportSize(phone);
   check(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the page scrolls sideways at 390 px');
   await page.setViewportSize(laptop);
   await shoot('overview-cluster', null);
+  // An outage: the other follower stops; this page shows it down and its
+  // copy offline (or behind), while the other two stay up.
+  const r = await fetch(env('UI_CLUSTER_STOP'), { method: 'POST' });
+  check(r.ok, `stop ${DOWN}: HTTP ` + r.status);
+  await until((down) => {
+    const m = document.querySelector(`#cluster .pill.member[data-member="${down}"]`);
+    const copy = document.querySelector(`#cluster-table tr[data-chronicle="orders"] .pill[data-node="${down}"]`);
+    return m && m.dataset.state === 'err' && /down/.test(m.textContent) && copy && copy.dataset.state !== 'ok' &&
+      document.querySelectorAll('#cluster .pill.member[data-state="ok"]').length === 2;
+  }, DOWN, 45000).catch(async (e) => {
+    throw new Error(e.message + '; the section shows: ' + await page.locator('#cluster').innerText());
+  });
+  head = await page.locator('#cluster > header').innerText();
+  check(/1 down/.test(head), 'cluster header after the outage: ' + head);
+  await shoot('overview-cluster-outage', null);
 });
 
 await step('metrics: chart draws every point on the time axis, with annotations', async () => {

@@ -178,6 +178,9 @@ func (r *restartable) stop() {
 
 func TestWebUI(t *testing.T) {
 	node := requireBrowser(t)
+	// Three clustered nodes, for the overview's cluster section: they
+	// start while the rest is prepared.
+	waitCluster := startCluster(t)
 	// A webhook sink delivering the logs chronicle, for the overview's
 	// sink column: a real HTTP receiver that accepts every batch.
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
@@ -198,9 +201,6 @@ func TestWebUI(t *testing.T) {
 	}))
 	t.Cleanup(control.Close)
 
-	// Three clustered nodes, for the overview's cluster section.
-	clusterBase, cluster := startCluster(t)
-	checkClusterStatus(t, cluster)
 	// A server that requires tokens: the UI logs in with a read token.
 	locked := startLocked(t)
 	// A page of another origin, from which ui.mjs tries to log the
@@ -210,6 +210,29 @@ func TestWebUI(t *testing.T) {
 		fmt.Fprint(w, "<!doctype html><title>another site</title><p>another site</p>")
 	}))
 	t.Cleanup(elsewhere.Close)
+
+	waited := time.Now()
+	clusterBases, cluster, stopNode := waitCluster()
+	t.Logf("the cluster was ready %v after the rest of the setup", time.Since(waited).Round(time.Millisecond))
+	checkClusterStatus(t, cluster)
+	// The page shows a meta follower (its answer knows less than the
+	// leader's: the harder case), and ui.mjs stops the other follower
+	// through clusterStop, to see the outage there.
+	var followers []int
+	for i := range clusterBases {
+		if fmt.Sprintf("n%d", i) != cluster.Leader {
+			followers = append(followers, i)
+		}
+	}
+	if len(followers) != 2 {
+		t.Fatalf("meta leader %q: want two followers among n0..n2", cluster.Leader)
+	}
+	viewed, stopped := followers[0], followers[1]
+	clusterStop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stopNode(stopped)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(clusterStop.Close)
 
 	shots := os.Getenv("CHRONOSTREAM_UI_SHOTS")
 	if shots == "" {
@@ -224,7 +247,8 @@ func TestWebUI(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, "ui.mjs")
 	cmd.Env = append(os.Environ(),
 		"UI_URL=http://"+addr+"/cs/", "UI_SERVER=http://"+addr, "UI_PREFIX=/cs", "UI_RESTART="+control.URL, "UI_LOCKED="+locked.base+"/", "UI_READ_TOKEN="+locked.read, "UI_WRITE_TOKEN="+locked.write, "UI_ELSEWHERE="+elsewhere.URL+"/",
-		"UI_CLUSTER="+clusterBase+"/cs/", "UI_SHOTS="+shots, "UI_TRACE="+traceID, "UI_CHROMIUM="+chromium, "UI_PROFILE="+t.TempDir())
+		"UI_CLUSTER="+clusterBases[viewed]+"/cs/", "UI_CLUSTER_SELF="+fmt.Sprintf("n%d", viewed),
+		"UI_CLUSTER_DOWN="+fmt.Sprintf("n%d", stopped), "UI_CLUSTER_STOP="+clusterStop.URL, "UI_SHOTS="+shots, "UI_TRACE="+traceID, "UI_CHROMIUM="+chromium, "UI_PROFILE="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("ui.mjs:\n%s", out)
 	if err != nil {

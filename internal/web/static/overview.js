@@ -203,7 +203,10 @@ export function render(root, params, ctx) {
     clusterHead.textContent = [cluster.cluster && `"${cluster.cluster}"`, `${cluster.members.length} members`,
       down ? `${down} down` : 'all up', cluster.leader && `meta leader ${cluster.leader}`].filter(Boolean).join(' · ');
     members.replaceChildren(...cluster.members.map((m) => {
-      const st = replicaState(m, 'up', 'down');
+      // Only the meta leader knows whether the others are caught up (a
+      // follower answers "not current" with no lag for them), so a member
+      // is lagging only when the answer counts the operations it misses.
+      const st = replicaState({ offline: m.offline, current: !m.lag, lag: m.lag }, 'up', 'down');
       const ds = { member: m.name, state: st.cls };
       if (m.leader) ds.leader = 'yes';
       if (m.self) ds.self = 'yes';
