@@ -120,10 +120,10 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.StringVar(&c.server.HTTPAddr, "http", c.server.HTTPAddr, "")
 	add(option{name: "http", metavar: "ADDR", group: groupListen,
 		usage: "HTTP listener for the UI, the API and every HTTP protocol. Port 0 picks a free port;\nthe \"chronostream ready\" log line reports the address (http=...)."})
-	fs.StringVar(&c.graphite, "graphite", c.graphite, "")
 	fs.StringVar(&c.server.URLPrefix, "url-prefix", "", "")
 	add(option{name: "url-prefix", metavar: "PATH", group: groupListen,
 		usage: "Path a reverse proxy serves the server under (e.g. /chronostream; Trendlines' URL_PREFIX):\nthe web UI's links and API calls carry it, and requests under it are served with it\nremoved. Other paths are served as they are."})
+	fs.StringVar(&c.graphite, "graphite", c.graphite, "")
 	add(option{name: "graphite", metavar: "ADDR", group: groupListen,
 		usage: "Graphite plaintext listener, TCP and UDP on the same port (carbon's 2003). Graphite has\nno authentication: an address beyond loopback needs --graphite-allow-remote. Port 0\npicks a free port (the ready log line reports graphite=...). Empty disables it."})
 	fs.StringVar(&c.forward, "forward", c.forward, "")

@@ -117,6 +117,11 @@ type Options struct {
 	VivoChronicles  map[vivo.Signal]string
 	VivoCORSOrigins []string
 
+	// URLPrefix is the path a reverse proxy serves the server under
+	// ("/chronostream"; Trendlines' URL_PREFIX): the web UI's links and API
+	// calls carry it, and requests under it are served with it removed.
+	URLPrefix string
+
 	Tokens         []string
 	InsecureNoAuth bool // allow listening beyond loopback without tokens
 
@@ -133,11 +138,6 @@ type Options struct {
 	// Sinks forward chronicles to outside systems (internal/sink); NodeID
 	// names this node in their leases (default: host, pid and a random
 	// part); SinkLeaseTTL is how long a dead node's sinks wait before
-	// URLPrefix is the path a reverse proxy serves the server under
-	// ("/chronostream"; Trendlines' URL_PREFIX): the web UI's links and API
-	// calls carry it, and requests under it are served with it removed.
-	URLPrefix string
-
 	// another node takes them over (default sink.DefaultLeaseTTL).
 	Sinks        []sink.Config
 	NodeID       string
@@ -280,17 +280,17 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("%w (Vivo listener)", err)
 		}
 	}
+	prefix, err := web.Normalize(o.URLPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.opts.URLPrefix = prefix
 	if _, err := vivo.New(s.vivoConfig(nil)); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	if err := s.checkForwardExposure(o.ForwardAddr); err != nil {
 		return nil, err
 	}
-	prefix, err := web.Normalize(o.URLPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	s.opts.URLPrefix = prefix
 	return s, nil
 }
 
