@@ -69,8 +69,8 @@ type Options struct {
 	// (the others take Replicas).
 	Chronicles        map[string]store.Retention
 	ChronicleReplicas map[string]int
-	AutoCreate bool // create chronicles on first write
-	Limits     ingest.Limits
+	AutoCreate        bool // create chronicles on first write
+	Limits            ingest.Limits
 
 	// Chronicle and story that the anacrolix-style "POST /" and "GET /"
 	// write to when the request names none.

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chronostream/chronostream/internal/peerconf"
 )
 
 var influxdPaths = []string{"/usr/bin/influxd", "/usr/local/bin/influxd"}
@@ -65,38 +67,7 @@ func StartInfluxDB(t testing.TB) *InfluxDB {
 	for attempt := 0; attempt < 5; attempt++ {
 		db.port = FreePort(t)
 		rpc := FreePort(t)
-		conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = "127.0.0.1:%d"
-
-[meta]
-  dir = %q
-  logging-enabled = false
-
-[data]
-  dir = %q
-  wal-dir = %q
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-
-[monitor]
-  store-enabled = false
-
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:%d"
-  auth-enabled = false
-  log-enabled = false
-
-[logging]
-  level = "warn"
-  suppress-logo = true
-
-[continuous_queries]
-  enabled = false
-
-[subscriber]
-  enabled = false
-`, rpc, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), db.port)
+		conf := peerconf.InfluxDB(dir, db.port, rpc)
 		db.conf = filepath.Join(dir, "influxdb.conf")
 		if err := os.WriteFile(db.conf, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/chronostream/chronostream/bench/internal/cpuonly"
 	"io"
 	"io/fs"
 	"net"
@@ -22,6 +21,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chronostream/chronostream/bench/internal/cpuonly"
+	"github.com/chronostream/chronostream/internal/peerconf"
 )
 
 // The database (InfluxDB), db label (VictoriaMetrics) or chronicle
@@ -52,40 +54,7 @@ func InfluxDB() *System {
 			if err != nil {
 				return nil, err
 			}
-			// Defaults everywhere that matters for ingest; only the places,
-			// the ports, the phoning home and the per-request logging change.
-			conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = "127.0.0.1:%d"
-
-[meta]
-  dir = %q
-  logging-enabled = false
-
-[data]
-  dir = %q
-  wal-dir = %q
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-
-[monitor]
-  store-enabled = false
-
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:%d"
-  auth-enabled = false
-  log-enabled = false
-
-[logging]
-  level = "warn"
-  suppress-logo = true
-
-[continuous_queries]
-  enabled = false
-
-[subscriber]
-  enabled = false
-`, rpc, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), port)
+			conf := peerconf.InfluxDB(dir, port, rpc)
 			cfg := filepath.Join(filepath.Dir(dir), "influxdb.conf")
 			if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 				return nil, err
