@@ -382,6 +382,16 @@ func page[T any](a []T, offset, limit int) []T {
 	return a
 }
 
+// showDB is the database a SHOW statement reads: its ON database, else the
+// request's, and the one its FROM names, which must agree.
+func (e *Engine) showDB(ctx context.Context, sources influxql.Sources, on, def string) (*tsdb.DB, error) {
+	name, err := oneDB(sources, firstNonEmpty(on, def))
+	if err != nil {
+		return nil, err
+	}
+	return e.database(ctx, name)
+}
+
 func firstNonEmpty(a, b string) string {
 	if a != "" {
 		return a
@@ -390,11 +400,7 @@ func firstNonEmpty(a, b string) string {
 }
 
 func (e *Engine) showTagKeys(ctx context.Context, s *influxql.ShowTagKeysStatement, def string) ([]influxjson.Series, error) {
-	name, err := oneDB(s.Sources, firstNonEmpty(s.Database, def))
-	if err != nil {
-		return nil, err
-	}
-	db, err := e.database(ctx, name)
+	db, err := e.showDB(ctx, s.Sources, s.Database, def)
 	if err != nil {
 		return nil, err
 	}
@@ -434,11 +440,7 @@ func sortedKeys(set map[string]bool) []string {
 }
 
 func (e *Engine) showTagValues(ctx context.Context, s *influxql.ShowTagValuesStatement, def string) ([]influxjson.Series, error) {
-	name, err := oneDB(s.Sources, firstNonEmpty(s.Database, def))
-	if err != nil {
-		return nil, err
-	}
-	db, err := e.database(ctx, name)
+	db, err := e.showDB(ctx, s.Sources, s.Database, def)
 	if err != nil {
 		return nil, err
 	}
@@ -515,11 +517,7 @@ func tagKeyMatcher(op influxql.Token, expr influxql.Literal) (func(string) bool,
 }
 
 func (e *Engine) showFieldKeys(ctx context.Context, s *influxql.ShowFieldKeysStatement, def string) ([]influxjson.Series, error) {
-	name, err := oneDB(s.Sources, firstNonEmpty(s.Database, def))
-	if err != nil {
-		return nil, err
-	}
-	db, err := e.database(ctx, name)
+	db, err := e.showDB(ctx, s.Sources, s.Database, def)
 	if err != nil {
 		return nil, err
 	}
@@ -547,11 +545,7 @@ func (e *Engine) showFieldKeys(ctx context.Context, s *influxql.ShowFieldKeysSta
 }
 
 func (e *Engine) showSeries(ctx context.Context, s *influxql.ShowSeriesStatement, def string) ([]influxjson.Series, error) {
-	name, err := oneDB(s.Sources, firstNonEmpty(s.Database, def))
-	if err != nil {
-		return nil, err
-	}
-	db, err := e.database(ctx, name)
+	db, err := e.showDB(ctx, s.Sources, s.Database, def)
 	if err != nil {
 		return nil, err
 	}
