@@ -58,19 +58,19 @@ func BinaryOp(op string, l, r Value) Value {
 	case int64:
 		switch y := r.(type) {
 		case int64:
-			return intOp(op, x, y)
+			return integerOp(op, x, y)
 		case uint64:
 			if x >= 0 {
-				return uintOp(op, uint64(x), y)
+				return integerOp(op, uint64(x), y)
 			}
 		}
 	case uint64:
 		switch y := r.(type) {
 		case uint64:
-			return uintOp(op, x, y)
+			return integerOp(op, x, y)
 		case int64:
 			if y >= 0 {
-				return uintOp(op, x, uint64(y))
+				return integerOp(op, x, uint64(y))
 			}
 		}
 	}
@@ -127,7 +127,9 @@ func floatOp(op string, x, y float64) Value {
 	return nil
 }
 
-func intOp(op string, x, y int64) Value {
+// integerOp applies op to two integers of one type, keeping the type except
+// for /, which is a float as in InfluxDB (and 0 for a zero divisor).
+func integerOp[T int64 | uint64](op string, x, y T) Value {
 	switch op {
 	case "+":
 		return x + y
@@ -142,35 +144,7 @@ func intOp(op string, x, y int64) Value {
 		return float64(x) / float64(y)
 	case "%":
 		if y == 0 {
-			return int64(0)
-		}
-		return x % y
-	case "&":
-		return x & y
-	case "|":
-		return x | y
-	case "^":
-		return x ^ y
-	}
-	return floatOp(op, float64(x), float64(y))
-}
-
-func uintOp(op string, x, y uint64) Value {
-	switch op {
-	case "+":
-		return x + y
-	case "-":
-		return x - y
-	case "*":
-		return x * y
-	case "/":
-		if y == 0 {
-			return float64(0)
-		}
-		return float64(x) / float64(y)
-	case "%":
-		if y == 0 {
-			return uint64(0)
+			return T(0)
 		}
 		return x % y
 	case "&":
