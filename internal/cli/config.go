@@ -243,6 +243,13 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.IntVar(&c.server.ConnLimits.PerIP, "max-connections-per-ip", c.server.ConnLimits.PerIP, "")
 	add(option{name: "max-connections-per-ip", metavar: "N", group: groupLimits,
 		usage: "Most Forward (and, apart, Graphite TCP) connections open at once from one IP address.\n0: no cap."})
+	c.server.HTTPConnLimits = connlimit.DefaultHTTPLimits
+	fs.IntVar(&c.server.HTTPConnLimits.Max, "http-max-connections", c.server.HTTPConnLimits.Max, "")
+	add(option{name: "http-max-connections", metavar: "N", group: groupLimits,
+		usage: "Most HTTP connections open at once (and, apart, on the Vivo listener); one more is answered\n503 with Retry-After and closed, and counted in chronostream_tcp_connections_refused_total.\n0: no cap."})
+	fs.IntVar(&c.server.HTTPConnLimits.PerIP, "http-max-connections-per-ip", c.server.HTTPConnLimits.PerIP, "")
+	add(option{name: "http-max-connections-per-ip", metavar: "N", group: groupLimits,
+		usage: "Most HTTP (and, apart, Vivo) connections open at once from one IP address; behind a\nreverse proxy every connection comes from its address. 0: no cap."})
 	fs.Var(&c.corsOrigins, "cors-origin", "")
 	add(option{name: "cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
 		usage: "Browser origin (scheme://host[:port]) besides the server's own allowed to call the API\nwith a token (CORS), to write (other origins' cross-site writes get 403) and to open\nWebSockets (repeatable). None by default: same origin only."})

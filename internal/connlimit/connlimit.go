@@ -1,9 +1,10 @@
 // Package connlimit caps the connections a TCP listener (Fluent Forward,
-// Graphite) holds: in all, and from one IP address. A connection over a cap
-// is closed as soon as it is accepted, before anything is read from it, and
-// counted; the ones already open are not disturbed. Without caps, one
-// misbehaving client could exhaust the server's file descriptors and lock
-// out every other protocol.
+// Graphite, HTTP) holds: in all, and from one IP address. A connection over
+// a cap is closed as soon as it is accepted, before anything is read from
+// it (on HTTP listeners, answered 503 first: WrapHTTP), and counted; the
+// ones already open are not disturbed. Without caps, one misbehaving
+// client could exhaust the server's file descriptors and lock out every
+// other protocol.
 package connlimit
 
 import (
@@ -31,7 +32,7 @@ type Metrics struct{ refused *prometheus.CounterVec }
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chronostream_tcp_connections_refused_total",
-		Help: "TCP connections closed on accept because a cap was reached, by listener (forward, graphite) and reason (max_connections, max_connections_per_ip).",
+		Help: "TCP connections refused on accept because a cap was reached (closed, or on HTTP listeners answered 503), by listener (forward, graphite, http, vivo) and reason (max_connections, max_connections_per_ip).",
 	}, []string{"listener", "reason"})}
 	if reg != nil {
 		reg.MustRegister(m.refused)
@@ -56,6 +57,11 @@ type listener struct {
 	mu    sync.Mutex
 	open  int
 	perIP map[string]int
+	// answers is how many connections over a cap may be open at once to
+	// be answered (WrapHTTP; 0: none, they are closed on accept);
+	// answering is how many are.
+	answers   int
+	answering int
 }
 
 // Accept returns the next connection within the caps, closing those over.
@@ -67,10 +73,13 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		ip := hostOf(c.RemoteAddr())
 		if reason := l.take(ip); reason != "" {
-			c.Close()
 			if l.m != nil {
 				l.m.refused.WithLabelValues(l.name, reason).Inc()
 			}
+			if l.takeAnswer() {
+				return newRefused(c, reason, l.releaseAnswer), nil
+			}
+			c.Close()
 			continue
 		}
 		return &conn{Conn: c, release: sync.OnceFunc(func() { l.release(ip) })}, nil

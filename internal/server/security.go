@@ -115,6 +115,13 @@ func (s *Server) tcpListener(name string) func(net.Listener) net.Listener {
 	}
 }
 
+// httpListener wraps the listener of srv, an HTTP server named name (http,
+// vivo): the connection caps first, answering a connection over a cap with
+// a 503 rather than a bare close, then TLS when it is configured.
+func (s *Server) httpListener(name string, ln net.Listener, srv *http.Server) net.Listener {
+	return s.wrapTLS(connlimit.WrapHTTP(ln, s.opts.HTTPConnLimits, s.connMetrics, name, srv))
+}
+
 // wrapTLS serves ln over TLS when it is configured.
 func (s *Server) wrapTLS(ln net.Listener) net.Listener {
 	if s.tlsConf == nil {

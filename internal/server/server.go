@@ -134,6 +134,10 @@ type Options struct {
 	// ConnLimits cap the Forward and Graphite TCP connections (zero
 	// fields: no cap; the command line sets connlimit.DefaultLimits).
 	ConnLimits connlimit.Limits
+	// HTTPConnLimits cap the HTTP and Vivo listeners' connections, each
+	// apart; one over a cap is answered 503 (connlimit.WrapHTTP). Zero
+	// fields: no cap; the command line sets connlimit.DefaultHTTPLimits.
+	HTTPConnLimits connlimit.Limits
 
 	// Sinks forward chronicles to outside systems (internal/sink); NodeID
 	// names this node in their leases (default: host, pid and a random
@@ -387,14 +391,14 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeLog()
 		return fmt.Errorf("server: listen HTTP: %w", err)
 	}
-	ln = s.wrapTLS(ln)
-	s.httpLn = ln
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	ln = s.httpListener("http", ln, s.httpSrv)
+	s.httpLn = ln
 	if err := s.startGraphite(); err != nil {
 		ln.Close()
 		s.closeLog()
@@ -516,14 +520,14 @@ func (s *Server) startVivo() error {
 	}
 	mux := http.NewServeMux()
 	s.vivo.RegisterExporter(mux, "", s.vivoGuard(s.vivo))
-	ln = s.wrapTLS(ln)
-	s.vivoLn = ln
 	s.vivoSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	ln = s.httpListener("vivo", ln, s.vivoSrv)
+	s.vivoLn = ln
 	go func() {
 		if err := s.vivoSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			select {
