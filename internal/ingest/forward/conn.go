@@ -29,6 +29,12 @@ type conn struct {
 
 	dec *Decoder
 	msg Message
+	// partial says the buffer holds the start of a message; lastByte is
+	// when the connection last sent something. A message that stops
+	// arriving holds a connection and its buffer (slowloris): it is cut
+	// after the server's stall timeout.
+	partial  bool
+	lastByte time.Time
 
 	recorded    bool // the source is in the log
 	pipe        *ingest.Pipeline
@@ -58,7 +64,18 @@ func (c *conn) deadline() time.Time {
 	} else if c.pipe != nil {
 		dl = c.windowStart.Add(c.s.cfg.FlushInterval)
 	}
+	if c.partial && c.s.stall > 0 {
+		if end := c.lastByte.Add(c.s.stall); dl.IsZero() || end.Before(dl) {
+			dl = end
+		}
+	}
 	return c.stop.Deadline(dl)
+}
+
+// stalled reports whether the message being received stopped arriving
+// for longer than the stall timeout.
+func (c *conn) stalled() bool {
+	return c.partial && c.s.stall > 0 && time.Since(c.lastByte) >= c.s.stall
 }
 
 const minBuf = 64 << 10
@@ -130,6 +147,7 @@ func (c *conn) serve() {
 				buf = nb
 			}
 		}
+		c.partial = c.hs == nil && start < end // before the handshake, its deadline rules
 		c.stop.Arm(c.nc.SetReadDeadline, c.deadline)
 		room := buf[end:]
 		if c.hs != nil {
@@ -137,6 +155,9 @@ func (c *conn) serve() {
 		}
 		n, err := c.nc.Read(room)
 		end += n
+		if n > 0 {
+			c.lastByte = time.Now()
+		}
 		if m := c.s.cfg.Metrics; m != nil && n > 0 {
 			m.IngestBytes.WithLabelValues(Protocol).Add(float64(n))
 		}
@@ -144,6 +165,11 @@ func (c *conn) serve() {
 		case err == nil:
 		case ingest.IsTimeout(err) && c.hs != nil && !c.stop.Stopping():
 			c.reject(fail(ReasonUnauthenticated, "no PING within %v of HELO", c.s.cfg.HandshakeTimeout))
+			return
+		case ingest.IsTimeout(err) && !c.stop.Stopping() && n == 0 && c.stalled():
+			// The whole messages before it are stored (and acknowledged)
+			// by finish; the one cut short is not.
+			c.reject(fail(ReasonStalled, "%d bytes of a message, then nothing for %v", end-start, c.s.stall))
 			return
 		case ingest.IsTimeout(err) && !c.stop.Stopping():
 			if err := c.flush(); err != nil { // the window's time is up

@@ -36,6 +36,7 @@ const (
 	ReasonUnauthenticated = "unauthenticated"
 	ReasonAuthFailed      = "auth_failed"
 	ReasonIncomplete      = "incomplete_message"
+	ReasonStalled         = "stalled_message"    // a message that stopped arriving: the connection is cut
 	ReasonUnsupported     = "unsupported_signal" // metrics or traces from Fluent Bit: acknowledged and dropped
 )
 

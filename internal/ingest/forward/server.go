@@ -69,8 +69,11 @@ type Config struct {
 
 // Server is the Fluent Forward listener (TCP).
 type Server struct {
-	cfg      Config
-	lim      Limits
+	cfg Config
+	lim Limits
+	// stall is how long a message may stop arriving, in its middle,
+	// before the connection is cut (Limits.BodyReadTimeout; 0: never).
+	stall    time.Duration
 	appender *ingest.Appender
 	warn     *ingest.ThrottledLogger
 	ln       net.Listener
@@ -115,9 +118,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	stall := cfg.Limits.BodyReadTimeout
+	if stall == 0 {
+		stall = ingest.DefaultBodyReadTimeout
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg: cfg,
+		cfg:   cfg,
+		stall: max(stall, 0),
 		lim: Limits{MaxMessageBytes: int(cfg.Limits.MaxBodyBytes), MaxRecords: cfg.MaxRecords,
 			MaxRecordBytes: ingest.EventLimit(cfg.Log, cfg.Limits.MaxEventBytes, store.NewSourceID())},
 		appender: ingest.NewAppender(cfg.Log, cfg.Batch),
