@@ -233,31 +233,53 @@ func (r *Runner) startSeq(ctx context.Context) (uint64, error) {
 	}
 }
 
-// prime hands a Primer sink the selected events of the last batch before
-// the cursor (see Primer).
+// prime hands a Primer sink the selected events before the cursor (see
+// Primer), read back one batch_events chunk of the log at a time, as far
+// as the sink ranges over them. It is called with cursor 0 too: a moved
+// cursor must not leave the sink the state of another position.
 func (r *Runner) prime(ctx context.Context, cursor uint64) error {
 	p, ok := r.sink.(Primer)
-	if !ok || cursor == 0 {
+	if !ok {
 		return nil
 	}
-	var (
-		evs    []event.Event
-		parser fastjson.Parser
-	)
-	err := r.src.ReadBack(ctx, r.cfg.Chronicle, cursor, r.cfg.BatchEvents, func(e *event.Event) error {
-		Expand(&parser, e)
-		if r.sel.match(e) {
-			evs = append(evs, *e)
-		}
-		return nil
+	var err error
+	p.Prime(r.cfg.Chronicle, func(yield func(*event.Event) bool) {
+		err = r.readBack(ctx, cursor, yield)
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("sink: read before the cursor: %w", err)
 	}
-	p.Prime(Batch{Chronicle: r.cfg.Chronicle, Events: evs})
+	return nil
+}
+
+// readBack yields the selected events at or before upto, newest first,
+// until yield returns false or the log has no more.
+func (r *Runner) readBack(ctx context.Context, upto uint64, yield func(*event.Event) bool) error {
+	var parser fastjson.Parser
+	for upto > 0 {
+		var evs []event.Event
+		err := r.src.ReadBack(ctx, r.cfg.Chronicle, upto, r.cfg.BatchEvents, func(e *event.Event) error {
+			evs = append(evs, *e)
+			return nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			e := &evs[i]
+			Expand(&parser, e)
+			if r.sel.match(e) && !yield(e) {
+				return nil
+			}
+		}
+		if len(evs) < r.cfg.BatchEvents {
+			return nil // the log's start
+		}
+		upto = evs[0].Seq - 1
+	}
 	return nil
 }
 

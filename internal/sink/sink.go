@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -44,14 +45,17 @@ type Sink interface {
 	Close() error
 }
 
-// Primer is a Sink that wants to know what it delivered before a restart:
-// when a runner starts from a committed cursor, it passes Prime the events
-// just before it (up to one batch of selected events, already delivered),
-// so that per-destination state derived from earlier events (the InfluxDB
-// sink's numbering of events sharing a series and a timestamp) comes out
-// the same as before the restart.
+// Primer is a Sink whose output depends on what it delivered before (the
+// InfluxDB sink's numbering of events sharing a series and a timestamp).
+// At the start of every session (a start, a restart, a takeover by another
+// node, a cursor moved) the runner calls Prime before any Deliver, and back
+// yields the selected events at or before the cursor, already delivered,
+// newest first, as far back as the log goes: the sink stops ranging when
+// it has read enough. Prime replaces whatever state the sink had, so that
+// it comes out as if the sink had delivered the log up to the cursor
+// without stopping.
 type Primer interface {
-	Prime(b Batch)
+	Prime(chronicle string, back iter.Seq[*event.Event])
 }
 
 // Filterer is a Sink that accepts events it sends nowhere, by a rule of its

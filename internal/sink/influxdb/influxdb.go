@@ -6,20 +6,21 @@ package influxdb
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/sink"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	// SequenceTag numbers events that share a series and a timestamp, so
 	// they do not overwrite each other (default "_seq"; see docs/sinks.md).
 	SequenceTag string `json:"sequence_tag,omitempty"`
+	// SequenceWindow is how many selected events apart two events of one
+	// series and timestamp may be and still be numbered apart (default
+	// DefaultSequenceWindow; see numbering). The memory of the numbering
+	// is proportional to it.
+	SequenceWindow int `json:"sequence_window,omitempty"`
 }
 
 // Sink writes to one InfluxDB.
@@ -53,7 +59,7 @@ type Sink struct {
 	client   *http.Client
 	log      *slog.Logger
 	enc      encoder
-	ranks    *ranks
+	num      *numbering
 	userInfo *url.Userinfo
 }
 
@@ -120,7 +126,13 @@ func NewSink(c Config, log *slog.Logger) (*Sink, error) {
 		c.SequenceTag = "_seq"
 	}
 	s.enc = encoder{v1: s.v1, seqTag: c.SequenceTag}
-	s.ranks = newRanks(1 << 16)
+	switch {
+	case c.SequenceWindow < 0:
+		return nil, fmt.Errorf("influxdb: sequence_window %d: want a positive number of events", c.SequenceWindow)
+	case c.SequenceWindow == 0:
+		c.SequenceWindow = DefaultSequenceWindow
+	}
+	s.num = newNumbering(c.SequenceWindow)
 	return s, nil
 }
 
@@ -134,71 +146,83 @@ func (s *Sink) Close() error {
 // that cannot be encoded makes the batch a permanent refusal, so the
 // runner isolates and dead-letters it like a point InfluxDB refuses.
 func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
-	body, keys, err := s.encode(b)
+	body, err := s.encode(b)
 	if err != nil {
 		return sink.Permanent(err)
 	}
-	// The ranks are kept before the answer is known: InfluxDB may have
-	// stored some of the points even when it refuses the request (1.x's
-	// partial write; a timeout), and the runner then sends the events again
-	// in smaller batches. Numbered afresh, an event whose group-mate was
-	// refused would move to a lower rank and be stored twice.
-	seqs := make([]uint64, len(b.Events))
-	for i := range b.Events {
-		seqs[i] = b.Events[i].Seq
-	}
-	s.ranks.commit(keys, seqs)
 	return s.write(ctx, body)
 }
 
-// Prime implements sink.Primer: the events delivered just before the
-// cursor a runner restarts from are numbered again, so that an event sharing
-// a series and a timestamp with them gets the rank it had before.
-func (s *Sink) Prime(b sink.Batch) {
-	var keys []string
-	var seqs []uint64
+// Prime implements sink.Primer: the numbering restarts from the events
+// before the cursor, so it goes on exactly as it would have without the
+// restart (see numbering).
+func (s *Sink) Prime(chronicle string, back iter.Seq[*event.Event]) {
 	line := make([]byte, 0, 256)
-	for i := range b.Events {
-		e := &b.Events[i]
-		var err error
-		if line, err = s.enc.series(line[:0], b.Chronicle, e); err != nil {
-			continue // dead-lettered, never written
+	s.num.prime(func(yield func(keyed) bool) {
+		for e := range back {
+			var k keyed
+			line, k, _ = s.key(line[:0], chronicle, e)
+			if !yield(k) {
+				return
+			}
 		}
-		keys = append(keys, string(line)+" "+strconv.FormatInt(e.Time, 10))
-		seqs = append(seqs, e.Seq)
-	}
-	s.ranks.commit(keys, seqs)
+	})
 }
 
-// encode renders the batch, numbering events that share a series and a
-// timestamp with an event written before (in an earlier batch or earlier
-// in this one): their rank goes in the sequence tag.
-func (s *Sink) encode(b sink.Batch) ([]byte, []string, error) {
-	var buf bytes.Buffer
+// key appends e's series key to dst and returns it with e's numbering key
+// (without a key when the series cannot be written: the event is
+// dead-lettered, and still takes its place in the numbering).
+func (s *Sink) key(dst []byte, chronicle string, e *event.Event) ([]byte, keyed, error) {
+	dst, err := s.enc.series(dst, chronicle, e)
+	if err != nil {
+		return dst, keyed{seq: e.Seq}, err
+	}
+	return dst, keyed{seq: e.Seq, key: hashKey(dst, e.Time), ok: true}, nil
+}
+
+// encode renders the batch, each event with its rank in the sequence tag.
+// Every event is numbered, even after one that cannot be encoded: the
+// ranks are kept before InfluxDB's answer is known, since it may have
+// stored some points of a request it refuses (1.x's partial write, a
+// timeout), and the runner then sends parts of the batch again.
+func (s *Sink) encode(b sink.Batch) ([]byte, error) {
+	var (
+		buf   bytes.Buffer
+		first error
+	)
 	line := make([]byte, 0, 256)
-	keys := make([]string, 0, len(b.Events))
-	inBatch := map[string]int{}
+	s.num.begin()
+	defer s.num.end()
 	for i := range b.Events {
 		e := &b.Events[i]
-		var err error
-		line, err = s.enc.series(line[:0], b.Chronicle, e)
+		line, k, err := s.key(line[:0], b.Chronicle, e)
+		rank, ok := s.num.rank(k)
+		switch {
+		case !ok:
+			err = errors.New("delivered again outside the last batch: its rank is unknown")
+		case err == nil:
+			line, err = s.enc.point(line, e, rank)
+		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("event %d: %w", e.Seq, err)
+			first = cmp.Or(first, fmt.Errorf("event %d: %w", e.Seq, err))
+			continue
 		}
-		key := string(line) + " " + strconv.FormatInt(e.Time, 10)
-		rank, known := s.ranks.rank(key, e.Seq)
-		if rank < 0 {
-			rank = known + inBatch[key]
-			inBatch[key]++
-		}
-		line, err = s.enc.point(line, e, rank)
-		if err != nil {
-			return nil, nil, fmt.Errorf("event %d: %w", e.Seq, err)
-		}
-		keys = append(keys, key)
 		buf.Write(line)
 	}
-	return buf.Bytes(), keys, nil
+	return buf.Bytes(), first
+}
+
+// hashKey is the 64-bit FNV-1a hash of a series key and a timestamp.
+func hashKey(series []byte, t int64) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for _, c := range series {
+		h = (h ^ uint64(c)) * prime
+	}
+	for i := 0; i < 64; i += 8 {
+		h = (h ^ uint64(byte(t>>i))) * prime
+	}
+	return h
 }
 
 func (s *Sink) write(ctx context.Context, body []byte) error {
@@ -260,52 +284,4 @@ func (s *Sink) compress(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	return zb.Bytes(), nil
-}
-
-// ranks remembers which events (by seq) each recent (series, timestamp)
-// holds, in order: an event's rank is its place among them, so a later
-// event with the same series and timestamp gets the next rank, and an
-// event delivered again (a retry, a cursor reset) gets the same one. Two
-// generations bound the memory: when the current one fills, the previous
-// one is dropped.
-type ranks struct {
-	max       int
-	cur, prev map[string][]uint64
-}
-
-func newRanks(max int) *ranks {
-	return &ranks{max: max, cur: map[string][]uint64{}, prev: map[string][]uint64{}}
-}
-
-func (r *ranks) seqs(key string) []uint64 {
-	if s, ok := r.cur[key]; ok {
-		return s
-	}
-	return r.prev[key]
-}
-
-// rank returns e's rank if it was delivered before, or -1 and the count of
-// events delivered before with that key.
-func (r *ranks) rank(key string, seq uint64) (int, int) {
-	s := r.seqs(key)
-	for i, v := range s {
-		if v == seq {
-			return i, len(s)
-		}
-	}
-	return -1, len(s)
-}
-
-// commit records the events of a batch InfluxDB accepted.
-func (r *ranks) commit(keys []string, seqs []uint64) {
-	for i, k := range keys {
-		s := r.seqs(k)
-		if slices.Contains(s, seqs[i]) {
-			continue
-		}
-		r.cur[k] = append(slices.Clip(s), seqs[i])
-		if len(r.cur) >= r.max {
-			r.prev, r.cur = r.cur, make(map[string][]uint64, r.max)
-		}
-	}
 }
