@@ -327,3 +327,87 @@ func TestForwardKill9(t *testing.T) {
 		t.Errorf("InfluxDB holds %d points, want %d", got, n)
 	}
 }
+
+// A group of events sharing a series and a timestamp much longer than the
+// numbering window (160 events, window 20, batches of 10), split by a
+// restart and then delivered again from a cursor moved into its middle:
+// InfluxDB ends up with every event once. A restarted sink that numbered
+// the group afresh would overwrite points; one that numbered a redelivered
+// event differently would store it twice.
+func TestLongGroupAcrossRestartAndCursorMove(t *testing.T) {
+	db := testutil.StartInfluxDB(t)
+	createDB(t, db, "cs")
+	dir := t.TempDir()
+	cfg := influxSink("influx", "app", db.URL()+"/write?db=cs", map[string]any{"sequence_window": 20})
+	cfg.BatchEvents = 10
+	start := func() *server.Server {
+		s, err := server.New(server.Options{HTTPAddr: "127.0.0.1:0", DataDir: dir, AutoCreate: true, Logger: testutil.Logger(t, slog.LevelWarn),
+			Sinks: []sink.Config{cfg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var groupSeqs []uint64
+	// appends rounds of 20 group events, each round followed by 3 events
+	// of another story, and waits until the sink delivered them all.
+	appendGroup := func(srv *server.Server, rounds int) {
+		var last uint64
+		for range rounds {
+			g := make([]event.Event, 20)
+			for i := range g {
+				g[i] = event.Event{Time: 42, Fields: map[string]event.Value{"v": event.Int(int64(len(groupSeqs) + i))}}
+			}
+			r, err := srv.Store().Append("app", "g", g).Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for s := r.First; s <= r.Last; s++ {
+				groupSeqs = append(groupSeqs, s)
+			}
+			o := []event.Event{{Time: 1}, {Time: 2}, {Time: 3}}
+			if r, err = srv.Store().Append("app", "other", o).Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			last = r.Last
+		}
+		testutil.Eventually(t, 30*time.Second, func() bool {
+			st, _ := srv.Sinks().Status(ctx, "influx")
+			return st.Cursor == last
+		}, "every event delivered")
+	}
+	srv := start()
+	appendGroup(srv, 5)
+	if n := count(t, db, "cs", `SELECT count(v) FROM g`); n != 100 {
+		t.Fatalf("InfluxDB holds %d points of the group's first 100 events", n)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv = start()
+	defer srv.Shutdown(ctx)
+	appendGroup(srv, 3)
+	if n := count(t, db, "cs", `SELECT count(v) FROM g`); n != 160 {
+		t.Fatalf("after a restart in the group, InfluxDB holds %d points of its 160 events", n)
+	}
+	head, _ := srv.Sinks().Status(ctx, "influx")
+	// The 70th event of the group: 50 after the window's reach.
+	if _, err := srv.Sinks().SetCursor(ctx, "influx", fmt.Sprint(groupSeqs[69]), ""); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		st, _ := srv.Sinks().Status(ctx, "influx")
+		return st.Cursor == head.Cursor && st.Delivered >= head.Delivered+90
+	}, "the events after the moved cursor delivered again")
+	if n := count(t, db, "cs", `SELECT count(v) FROM g`); n != 160 {
+		t.Errorf("after delivering again from the middle of the group, InfluxDB holds %d points of its 160 events", n)
+	}
+	if n := count(t, db, "cs", `SELECT max(v) FROM g WHERE "_seq" = '159'`); n != 159 {
+		t.Errorf("the group's last event has _seq=159? max(v) there = %d", n)
+	}
+}
