@@ -223,7 +223,7 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 		usage: "Largest single event (NDJSON line, WebSocket message)."})
 	fs.Var(&c.bodyTimeout, "body-read-timeout", "")
 	add(option{name: "body-read-timeout", metavar: "DURATION", group: groupLimits,
-		usage: "How long a request body may send nothing before it is cut off with 408 (what arrived\nbefore is stored and acknowledged as usual; a slow body that keeps sending is not cut).\nA Fluent Forward message that stops arriving in its middle is cut off as well (the\nconnection is closed; idle connections between messages are kept). 0 disables it."})
+		usage: "How long a request body may send nothing before it is cut off with 408 (what arrived\nbefore is stored and acknowledged as usual; a slow body that keeps sending is not cut).\nA Fluent Forward message or Graphite TCP line that stops arriving in its middle is cut\noff as well (the connection is closed; idle connections between them are kept).\n0 disables it."})
 
 	fs.Var(&c.tokens, "token", "")
 	add(option{name: "token", metavar: "TOKEN", group: groupSecurity, list: true, secret: true,

@@ -38,6 +38,7 @@ const (
 	ReasonInvalidUTF8      = "invalid_utf8"      // carbon decodes lines as UTF-8
 	ReasonLineTooLong      = "line_too_long"     // over the line limit (transport)
 	ReasonIncompleteLine   = "incomplete_line"   // cut off by shutdown or a reset (transport)
+	ReasonStalledLine      = "stalled_line"      // a line that stopped arriving: the connection is cut (transport)
 	ReasonShutdownUnread   = "shutdown_unread"   // left in the socket when shutdown gave up draining (transport)
 	ReasonUDPOverflow      = "udp_overflow"      // datagrams the kernel dropped, its buffer full (transport, Linux)
 )

@@ -48,6 +48,11 @@ type reader struct {
 	// draining says that the last read was armed for the drain (reader's
 	// goroutine only).
 	draining bool
+	// stallEnd, when set, is when the TCP line being received has
+	// stopped arriving too long: a line that stops in its middle holds a
+	// connection and its buffer (slowloris), so it is cut then (reader's
+	// goroutine only).
+	stallEnd time.Time
 
 	// The window and what it is appended to: the TCP reader's goroutine,
 	// or the UDP listener's appending goroutine, and finish after either.
@@ -125,6 +130,9 @@ func (r *reader) arm(windowOpen bool, start time.Time) {
 	var dl time.Time
 	if windowOpen {
 		dl = start.Add(r.s.cfg.FlushInterval)
+	}
+	if !r.stallEnd.IsZero() && (dl.IsZero() || r.stallEnd.Before(dl)) {
+		dl = r.stallEnd
 	}
 	r.draining = r.stopping
 	if r.stopping {
@@ -229,10 +237,18 @@ func (s *Server) serveTCP(r *reader) {
 			r.countUnread(r.readTCP, buf, buf[start:end], discarding, false)
 			return
 		}
+		if (start == end && !discarding) || s.stall == 0 {
+			r.stallEnd = time.Time{}
+		} else if r.stallEnd.IsZero() {
+			r.stallEnd = time.Now().Add(s.stall)
+		}
 		r.arm(r.pipe != nil, r.windowStart)
 		n, err := r.readTCP(buf[end:])
 		now := time.Now().UnixNano()
 		end += n
+		if n > 0 {
+			r.stallEnd = time.Time{} // it arrives: the wait starts again
+		}
 		for {
 			i := bytes.IndexByte(buf[start:end], '\n')
 			if i < 0 {
@@ -265,6 +281,11 @@ func (s *Server) serveTCP(r *reader) {
 		}
 		switch {
 		case err == nil:
+		case ingest.IsTimeout(err) && n == 0 && !r.draining && !r.stallEnd.IsZero() && !time.Now().Before(r.stallEnd):
+			// Stored: the whole lines before it (finish appends the
+			// window). Counted: the line cut short.
+			r.reject(ReasonStalledLine, "a line that stopped arriving for "+s.stall.String(), buf[start:end])
+			return
 		case ingest.IsTimeout(err) && r.pipe != nil:
 			// The window's time is up, or a drain found a pause: append
 			// the window and read on.

@@ -68,6 +68,9 @@ type Server struct {
 	cfg      Config
 	appender *ingest.Appender
 	warn     *ingest.ThrottledLogger
+	// stall is how long a TCP line may stop arriving, in its middle,
+	// before the connection is cut (Limits.BodyReadTimeout; 0: never).
+	stall time.Duration
 
 	tcp       net.Listener
 	udp       *net.UDPConn
@@ -115,8 +118,13 @@ func New(cfg Config) (*Server, error) {
 		b.InFlight = graphiteBatch.InFlight
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	stall := cfg.Limits.BodyReadTimeout
+	if stall == 0 {
+		stall = ingest.DefaultBodyReadTimeout
+	}
 	return &Server{
 		cfg:      cfg,
+		stall:    max(stall, 0),
 		appender: ingest.NewAppender(cfg.Log, b),
 		warn:     ingest.NewThrottledLogger(cfg.Logger, time.Second),
 		ctx:      ctx,

@@ -30,7 +30,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	st := tu.OpenStore(t, store.Options{})
 	m := obs.New()
-	cfg.Config = ingest.Config{Log: st, Metrics: m, Logger: tu.Logger(t, 0), DefaultChronicle: chronicle}
+	cfg.Config = ingest.Config{Log: st, Metrics: m, Logger: tu.Logger(t, 0), DefaultChronicle: chronicle, Limits: cfg.Limits}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
