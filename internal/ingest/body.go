@@ -180,7 +180,18 @@ func ClassifyStoreError(ctx context.Context, err error) Failure {
 	return Failure{http.StatusServiceUnavailable, "store_unavailable"}
 }
 
-// SourceGate records a request's source for its Pipeline (pass Gate to
+// Recorder records a request's source for its Pipeline (pass Gate to
+// Begin): Gate before the first append, BodyRead when the body was read to
+// its end with the count of events handed to the pipeline, Finish with the
+// count stored. Clients.Open records a request by its client; a client
+// stream's request, which carries the stream's position, by NewSourceGate.
+type Recorder interface {
+	Gate() error
+	BodyRead(events int)
+	Finish(stored int, warn *ThrottledLogger) error
+}
+
+// SourceGate records a client stream's request for its Pipeline (pass Gate to
 // Begin): no stored event names a source that is not recorded. Each record
 // is an fsynced write, so a body that fits in one batch — most requests —
 // is recorded once, complete with its count, when that batch is ready (the

@@ -20,6 +20,7 @@ import (
 type Log interface {
 	Append(chronicle, story string, evs []event.Event) *store.Pending
 	PutSource(ctx context.Context, src store.Source) error
+	ClientLog
 }
 
 // Limits bound what one producer can make the server hold.
@@ -50,6 +51,10 @@ type Config struct {
 	// them must share one, so that a stream's requests serialize across
 	// transports; nil: one of the handler's own when Log can be read.
 	Streams *Streams
+	// Clients records the sources of request-per-batch protocols by
+	// client. Handlers share one so that a client's requests add to one
+	// record whatever the protocol's handler; nil: one of the handler's own.
+	Clients *Clients
 }
 
 // WithDefaults returns c with every unset field given its default, so that
@@ -69,6 +74,11 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DefaultStory == "" {
 		c.DefaultStory = "default"
+	}
+	if c.Clients == nil && c.Log != nil {
+		// Nobody closes this one (a handler built alone, by a test): it
+		// logs nothing, which could outlive its logger.
+		c.Clients = NewClients(c.Log, nil)
 	}
 	if sl, ok := c.Log.(StreamLog); ok && c.Streams == nil {
 		c.Streams = NewStreams(sl, 0, c.Logger)

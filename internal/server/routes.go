@@ -19,15 +19,7 @@ import (
 // routes is the one HTTP mux: UI, our API and every HTTP protocol share the port.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	ingestCfg := ingest.Config{
-		Log:              s.store,
-		Limits:           s.opts.Limits,
-		Metrics:          s.metrics,
-		Logger:           s.log,
-		DefaultChronicle: s.opts.DefaultChronicle,
-		DefaultStory:     s.opts.DefaultStory,
-		Streams:          ingest.NewStreams(s.store, 0, s.log),
-	}
+	ingestCfg := s.ingestConfig("")
 	nd := ndjson.NewHandler(ndjson.Config{Config: ingestCfg})
 	lp := lineproto.NewHandler(lineproto.Config{Config: ingestCfg, Version: s.opts.Version})
 	ws := wsingest.NewHandler(wsingest.Config{Config: ingestCfg, Done: s.done})

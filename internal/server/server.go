@@ -214,6 +214,10 @@ type Server struct {
 	ns    *natsd.Server
 	nc    *nats.Conn
 	store *store.Store
+	// clients and streams are shared by every protocol's handlers: one
+	// record per client, one serialization per client stream.
+	clients *ingest.Clients
+	streams *ingest.Streams
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -438,13 +442,7 @@ func (s *Server) startGraphite() error {
 	if s.opts.GraphiteAddr == "" {
 		return nil
 	}
-	g, err := graphite.New(graphite.Config{Listen: s.tcpListener("graphite"), Config: ingest.Config{
-		Log:              s.store,
-		Limits:           s.opts.Limits,
-		Metrics:          s.metrics,
-		Logger:           s.log,
-		DefaultChronicle: s.opts.MetricsChronicle,
-	}})
+	g, err := graphite.New(graphite.Config{Listen: s.tcpListener("graphite"), Config: s.ingestConfig(s.opts.MetricsChronicle)})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -460,13 +458,7 @@ func (s *Server) startForward() error {
 		return nil
 	}
 	f, err := forward.New(forward.Config{
-		Config: ingest.Config{
-			Log:              s.store,
-			Limits:           s.opts.Limits,
-			Metrics:          s.metrics,
-			Logger:           s.log,
-			DefaultChronicle: s.opts.ForwardChronicle,
-		},
+		Config:       s.ingestConfig(s.opts.ForwardChronicle),
 		TagChronicle: s.opts.ForwardTagChronicle,
 		Listen:       s.tcpListener("forward"),
 		SharedKey:    s.opts.ForwardSharedKey,
@@ -503,9 +495,28 @@ func (s *Server) vivoConfig(log *store.Store) vivo.Config {
 	}
 	c.Metrics, c.Logger, c.Limits = s.metrics, s.log, s.opts.Limits
 	if log != nil {
-		c.Log, c.Reader = log, log
+		c.Config = s.ingestConfig("")
+		c.Reader = log
 	}
 	return c
+}
+
+// ingestConfig is what every protocol's handler is configured with;
+// chronicle is its default chronicle ("": the server's default).
+func (s *Server) ingestConfig(chronicle string) ingest.Config {
+	if chronicle == "" {
+		chronicle = s.opts.DefaultChronicle
+	}
+	return ingest.Config{
+		Log:              s.store,
+		Limits:           s.opts.Limits,
+		Metrics:          s.metrics,
+		Logger:           s.log,
+		DefaultChronicle: chronicle,
+		DefaultStory:     s.opts.DefaultStory,
+		Streams:          s.streams,
+		Clients:          s.clients,
+	}
 }
 
 // startVivo starts the Vivo exporter's own listener, serving the handler
@@ -599,6 +610,8 @@ func (s *Server) startLog(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.clients = ingest.NewClients(s.store, s.log)
+	s.streams = ingest.NewStreams(s.store, 0, s.log)
 	for name, r := range s.opts.Chronicles {
 		n := s.opts.ChronicleReplicas[name]
 		// In a cluster forming now, the creation may wait for nodes.
@@ -687,6 +700,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) closeLog() {
 	s.closeQueryIndex() // it reads the log
+	if s.clients != nil {
+		// Ingest has stopped: write the clients' last counts.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.clients.Close(ctx)
+		cancel()
+	}
 	if s.sinks != nil {
 		_ = s.sinks.Close()
 	}

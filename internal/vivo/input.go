@@ -175,15 +175,9 @@ func (h *Handler) ingest(r *http.Request, chronicle, story string) result {
 		Story:     story,
 		Start:     start.UTC(),
 	}
-	// The source is recorded before the first append (the pipeline's
-	// gate), so no stored event names an unrecorded source; a body that
-	// fits in one batch is recorded once, complete with its count (see
-	// ingest.SourceGate).
-	batchBytes := h.cfg.Batch.Bytes
-	if batchBytes <= 0 {
-		batchBytes = ingest.DefaultBatch.Bytes
-	}
-	gate := ingest.NewSourceGate(ctx, h.cfg.Log, &src, r.ContentLength, batchBytes)
+	// The client's source is recorded before the first append (the
+	// pipeline's gate), so no stored event names an unrecorded source.
+	gate := h.cfg.Clients.Open(&src)
 	count := 0
 	dec := NewDecoder(body, ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID))
 	var p fastjson.Parser

@@ -17,6 +17,7 @@ import (
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/server"
 	"github.com/chronostream/chronostream/internal/store"
+	"github.com/chronostream/chronostream/internal/testutil"
 	"github.com/chronostream/chronostream/internal/testutil/servertest"
 	"github.com/chronostream/chronostream/internal/vivo"
 )
@@ -218,14 +219,19 @@ func TestInputExportRoundTrip(t *testing.T) {
 	if len(kinds) != 5 || kinds[0] != event.KindLog {
 		t.Fatalf("stored kinds %v", kinds)
 	}
-	resp, err := client.Get(base + "/api/v1/sources/" + src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"vivo-http"`) || !strings.Contains(string(b), `"count":2`) {
-		t.Errorf("source %s: %d %s", src, resp.StatusCode, b)
+	// The request is counted in its client's source, soon after.
+	var b []byte
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		resp, err := client.Get(base + "/api/v1/sources/" + src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(b), `"count":2`)
+	}, "the client's count")
+	if !strings.Contains(string(b), `"vivo-http"`) {
+		t.Errorf("source %s: %s", src, b)
 	}
 }
 

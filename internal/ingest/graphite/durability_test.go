@@ -46,6 +46,10 @@ func (l *slowLog) PutSource(ctx context.Context, src store.Source) error {
 	return l.st.PutSource(ctx, src)
 }
 
+func (l *slowLog) MergeSource(ctx context.Context, id string, merge func(store.Source, bool) store.Source) error {
+	return l.st.MergeSource(ctx, id, merge)
+}
+
 // holdAppends makes every Append wait until the returned func is called.
 func (l *slowLog) holdAppends() (release func()) {
 	ch := make(chan struct{})
@@ -304,3 +308,6 @@ func (l failingLog) Append(_, story string, evs []event.Event) *store.Pending {
 }
 
 func (l failingLog) PutSource(ctx context.Context, src store.Source) error { return nil }
+func (l failingLog) MergeSource(context.Context, string, func(store.Source, bool) store.Source) error {
+	return nil
+}

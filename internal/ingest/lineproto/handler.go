@@ -301,7 +301,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle string, prec Precision, 
 		Chronicle: chronicle,
 		Start:     start.UTC(),
 	}
-	gate := ingest.NewSourceGate(ctx, h.cfg.Log, &src, r.ContentLength, h.batch.Bytes)
+	gate := h.cfg.Clients.Open(&src)
 	maxLine := min(ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID), DefaultMaxLine)
 	sc := NewScanner(body, maxLine)
 	pipe := h.appender.Begin(ctx, gate.Gate)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -106,8 +107,14 @@ func TestWriteV1(t *testing.T) {
 	if len(mem) != 1 || mem[0].Fields["free"] != event.Uint(10) {
 		t.Errorf("mem = %+v", mem)
 	}
-	src, err := f.store.GetSource(context.Background(), cpu[0].Source)
-	if err != nil || src.Protocol != ProtocolV1 || src.Count != 2 || src.Chronicle != "telegraf" {
+	// The client's record is written before the lines, its counts soon after.
+	var src store.Source
+	var err error
+	tu.Eventually(t, 10*time.Second, func() bool {
+		src, err = f.store.GetSource(context.Background(), cpu[0].Source)
+		return err == nil && src.Count == 2
+	}, "the client's count")
+	if src.Protocol != ProtocolV1 || src.Requests != 1 || src.Chronicle != "telegraf" {
 		t.Errorf("source %+v, %v", src, err)
 	}
 	if got := counter(t, f.metrics.IngestEvents.WithLabelValues(ProtocolV1)); got != 2 {
@@ -262,45 +269,77 @@ func TestStreamedBodyOverLimit(t *testing.T) {
 	}
 }
 
-// countingLog counts the source records put.
+// countingLog counts the source records written.
 type countingLog struct {
 	*store.Store
-	mu   sync.Mutex
-	puts []store.Source
+	mu     sync.Mutex
+	merges []string
 }
 
-func (l *countingLog) PutSource(ctx context.Context, src store.Source) error {
+func (l *countingLog) MergeSource(ctx context.Context, id string, merge func(store.Source, bool) store.Source) error {
 	l.mu.Lock()
-	l.puts = append(l.puts, src)
+	l.merges = append(l.merges, id)
 	l.mu.Unlock()
-	return l.Store.PutSource(ctx, src)
+	return l.Store.MergeSource(ctx, id, merge)
 }
 
-// TestSourceRecordedOnce: a body that fits in one batch records its
-// source once, complete with its count (each record is an fsynced write);
-// a chunked one is recorded as it starts and completed at the end.
-func TestSourceRecordedOnce(t *testing.T) {
+func (l *countingLog) written() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.merges)
+}
+
+// TestSourceByClient: Telegraf's requests are recorded by client, not one
+// record (an fsynced write, and a key JetStream keeps in memory) per
+// request: the first request writes the record before its lines are
+// stored, the next ones only add to its counts, written later. Another
+// User-Agent is another client; another trace id is not.
+func TestSourceByClient(t *testing.T) {
 	l := &countingLog{Store: tu.OpenStore(t, store.Options{})}
-	h := NewHandler(Config{Config: ingest.Config{Log: l}})
+	clients := ingest.NewClients(l, nil)
+	h := NewHandler(Config{Config: ingest.Config{Log: l, Clients: clients}})
 	srv := httptest.NewServer(http.HandlerFunc(h.ServeWriteV1))
 	defer srv.Close()
+	post := func(agent, trace string, body io.Reader) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/write?db=src", body)
+		req.Header.Set("User-Agent", agent)
+		req.Header.Set("Traceparent", trace)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 204 {
+			t.Fatalf("%v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
 	body := "cpu v=1 1\nmem v=2 2\ncpu v=3 3\n"
-	resp, err := http.Post(srv.URL+"/write?db=src", "text/plain", strings.NewReader(body))
-	if err != nil || resp.StatusCode != 204 {
-		t.Fatalf("%v %v", resp, err)
+	post("Telegraf/1.30", "00-a-01", strings.NewReader(body))
+	post("Telegraf/1.30", "00-b-01", chunked{strings.NewReader(body)})
+	post("Telegraf/1.30", "00-c-01", strings.NewReader(body))
+	if n := l.written(); n != 1 {
+		t.Fatalf("three requests of one client wrote its record %d times before their answers, want 1", n)
 	}
-	resp.Body.Close()
-	if len(l.puts) != 1 || l.puts[0].Count != 3 || l.puts[0].End.IsZero() {
-		t.Fatalf("one-batch body: source records %+v, want one with count 3", l.puts)
+	post("Telegraf/1.31", "00-d-01", strings.NewReader("disk v=1 4\n"))
+	if n := l.written(); n != 2 {
+		t.Fatalf("another client: %d record writes, want 2", n)
 	}
-	l.puts = nil
-	resp, err = http.Post(srv.URL+"/write?db=src", "text/plain", chunked{strings.NewReader(body)})
-	if err != nil || resp.StatusCode != 204 {
-		t.Fatalf("%v %v", resp, err)
+	clients.Close(context.Background())
+
+	f := &fixture{store: l.Store}
+	evs := f.read(t, "src", "cpu")
+	if len(evs) != 6 || evs[0].Source != evs[5].Source || !strings.HasPrefix(evs[0].Source, "c=") {
+		t.Fatalf("cpu events %d, sources %q and %q: want 6 naming one client", len(evs), evs[0].Source, evs[len(evs)-1].Source)
 	}
-	resp.Body.Close()
-	if len(l.puts) != 2 || l.puts[0].Count != 0 || l.puts[1].Count != 3 {
-		t.Fatalf("chunked body: source records %+v, want a first and a complete one", l.puts)
+	src, err := l.GetSource(context.Background(), evs[0].Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Requests != 3 || src.Count != 9 || src.Protocol != ProtocolV1 || src.Remote != "127.0.0.1" ||
+		src.End.Before(src.Start) || src.Headers["Traceparent"] != nil || src.Headers["User-Agent"][0] != "Telegraf/1.30" {
+		t.Errorf("client record %+v: want 3 requests, 9 events, remote host only, no per-request header", src)
+	}
+	other, err := l.GetSource(context.Background(), f.read(t, "src", "disk")[0].Source)
+	if err != nil || other.Requests != 1 || other.Count != 1 {
+		t.Errorf("the other client: %+v %v", other, err)
 	}
 }
 

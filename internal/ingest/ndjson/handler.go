@@ -201,9 +201,15 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		pipeCtx = context.WithoutCancel(ctx)
 	}
 	// The pipeline awaits the source record before its first append, so no
-	// stored event names a source that is not recorded (see SourceGate: a
-	// body that fits in one batch is recorded once, with its count).
-	gate := ingest.NewSourceGate(ctx, h.cfg.Log, &src, r.ContentLength, h.batchBytes)
+	// stored event names a source that is not recorded: a client stream's
+	// record per request (it carries the stream's position), any other
+	// request's by its client.
+	var gate ingest.Recorder
+	if isStream {
+		gate = ingest.NewSourceGate(ctx, h.cfg.Log, &src, r.ContentLength, h.batchBytes)
+	} else {
+		gate = h.cfg.Clients.Open(&src)
+	}
 	n := 0 // events handed to the pipeline
 
 	dec := NewDecoder(counter, Options{MaxValueBytes: ingest.EventLimit(h.cfg.Log, h.cfg.Limits.MaxEventBytes, src.ID), UnwrapArray: api && isJSON(r.Header.Get("Content-Type"))})

@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/testutil"
 	"github.com/chronostream/chronostream/internal/testutil/servertest"
 )
 
@@ -358,13 +359,16 @@ func TestSDKLogs(t *testing.T) {
 			t.Errorf("body %d: %s", i, e.Body)
 		}
 	}
-	// Each request is a source.
+	// The requests are counted in the client's source, soon after.
 	var src struct {
 		Protocol string `json:"protocol"`
 		Count    int    `json:"count"`
 	}
-	if code := getJSON(t, fmt.Sprintf("http://%s/api/v1/sources/%s", s.Addr(), evs[0].Source), &src); code != http.StatusOK ||
-		src.Protocol != "otlp-http" || src.Count != 3 {
-		t.Errorf("source: %d %+v", code, src)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		code := getJSON(t, fmt.Sprintf("http://%s/api/v1/sources/%s", s.Addr(), evs[0].Source), &src)
+		return code == http.StatusOK && src.Count == 3
+	}, "the client's count")
+	if src.Protocol != "otlp-http" {
+		t.Errorf("source: %+v", src)
 	}
 }

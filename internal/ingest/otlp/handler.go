@@ -317,12 +317,9 @@ func (h *Handler) ingest(r *http.Request, sig *signal, enc Encoding) (Result, in
 		Chronicle: h.chronicle,
 		Start:     start.UTC(),
 	}
-	// The source is recorded before the first append (an acknowledged
-	// event never names an unrecorded source). The body is read whole
-	// already: a request that fits in one batch (most do) is recorded
-	// once, complete with its count, when that batch is ready (see
-	// ingest.SourceGate).
-	gate := ingest.NewSourceGate(ctx, h.cfg.Log, &src, 0, 1)
+	// The client's source is recorded before the first append (an
+	// acknowledged event never names an unrecorded source).
+	gate := h.cfg.Clients.Open(&src)
 	added := 0
 	pipe := h.appender.Begin(ctx, gate.Gate)
 	m, _ := h.mappers.Get().(*Mapper)

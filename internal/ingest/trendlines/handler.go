@@ -91,10 +91,11 @@ func (h *Handler) ServePost(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusForbidden, "forbidden", "forbidden", "Forbidden", err.Error())
 		return
 	}
-	src := store.Source{ID: store.NewSourceID(), Protocol: Protocol, Remote: r.RemoteAddr, Headers: ingest.SourceHeaders(r.Header),
+	src := store.Source{Protocol: Protocol, Remote: r.RemoteAddr, Headers: ingest.SourceHeaders(r.Header),
 		Chronicle: chronicle, Story: p.Metric, Start: time.Now().UTC()}
-	// The source is recorded before the point that names it.
-	if err := h.store.PutSource(r.Context(), src); err != nil {
+	// The client's source is recorded before the point that names it.
+	gate := h.cfg.Clients.Open(&src)
+	if err := gate.Gate(); err != nil {
 		h.storeFailed(w, r, fmt.Errorf("recording the source: %w", err))
 		return
 	}
@@ -109,13 +110,7 @@ func (h *Handler) ServePost(w http.ResponseWriter, r *http.Request) {
 		m.IngestEvents.WithLabelValues(Protocol).Inc()
 		m.IngestBytes.WithLabelValues(Protocol).Add(float64(len(body)))
 	}
-	src.End, src.Count = time.Now().UTC(), 1
-	// Bookkeeping only: the point is durable either way.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-	if err := h.store.PutSource(ctx, src); err != nil {
-		h.warn.Warn("trendlines: recording the count of a source failed", "err", err)
-	}
-	cancel()
+	_ = gate.Finish(1, h.warn) // recorded: Gate returned
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, "Added DataPoint to Metric %s\n", p.Metric)

@@ -401,3 +401,6 @@ type nopLog struct{}
 
 func (nopLog) Append(string, string, []event.Event) *store.Pending { panic("unexpected append") }
 func (nopLog) PutSource(context.Context, store.Source) error       { panic("unexpected source") }
+func (nopLog) MergeSource(context.Context, string, func(store.Source, bool) store.Source) error {
+	panic("unexpected source")
+}
