@@ -56,7 +56,10 @@ type reader struct {
 
 	// The window and what it is appended to: the TCP reader's goroutine,
 	// or the UDP listener's appending goroutine, and finish after either.
-	recorded    bool // the source is in the log
+	recorded bool // the source is in the log
+	// client records a TCP connection's source, its client's (nil: UDP,
+	// whose listener is one source).
+	client      *ingest.ClientGate
 	pipe        *ingest.Pipeline
 	lines       int // lines added to pipe
 	windowStart time.Time
@@ -386,10 +389,16 @@ func (r *reader) gate() error {
 	if r.recorded {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(r.s.ctx, 10*time.Second)
-	defer cancel()
-	if err := r.s.cfg.Log.PutSource(ctx, r.src); err != nil {
-		return err
+	if r.client != nil {
+		if err := r.client.Gate(); err != nil {
+			return err
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(r.s.ctx, 10*time.Second)
+		defer cancel()
+		if err := r.s.cfg.Log.PutSource(ctx, r.src); err != nil {
+			return err
+		}
 	}
 	r.recorded = true
 	return nil
@@ -423,6 +432,10 @@ func (r *reader) flush() {
 // finish flushes what is left and records the source's final count.
 func (r *reader) finish() {
 	r.flush()
+	if r.client != nil {
+		_ = r.client.Finish(int(r.stored), nil) // a failed record failed the gate already
+		return
+	}
 	if !r.recorded {
 		return
 	}

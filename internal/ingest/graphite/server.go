@@ -206,9 +206,13 @@ func (s *Server) UDPAddr() string { return s.udp.LocalAddr().String() }
 func (s *Server) accept() {
 	defer s.wg.Done()
 	ingest.AcceptLoop(s.tcp, s.warn, "graphite", func(c net.Conn) {
-		src := store.Source{ID: store.NewSourceID(), Protocol: ProtocolTCP, Remote: c.RemoteAddr().String(),
+		// A TCP connection is counted in its client's source: senders
+		// that connect per flush would otherwise leave a record each.
+		src := store.Source{Protocol: ProtocolTCP, Remote: c.RemoteAddr().String(),
 			Chronicle: s.cfg.DefaultChronicle, Start: time.Now().UTC()}
+		client := s.cfg.Clients.Open(&src)
 		r := s.newReader(src, c)
+		r.client = client
 		s.mu.Lock()
 		if s.ctx.Err() != nil {
 			s.mu.Unlock()
