@@ -44,6 +44,20 @@ func appendHex(b, id []byte) []byte {
 	return append(b, '"')
 }
 
+// appendArray writes items as one JSON array, each by elem: the one loop
+// behind every list of a body (span events and links, exemplars, buckets,
+// quantiles, array values).
+func appendArray[T any](b []byte, items []T, elem func([]byte, T) []byte) []byte {
+	b = append(b, '[')
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, it)
+	}
+	return append(b, ']')
+}
+
 // appendAny writes an AnyValue as plain JSON: strings, numbers, booleans,
 // arrays and objects; bytes as base64 (as OTLP's JSON does); an empty
 // value as null.
@@ -65,14 +79,9 @@ func appendAny(b []byte, v *commonpb.AnyValue, depth int) []byte {
 		b = base64.StdEncoding.AppendEncode(b, x.BytesValue)
 		return append(b, '"')
 	case *commonpb.AnyValue_ArrayValue:
-		b = append(b, '[')
-		for i, e := range x.ArrayValue.GetValues() {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendAny(b, e, depth+1)
-		}
-		return append(b, ']')
+		return appendArray(b, x.ArrayValue.GetValues(), func(b []byte, e *commonpb.AnyValue) []byte {
+			return appendAny(b, e, depth+1)
+		})
 	case *commonpb.AnyValue_KvlistValue:
 		return appendAttrs(b, x.KvlistValue.GetValues(), depth+1)
 	}

@@ -316,39 +316,12 @@ func (m *Mapper) Traces(req *coltracepb.ExportTraceServiceRequest, emit Emit) (R
 				b = appendUint(b, "dropped_attributes_count", uint64(sp.GetDroppedAttributesCount()))
 				if evs := sp.GetEvents(); len(evs) > 0 {
 					b = appendKey(b, "events")
-					b = append(b, '[')
-					for i, se := range evs {
-						if i > 0 {
-							b = append(b, ',')
-						}
-						b = append(b, '{')
-						b = appendTime(b, "time_unix_nano", se.GetTimeUnixNano())
-						b = appendKey(b, "name")
-						b = jsonev.AppendString(b, se.GetName())
-						b = appendAttrMember(b, "attributes", se.GetAttributes())
-						b = appendUint(b, "dropped_attributes_count", uint64(se.GetDroppedAttributesCount()))
-						b = append(b, '}')
-					}
-					b = append(b, ']')
+					b = appendArray(b, evs, appendSpanEvent)
 				}
 				b = appendUint(b, "dropped_events_count", uint64(sp.GetDroppedEventsCount()))
 				if links := sp.GetLinks(); len(links) > 0 {
 					b = appendKey(b, "links")
-					b = append(b, '[')
-					for i, l := range links {
-						if i > 0 {
-							b = append(b, ',')
-						}
-						b = append(b, '{')
-						b = appendID(b, "trace_id", l.GetTraceId())
-						b = appendID(b, "span_id", l.GetSpanId())
-						b = appendStr(b, "trace_state", l.GetTraceState())
-						b = appendUint(b, "flags", uint64(l.GetFlags()))
-						b = appendAttrMember(b, "attributes", l.GetAttributes())
-						b = appendUint(b, "dropped_attributes_count", uint64(l.GetDroppedAttributesCount()))
-						b = append(b, '}')
-					}
-					b = append(b, ']')
+					b = appendArray(b, links, appendSpanLink)
 				}
 				b = appendUint(b, "dropped_links_count", uint64(sp.GetDroppedLinksCount()))
 				m.buf = b
@@ -359,6 +332,27 @@ func (m *Mapper) Traces(req *coltracepb.ExportTraceServiceRequest, emit Emit) (R
 		}
 	}
 	return res, nil
+}
+
+func appendSpanEvent(b []byte, se *tracepb.Span_Event) []byte {
+	b = append(b, '{')
+	b = appendTime(b, "time_unix_nano", se.GetTimeUnixNano())
+	b = appendKey(b, "name")
+	b = jsonev.AppendString(b, se.GetName())
+	b = appendAttrMember(b, "attributes", se.GetAttributes())
+	b = appendUint(b, "dropped_attributes_count", uint64(se.GetDroppedAttributesCount()))
+	return append(b, '}')
+}
+
+func appendSpanLink(b []byte, l *tracepb.Span_Link) []byte {
+	b = append(b, '{')
+	b = appendID(b, "trace_id", l.GetTraceId())
+	b = appendID(b, "span_id", l.GetSpanId())
+	b = appendStr(b, "trace_state", l.GetTraceState())
+	b = appendUint(b, "flags", uint64(l.GetFlags()))
+	b = appendAttrMember(b, "attributes", l.GetAttributes())
+	b = appendUint(b, "dropped_attributes_count", uint64(l.GetDroppedAttributesCount()))
+	return append(b, '}')
 }
 
 var temporalities = map[metricspb.AggregationTemporality]string{
@@ -439,14 +433,7 @@ func appendOptFloat(b []byte, key string, has bool, f float64) []byte {
 
 func appendUints(b []byte, key string, vs []uint64) []byte {
 	b = appendKey(b, key)
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendUint(b, v, 10)
-	}
-	return append(b, ']')
+	return appendArray(b, vs, func(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) })
 }
 
 func appendExemplars(b []byte, exs []*metricspb.Exemplar) []byte {
@@ -454,27 +441,33 @@ func appendExemplars(b []byte, exs []*metricspb.Exemplar) []byte {
 		return b
 	}
 	b = appendKey(b, "exemplars")
-	b = append(b, '[')
-	for i, ex := range exs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '{')
-		b = appendTime(b, "time_unix_nano", ex.GetTimeUnixNano())
-		switch v := ex.GetValue().(type) {
-		case *metricspb.Exemplar_AsDouble:
-			b = appendKey(b, "value")
-			b = appendFloat(b, v.AsDouble)
-		case *metricspb.Exemplar_AsInt:
-			b = appendKey(b, "value")
-			b = strconv.AppendInt(b, v.AsInt, 10)
-		}
-		b = appendID(b, "trace_id", ex.GetTraceId())
-		b = appendID(b, "span_id", ex.GetSpanId())
-		b = appendAttrMember(b, "filtered_attributes", ex.GetFilteredAttributes())
-		b = append(b, '}')
+	return appendArray(b, exs, appendExemplar)
+}
+
+func appendExemplar(b []byte, ex *metricspb.Exemplar) []byte {
+	b = append(b, '{')
+	b = appendTime(b, "time_unix_nano", ex.GetTimeUnixNano())
+	switch v := ex.GetValue().(type) {
+	case *metricspb.Exemplar_AsDouble:
+		b = appendKey(b, "value")
+		b = appendFloat(b, v.AsDouble)
+	case *metricspb.Exemplar_AsInt:
+		b = appendKey(b, "value")
+		b = strconv.AppendInt(b, v.AsInt, 10)
 	}
-	return append(b, ']')
+	b = appendID(b, "trace_id", ex.GetTraceId())
+	b = appendID(b, "span_id", ex.GetSpanId())
+	b = appendAttrMember(b, "filtered_attributes", ex.GetFilteredAttributes())
+	return append(b, '}')
+}
+
+func appendQuantile(b []byte, q *metricspb.SummaryDataPoint_ValueAtQuantile) []byte {
+	b = append(b, '{')
+	b = appendKey(b, "quantile")
+	b = appendFloat(b, q.GetQuantile())
+	b = appendKey(b, "value")
+	b = appendFloat(b, q.GetValue())
+	return append(b, '}')
 }
 
 func (m *Mapper) metric(res *Result, emit Emit, story string, mt *metricspb.Metric) error {
@@ -533,14 +526,7 @@ func (m *Mapper) metric(res *Result, emit Emit, story string, mt *metricspb.Metr
 			b = appendOptFloat(b, "max", p.Max != nil, p.GetMax())
 			b = appendUints(b, "bucket_counts", p.GetBucketCounts())
 			b = appendKey(b, "explicit_bounds")
-			b = append(b, '[')
-			for i, f := range p.GetExplicitBounds() {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendFloat(b, f)
-			}
-			b = append(b, ']')
+			b = appendArray(b, p.GetExplicitBounds(), appendFloat)
 			b = appendPointCommon(b, p.GetAttributes(), p.GetStartTimeUnixNano(), p.GetTimeUnixNano(), p.GetFlags())
 			b = appendExemplars(b, p.GetExemplars())
 			m.buf = b
@@ -589,19 +575,7 @@ func (m *Mapper) metric(res *Result, emit Emit, story string, mt *metricspb.Metr
 			b = appendKey(b, "sum")
 			b = appendFloat(b, p.GetSum())
 			b = appendKey(b, "quantile_values")
-			b = append(b, '[')
-			for i, q := range p.GetQuantileValues() {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, '{')
-				b = appendKey(b, "quantile")
-				b = appendFloat(b, q.GetQuantile())
-				b = appendKey(b, "value")
-				b = appendFloat(b, q.GetValue())
-				b = append(b, '}')
-			}
-			b = append(b, ']')
+			b = appendArray(b, p.GetQuantileValues(), appendQuantile)
 			b = appendPointCommon(b, p.GetAttributes(), p.GetStartTimeUnixNano(), p.GetTimeUnixNano(), p.GetFlags())
 			m.buf = b
 			if err := m.finish(res, emit, story, event.KindMetric, p.GetTimeUnixNano(), what); err != nil {
