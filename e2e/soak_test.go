@@ -26,6 +26,7 @@ var (
 	soakFor       = flag.Duration("soak", 110*time.Second, "TestSoak: how long the canary writes")
 	soakRate      = flag.Float64("soak-rate", 50, "TestSoak: events per second through each protocol")
 	soakKillEvery = flag.Duration("soak-kill-every", 15*time.Second, "TestSoak: kill -9 and restart the server this often during the churn phase")
+	soakSample    = flag.Duration("soak-sample", 15*time.Second, "TestSoak: sample the server's memory this often in the quiet phase")
 )
 
 // TestSoak runs the canary through every protocol against the built binary
@@ -129,18 +130,20 @@ func TestSoak(t *testing.T) {
 	if influxDown {
 		db.Start()
 	}
-	// Quiet: one server lifetime; RSS after a warm-up and at the end.
+	// Quiet: one server lifetime. Its RSS and GC target are sampled every
+	// soakSample; the growth compares the mean of the first minute after the
+	// warm-up with the mean of the last minute (shorter in the short form),
+	// so that a single sample's
+	// place in a GC cycle does not decide the verdict.
 	last := current()
 	warmup := max(10*time.Second, quiet/4)
-	var rssWarm, rssEnd int64
-	var gcWarm, gcEnd float64
 	quietEnd := began.Add(total - 2*time.Second)
-	if time.Now().Add(warmup).Before(quietEnd) {
-		time.Sleep(warmup)
-		rssWarm, gcWarm = rss(t, last.PID()), nextGC(last.URL())
+	var samples []memSample
+	quietStart := time.Now()
+	for at := quietStart; at.Before(quietEnd); at = at.Add(*soakSample) {
+		time.Sleep(time.Until(at))
+		samples = append(samples, memSample{at: at, rss: rss(t, last.PID()), nextGC: nextGC(last.URL())})
 	}
-	time.Sleep(time.Until(quietEnd))
-	rssEnd, gcEnd = rss(t, last.PID()), nextGC(last.URL())
 
 	r := <-done
 	if r.err != nil {
@@ -169,13 +172,17 @@ func TestSoak(t *testing.T) {
 		t.Errorf("only %d restarts in the churn phase (%v)", kills, churn)
 	}
 
-	if rssWarm > 0 {
-		growth := float64(rssEnd-rssWarm) / float64(rssWarm) * 100
-		t.Logf("soak memory: server RSS %d KiB after %v warm-up, %d KiB at the end of a %v lifetime: %+.1f%%",
-			rssWarm, warmup, rssEnd, quiet, growth)
+	for _, m := range samples {
+		t.Logf("soak memory %6.0fs: RSS %d KiB, GC target %.0f MB", m.at.Sub(quietStart).Seconds(), m.rss, m.nextGC/1e6)
+	}
+	warm, end, ok := memWindows(samples, quietStart.Add(warmup), min(time.Minute, quiet/4))
+	if ok {
+		growth := (end.rss - warm.rss) / warm.rss * 100
+		t.Logf("soak memory: server RSS %.0f KiB in the minute after a %v warm-up, %.0f KiB in the last minute of a %v lifetime: %+.1f%%",
+			warm.rss, warmup, end.rss, quiet, growth)
 		// The Go heap's next GC target is about twice the live heap: it
 		// tells a growing live heap from memory the runtime has not returned.
-		t.Logf("soak memory: server GC target (go_memstats_next_gc_bytes) %.0f MB after warm-up, %.0f MB at the end", gcWarm/1e6, gcEnd/1e6)
+		t.Logf("soak memory: server GC target (go_memstats_next_gc_bytes) %.0f MB after warm-up, %.0f MB at the end", warm.nextGC/1e6, end.nextGC/1e6)
 		if quiet >= 10*time.Minute && growth >= 5 {
 			t.Errorf("server RSS grew %.1f%% after warm-up (limit 5%%)", growth)
 		}
@@ -204,6 +211,46 @@ func TestSoak(t *testing.T) {
 		t.Logf("soak influxdb %-9s %d of %d acknowledged events", story, got, want)
 	}
 
+}
+
+// memSample is the server's memory at one time: RSS in KiB and the Go
+// heap's next GC target in bytes.
+type memSample struct {
+	at     time.Time
+	rss    int64
+	nextGC float64
+}
+
+// memMean is the mean of some samples.
+type memMean struct{ rss, nextGC float64 }
+
+// memWindows averages the samples of the window starting at from and of
+// the last window; ok is false when the two windows are not both sampled
+// and disjoint (a run too short for a verdict).
+func memWindows(samples []memSample, from time.Time, window time.Duration) (first, last memMean, ok bool) {
+	if len(samples) == 0 {
+		return first, last, false
+	}
+	end := samples[len(samples)-1].at
+	mean := func(lo, hi time.Time) (memMean, int) {
+		var m memMean
+		n := 0
+		for _, s := range samples {
+			if !s.at.Before(lo) && !s.at.After(hi) {
+				m.rss += float64(s.rss)
+				m.nextGC += s.nextGC
+				n++
+			}
+		}
+		if n > 0 {
+			m.rss /= float64(n)
+			m.nextGC /= float64(n)
+		}
+		return m, n
+	}
+	first, n1 := mean(from, from.Add(window))
+	last, n2 := mean(end.Add(-window), end)
+	return first, last, n1 > 0 && n2 > 0 && from.Add(window).Before(end.Add(-window))
 }
 
 // rss is VmRSS of process pid in KiB, from /proc/PID/status.
