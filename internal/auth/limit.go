@@ -165,3 +165,33 @@ func (p *Principal) Pace(ctx context.Context) error {
 		}
 	}
 }
+
+// LimitedWriter is a write-only Principal held to l, for a client that
+// authenticates outside tokens (a Fluent Forward host): its transport
+// charges it with Spend and waits out its debt with Pace, as for a token.
+func LimitedWriter(name string, l Limits) *Principal {
+	return &Principal{Name: name, Scopes: ScopeWrite, limiter: newLimiter(l)}
+}
+
+// Admit reports whether p may ingest now and, if not, how long until it
+// may (nil p or no limits: always).
+func (p *Principal) Admit(now time.Time) (time.Duration, bool) {
+	if p == nil {
+		return 0, true
+	}
+	return p.limiter.Admit(now)
+}
+
+// Idle reports whether p's ingest balances are back at a full second's
+// worth: a new LimitedWriter would admit no more, so one kept per client
+// may be dropped without giving that client a second burst.
+func (p *Principal) Idle(now time.Time) bool {
+	if p == nil || p.limiter == nil {
+		return true
+	}
+	l := p.limiter
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refill(now)
+	return l.events >= l.lim.EventsPerSecond && l.bytes >= l.lim.BytesPerSecond
+}

@@ -72,3 +72,23 @@ func TestPace(t *testing.T) {
 		t.Fatalf("nil principal: %v", err)
 	}
 }
+
+// TestIdle: a writer is idle only once its balances are full again, so
+// dropping and recreating it gives no extra burst.
+func TestIdle(t *testing.T) {
+	p := LimitedWriter("host", Limits{EventsPerSecond: 10, BytesPerSecond: 100})
+	start := p.limiter.last
+	if !p.Idle(start) {
+		t.Fatal("a fresh writer is not idle")
+	}
+	p.Spend(5, 0) // half the burst: not in debt, not idle either
+	if _, ok := p.Admit(start); !ok || p.Idle(start) {
+		t.Fatal("half the burst spent: want admitted and not idle")
+	}
+	if !p.Idle(start.Add(600 * time.Millisecond)) {
+		t.Fatal("not idle once the burst refilled")
+	}
+	if (*Principal)(nil).Idle(start) != true {
+		t.Fatal("nil principal not idle")
+	}
+}
