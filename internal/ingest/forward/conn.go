@@ -9,6 +9,7 @@ import (
 	"github.com/tinylib/msgp/msgp"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/store"
 )
@@ -26,6 +27,8 @@ type conn struct {
 	src  store.Source
 	stop ingest.StopSignal
 	hs   *handshake // non-nil until the handshake is done
+	// who is the client's rate (nil: none), shared by its connections.
+	who *auth.Principal
 
 	dec *Decoder
 	msg Message
@@ -91,6 +94,9 @@ var testHookFrame func()
 var testHookDecode func()
 
 func (c *conn) serve() {
+	key := clientKey(c.nc.RemoteAddr())
+	c.who = c.s.clients.acquire(key)
+	defer c.s.clients.release(key) // after finish: its flush is charged
 	defer c.finish()
 	defer c.nc.Close()
 	if c.s.cfg.SharedKey != "" {
@@ -226,6 +232,11 @@ func (c *conn) handle(raw []byte) error {
 	case c.hs != nil:
 		return fail(ReasonUnauthenticated, "events before the handshake (a shared key is configured)")
 	}
+	if len(m.Entries) > 0 {
+		if err := c.pace(m.Options.Chunk != ""); err != nil {
+			return err
+		}
+	}
 	if m.Options.Signal != 0 {
 		// Metrics or traces from Fluent Bit: acknowledged (a chunk never
 		// acknowledged would be resent forever) and dropped, counted.
@@ -280,6 +291,7 @@ func (c *conn) add(m *Message) {
 		return
 	}
 	now := time.Now().UnixNano()
+	size := 0
 	for i := range m.Entries {
 		e := &m.Entries[i]
 		ev := event.Event{Time: e.Time, Kind: event.KindLog, Format: event.FormatJSON, Source: c.src.ID}
@@ -288,7 +300,11 @@ func (c *conn) add(m *Message) {
 		}
 		_ = c.pipe.Add(ref, &ev, e.Record) // a failure is counted when the window closes
 		c.added++
+		size += len(e.Record)
 	}
+	// Charged on receipt, not when the window is appended: the next
+	// message, often already read, is paced by what came before it.
+	c.who.Spend(len(m.Entries), size)
 }
 
 // gate records the source before the first append of the connection.

@@ -38,6 +38,8 @@ const (
 	ReasonIncomplete      = "incomplete_message"
 	ReasonStalled         = "stalled_message"    // a message that stopped arriving: the connection is cut
 	ReasonUnsupported     = "unsupported_signal" // metrics or traces from Fluent Bit: acknowledged and dropped
+	ReasonRatePaused      = "rate_paused"        // a message held (not lost) until its client's rate admits it
+	ReasonRateLimited     = "rate_limited"       // a chunk refused after RateWait: not stored, not acked, connection closed
 )
 
 // ErrShort says b does not hold a whole message yet.

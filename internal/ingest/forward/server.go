@@ -16,6 +16,7 @@ import (
 	"github.com/tinylib/msgp/msgp"
 
 	"github.com/chronostream/chronostream/event"
+	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/store"
 )
@@ -65,6 +66,12 @@ type Config struct {
 	// HandshakeTimeout bounds the wait for a client's PING.
 	HandshakeTimeout time.Duration
 	Batch            ingest.BatchOptions
+	// Rate bounds the events and bytes a second of each client address
+	// (its MaxTails is ignored; zero: no limit). A message over it waits,
+	// unread further, and one that asks for an ack is refused after
+	// RateWait (DefaultRateWait when zero): see conn.pace.
+	Rate     auth.Limits
+	RateWait time.Duration
 }
 
 // Server is the Fluent Forward listener (TCP).
@@ -78,9 +85,14 @@ type Server struct {
 	warn     *ingest.ThrottledLogger
 	ln       net.Listener
 	conns    ingest.ConnSet
+	clients  *clients // per-address rates (nil: none)
 
 	ctx    context.Context // bounds durability waits; canceled when Shutdown gives up
 	cancel context.CancelFunc
+	// stopping is canceled when Shutdown starts: it ends rate waits, so
+	// the waiting messages are stored before the connections close.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // New validates cfg and returns a server that is not listening yet.
@@ -118,11 +130,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if cfg.RateWait <= 0 {
+		cfg.RateWait = DefaultRateWait
+	}
 	stall := cfg.Limits.BodyReadTimeout
 	if stall == 0 {
 		stall = ingest.DefaultBodyReadTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	stopping, stop := context.WithCancel(context.Background())
 	return &Server{
 		cfg:   cfg,
 		stall: max(stall, 0),
@@ -130,8 +146,11 @@ func New(cfg Config) (*Server, error) {
 			MaxRecordBytes: ingest.EventLimit(cfg.Log, cfg.Limits.MaxEventBytes, store.NewSourceID())},
 		appender: ingest.NewAppender(cfg.Log, cfg.Batch),
 		warn:     ingest.NewThrottledLogger(cfg.Logger, time.Second),
+		clients:  newClients(cfg.Rate),
 		ctx:      ctx,
 		cancel:   cancel,
+		stopping: stopping,
+		stop:     stop,
 	}, nil
 }
 
@@ -174,6 +193,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln != nil {
 		s.ln.Close()
 	}
+	s.stop()
 	s.conns.Close(time.Now().Add(drainGrace))
 	defer s.cancel()
 	if err := s.conns.Wait(ctx, s.cancel); err != nil {
