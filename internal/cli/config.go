@@ -20,6 +20,7 @@ import (
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/connlimit"
 	"github.com/chronostream/chronostream/internal/ingest"
+	"github.com/chronostream/chronostream/internal/ingest/forward"
 	"github.com/chronostream/chronostream/internal/server"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/vivo"
@@ -53,6 +54,8 @@ type serveConfig struct {
 	autoCreate bool
 	// bodyTimeout is how long a request body may stall; 0 disables it.
 	bodyTimeout duration
+	// forwardRateWait bounds a Forward chunk's wait for its client's rate.
+	forwardRateWait duration
 
 	// warnings are problems worth a log line but not a refusal to start
 	// (they are logged once the logger exists).
@@ -243,6 +246,14 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.IntVar(&c.server.ConnLimits.PerIP, "max-connections-per-ip", c.server.ConnLimits.PerIP, "")
 	add(option{name: "max-connections-per-ip", metavar: "N", group: groupLimits,
 		usage: "Most Forward (and, apart, Graphite TCP) connections open at once from one IP address.\n0: no cap."})
+	declare(fs, add, (*floatValue)(&c.server.ForwardRate.EventsPerSecond), option{name: "forward-rate-events", metavar: "N", group: groupLimits,
+		usage: "At most N Fluent Forward events a second from one client IP address (all its connections;\na second's worth of burst). A message over it is held, nothing more read, until the rate\nadmits it; one that asks for an ack (require_ack_response) waits at most\n--forward-rate-wait, then is refused unacknowledged and its connection closed, and the\nclient resends it. 0: no limit."})
+	declare(fs, add, (*floatValue)(&c.server.ForwardRate.BytesPerSecond), option{name: "forward-rate-bytes", metavar: "N", group: groupLimits,
+		usage: "At most N bytes of Fluent Forward records a second from one client IP address (as\n--forward-rate-events). 0: no limit."})
+	c.forwardRateWait = duration(forward.DefaultRateWait)
+	fs.Var(&c.forwardRateWait, "forward-rate-wait", "")
+	add(option{name: "forward-rate-wait", metavar: "DURATION", group: groupLimits,
+		usage: "How long a Forward message that asks for an ack may wait for its client's rate before it\nis refused (keep it under the clients' ack timeouts, or they resend what is still waiting)."})
 	c.server.HTTPConnLimits = connlimit.DefaultHTTPLimits
 	fs.IntVar(&c.server.HTTPConnLimits.Max, "http-max-connections", c.server.HTTPConnLimits.Max, "")
 	add(option{name: "http-max-connections", metavar: "N", group: groupLimits,
@@ -558,6 +569,10 @@ func (c *serveConfig) finish() error {
 	}
 	c.server.GraphiteAddr = c.graphite
 	c.server.ForwardAddr = c.forward
+	if c.forwardRateWait <= 0 {
+		return errors.New("--forward-rate-wait must be positive")
+	}
+	c.server.ForwardRateWait = timeDuration(c.forwardRateWait)
 	c.server.VivoAddr = c.vivo
 	c.server.VivoCORSOrigins = slices.Clone(c.vivoCORSOrigins)
 	c.server.CORSOrigins = slices.Clone(c.corsOrigins)

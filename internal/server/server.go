@@ -105,6 +105,12 @@ type Options struct {
 	ForwardSharedKey string
 	ForwardUsername  string
 	ForwardPassword  string
+	// ForwardRate bounds each Forward client address's events and bytes
+	// a second (zero: none); a chunk that asks for an ack waits at most
+	// ForwardRateWait (forward.DefaultRateWait) and is then refused
+	// without its ack (see forward.Config.Rate).
+	ForwardRate     auth.Limits
+	ForwardRateWait time.Duration
 
 	// VivoAddr is the Vivo exporter's own listener (/logs, /metrics,
 	// /traces at Vivo's paths); empty disables it (the exporter is still
@@ -464,6 +470,8 @@ func (s *Server) startForward() error {
 		SharedKey:    s.opts.ForwardSharedKey,
 		Username:     s.opts.ForwardUsername,
 		Password:     s.opts.ForwardPassword,
+		Rate:         s.opts.ForwardRate,
+		RateWait:     s.opts.ForwardRateWait,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
