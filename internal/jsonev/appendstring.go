@@ -9,16 +9,41 @@ import "unicode/utf8"
 // encoding/json; U+2028 and U+2029 are escaped so that the output is also
 // safe JavaScript. Other characters, '<', '>' and '&' included, are kept.
 func AppendString[S ~string | ~[]byte](b []byte, s S) []byte {
+	return appendString(b, s, &plainSafe)
+}
+
+// AppendStringEscapeHTML is AppendString that also escapes '<', '>' and
+// '&' (as \u003c, \u003e and \u0026), as encoding/json does by default:
+// InfluxDB's /query answers are written so, and must stay byte for byte
+// what influxd writes.
+func AppendStringEscapeHTML[S ~string | ~[]byte](b []byte, s S) []byte {
+	return appendString(b, s, &htmlSafe)
+}
+
+// plainSafe and htmlSafe hold the bytes written as they are: printable
+// ASCII but '"' and '\\' (and, in htmlSafe, '<', '>' and '&'). Bytes from
+// utf8.RuneSelf on start a rune, which is checked on its own.
+var plainSafe, htmlSafe = safeSets()
+
+func safeSets() (plain, html [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+		html[c] = plain[c] && c != '<' && c != '>' && c != '&'
+	}
+	return plain, html
+}
+
+func appendString[S ~string | ~[]byte](b []byte, s S, safe *[256]bool) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
