@@ -187,15 +187,7 @@ func (h *Handler) ingest(r *http.Request, chronicle, story string) result {
 		return result{fail: mapError(ctx, err)}
 	}
 	var inErr error
-	for {
-		v, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			inErr = err
-			break
-		}
+	for v := range ndjson.Values(dec.Next, &inErr) {
 		var t int64
 		if pv, err := p.ParseBytes(v); err == nil {
 			t, _ = jsonev.MetaOf(pv)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 
 	"github.com/chronostream/chronostream/internal/ingest/jsonscan"
 )
@@ -122,6 +123,28 @@ func (d *Decoder) Next() ([]byte, error) {
 		d.err = err
 	}
 	return v, err
+}
+
+// Values ranges over the values next returns (a Decoder's Next, or that of
+// a decoder built on one) until the end of the input. Another error ends
+// the range and is stored in *err; a loop that breaks leaves *err as it
+// was. A value is only valid until the loop moves on.
+func Values(next func() ([]byte, error), err *error) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for {
+			v, e := next()
+			if e == io.EOF {
+				return
+			}
+			if e != nil {
+				*err = e
+				return
+			}
+			if !yield(v) {
+				return
+			}
+		}
+	}
 }
 
 func (d *Decoder) next() ([]byte, error) {

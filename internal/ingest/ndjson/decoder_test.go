@@ -1,6 +1,7 @@
 package ndjson
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -126,5 +127,29 @@ func TestDecoderReadError(t *testing.T) {
 	got := decodeAll(io.MultiReader(strings.NewReader("{}\n{\"a\":"), iotest.ErrReader(boom)), Options{})
 	if len(got.values) != 1 || !errors.Is(got.err, boom) {
 		t.Fatalf("got %+v, want one value then an error wrapping boom", got)
+	}
+}
+
+func TestValues(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+		stopAt        int // break after this many values (0: never)
+	}{
+		{in: "1 {\"a\":2}\n\"x\"", want: `1|{"a":2}|"x"`},
+		{in: "1 2 {", want: "1|2", err: "line 1: invalid JSON: unexpected end of input"},
+		{in: "1 2 {", want: "1", stopAt: 1},
+		{in: "", want: ""},
+	} {
+		var got []string
+		var err error
+		for v := range Values(NewDecoder(strings.NewReader(tc.in), Options{}).Next, &err) {
+			got = append(got, string(v))
+			if len(got) == tc.stopAt {
+				break
+			}
+		}
+		if strings.Join(got, "|") != tc.want || fmt.Sprint(err) != cmp.Or(tc.err, "<nil>") {
+			t.Errorf("%q: values %q, err %v; want %q, %q", tc.in, got, err, tc.want, tc.err)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -221,15 +220,7 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		return result{fail: mapError(ctx, err)}
 	}
 	var inErr error
-	for {
-		v, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			inErr = err
-			break
-		}
+	for v := range Values(dec.Next, &inErr) {
 		pv, err := p.ParseBytes(v)
 		if err != nil {
 			// The decoder validated v; only fastjson's own limits remain.
