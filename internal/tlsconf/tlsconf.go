@@ -3,7 +3,8 @@
 // again on SIGHUP (certificates renewed by certbot or cert-manager are
 // picked up without a restart, and connections in progress keep theirs),
 // an optional CA whose certificates clients must present (mutual TLS),
-// and a self-signed certificate made in memory for quick test setups.
+// and a self-signed certificate made in memory for quick test setups; and
+// the TLS of the commands that talk to a server (client.go).
 package tlsconf
 
 import (
