@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type Options struct {
 	// first is used, the others on failure, in turn.
 	Servers []string
 	Token   string
+	// HTTPClient makes the requests and WebSocket connections (its
+	// transport carries the TLS settings); a client of its own when nil.
+	HTTPClient *http.Client
 	// Chronicle receives the stories (default: the host name).
 	Chronicle string
 	// Interval between samples (default 5s).
@@ -473,6 +477,9 @@ func (a *Agent) clientFor(ctx context.Context, r Record) (*storyClient, error) {
 		client.Backoff(a.opts.MinBackoff, a.opts.MaxBackoff),
 		client.BufferSize(batchMax), client.Batch(batchMax, 0),
 		client.Header("X-Chronostream-Agent", a.opts.Hostname),
+	}
+	if a.opts.HTTPClient != nil {
+		opts = append(opts, client.HTTPClient(a.opts.HTTPClient))
 	}
 	if a.log.Enabled(ctx, slog.LevelDebug) { // every retry: too many for the default level
 		opts = append(opts, client.Logger(a.log))

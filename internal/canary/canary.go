@@ -15,6 +15,7 @@ package canary
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,8 @@ import (
 
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chronostream/chronostream/internal/tlsconf"
 )
 
 // Protocols are the protocols the canary can write through.
@@ -44,6 +47,18 @@ type Config struct {
 	Sweep       time.Duration // read the stories back through the read API this often
 	Drain       time.Duration // at the end, how long to wait for the last acknowledgements and reads
 	ForwardAddr string        // the Fluent Forward listener, host:port
+
+	// TLS is the TLS configuration of every connection to the server:
+	// HTTPS and WSS requests, the tail, OTLP, and Forward with ForwardTLS.
+	// Nil: the system's roots, no client certificate.
+	TLS *tls.Config
+	// ForwardTLS speaks TLS to the Forward listener (a server with TLS
+	// serves it on every listener).
+	ForwardTLS bool
+	// ForwardSharedKey authenticates with the Forward handshake (the
+	// server's --forward-shared-key); ForwardUsername and ForwardPassword
+	// too when the server asks for a user.
+	ForwardSharedKey, ForwardUsername, ForwardPassword string
 
 	// Where the server stores Forward and OTLP events: the Forward tag
 	// CHRONICLE.forward is a story of ForwardChronicle (the server's
@@ -78,6 +93,9 @@ func (c *Config) setDefaults() error {
 		if p == "forward" && c.ForwardAddr == "" {
 			return errors.New("canary: the forward protocol needs the Forward listener's address")
 		}
+	}
+	if (c.ForwardUsername != "" || c.ForwardPassword != "") && c.ForwardSharedKey == "" {
+		return errors.New("canary: a Forward username and password need the shared key (the handshake carries them)")
 	}
 	if c.Rate <= 0 || c.Rate > 100000 {
 		return fmt.Errorf("canary: rate %g/s: want more than 0 and at most 100000 per protocol", c.Rate)
@@ -141,8 +159,10 @@ func New(ctx context.Context, cfg Config) (*Canary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("canary: metrics: %w", err)
 	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg.TLS.Clone() // a transport writes to its own (NextProtos)
 	c := &Canary{cfg: cfg, runID: cfg.RunID, log: cfg.Logger, m: m,
-		hc: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+		hc: &http.Client{Transport: tlsconf.ExplainTransport(tr)}}
 	for _, name := range cfg.Protocols {
 		p := &protocol{name: name, tr: newTracker(name, cfg.Grace, m), resendCopies: name != "ndjson" && name != "ws",
 			// A queue for about ten minutes of an outage: past that the
@@ -162,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*Canary, error) {
 		case "lineproto":
 			p.w = &lineWriter{c: c, t: p.target}
 		case "forward":
-			p.w = &forwardWriter{c: c, tag: p.target.story}
+			p.w, err = c.newForwardWriter(p.target.story)
 		case "otlp":
 			p.w, err = c.newOTLPWriter(ctx, p.target)
 		}
@@ -201,27 +221,17 @@ func (s Summary) Missing() uint64 {
 // and for the read sweep to find every acknowledged event, and returns the
 // summary. The error is nil unless the canary could not start.
 func (c *Canary) Run(ctx context.Context) (Summary, error) {
-	writeCtx := ctx
-	if c.cfg.Duration > 0 {
-		var cancel context.CancelFunc
-		writeCtx, cancel = context.WithTimeout(ctx, c.cfg.Duration)
-		defer cancel()
+	// Waiting for the server counts against the duration too, or a
+	// server that never comes would keep the canary for ever.
+	startCtx, cancel := withDuration(ctx, c.cfg.Duration)
+	err := c.start(startCtx)
+	cancel()
+	if err != nil {
+		return c.summary(true), err
 	}
-	// Reading starts where the stories end now, so the history of earlier
-	// runs is not read; it waits for the server if it is not up yet.
-	for _, p := range c.protos {
-		for attempt := 0; ; attempt++ {
-			seq, err := c.lastSeq(writeCtx, p.target.chronicle)
-			if err == nil {
-				p.sweepCursor = seq
-				break
-			}
-			c.log.Warn("canary: waiting for the server", "err", err)
-			if !sleep(writeCtx, backoff(attempt)) {
-				return c.summary(true), fmt.Errorf("canary: the server never answered: %w", err)
-			}
-		}
-	}
+	// The writes get the whole duration.
+	writeCtx, cancel := withDuration(ctx, c.cfg.Duration)
+	defer cancel()
 	c.log.Info("canary started", "run", c.runID, "server", c.cfg.Server, "protocols", strings.Join(c.cfg.Protocols, ","), "rate", c.cfg.Rate)
 
 	// Readers run until the drain is over, writers until writeCtx ends.
@@ -279,6 +289,46 @@ func (c *Canary) Run(ctx context.Context) (Summary, error) {
 	s := c.summary(true)
 	c.logCounts("canary finished", s)
 	return s, nil
+}
+
+func withDuration(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// start finds where each story ends now, so that the history of earlier
+// runs is not read, waiting for the server if it is not up yet, and tries
+// the Forward listener. A refusal, or a certificate one side does not
+// accept, is the canary's configuration: it ends the run at once.
+func (c *Canary) start(ctx context.Context) error {
+	for _, p := range c.protos {
+		for attempt := 0; ; attempt++ {
+			seq, err := c.lastSeq(ctx, p.target.chronicle)
+			if err == nil {
+				p.sweepCursor = seq
+				break
+			}
+			if errors.Is(err, errRefused) || tlsconf.Permanent(err) {
+				return fmt.Errorf("canary: %w", err)
+			}
+			c.log.Warn("canary: waiting for the server", "err", err)
+			if !sleep(ctx, backoff(attempt)) {
+				return fmt.Errorf("canary: the server never answered: %w", err)
+			}
+		}
+	}
+	for _, p := range c.protos {
+		if fw, ok := p.w.(*forwardWriter); ok {
+			if err := fw.probe(ctx); errors.Is(err, errRefused) {
+				return fmt.Errorf("canary: %w", err)
+			} else if err != nil {
+				c.log.Warn("canary: the Forward listener does not answer yet", "err", err)
+			}
+		}
+	}
+	return nil
 }
 
 // generate numbers events at the configured rate and queues them.

@@ -2,6 +2,7 @@ package canary
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -66,6 +67,10 @@ func (c *Canary) lastSeq(ctx context.Context, chronicle string) (uint64, error) 
 	case http.StatusNotFound:
 		return 0, nil
 	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, fmt.Errorf("%w: GET chronicle %s: %s: %s (the canary's token needs the read and write scopes on the chronicles it writes to)",
+			errRefused, chronicle, resp.Status, bytes.TrimSpace(b))
 	default:
 		return 0, fmt.Errorf("GET chronicle %s: %s", chronicle, resp.Status)
 	}

@@ -9,12 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/fluent/fluent-logger-golang/fluent"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	otellog "go.opentelemetry.io/otel/log"
@@ -73,7 +71,7 @@ func (c *Canary) newClientWriter(proto string, t target) (writer, error) {
 	if proto == "ws" {
 		u = "ws" + strings.TrimPrefix(u, "http")
 	}
-	opts := []client.Option{client.Chronicle(t.chronicle), client.Story(t.story),
+	opts := []client.Option{client.Chronicle(t.chronicle), client.Story(t.story), client.HTTPClient(c.hc),
 		client.Stream("canary-"+c.runID+"-"+proto, 0), client.Backoff(100*time.Millisecond, 5*time.Second),
 		client.BufferSize(1 << 20), client.Logger(c.log.With("protocol", proto))}
 	if c.cfg.Token != "" {
@@ -153,52 +151,6 @@ func escapeMeasurement(s string) string {
 	return strings.NewReplacer(",", `\,`, " ", `\ `).Replace(s)
 }
 
-// forwardWriter sends Fluent Forward messages with fluent-logger-golang,
-// each with a chunk id that the server acknowledges once durable. The
-// library's own retries are off (MaxRetry 1): every resend is the
-// canary's, so it knows which events may be stored twice.
-type forwardWriter struct {
-	c   *Canary
-	tag string
-	f   *fluent.Fluent
-}
-
-func (w *forwardWriter) write(ctx context.Context, batch []payload) error {
-	if w.f == nil {
-		host, port, err := net.SplitHostPort(w.c.cfg.ForwardAddr)
-		if err != nil {
-			return fmt.Errorf("%w: --forward %q: %w", errRefused, w.c.cfg.ForwardAddr, err)
-		}
-		p, err := strconv.Atoi(port)
-		if err != nil {
-			return fmt.Errorf("%w: --forward %q: %w", errRefused, w.c.cfg.ForwardAddr, err)
-		}
-		// New connects (a failure there stored nothing); a failure of Post
-		// then is after the connection was made.
-		f, err := fluent.New(fluent.Config{FluentHost: host, FluentPort: p, MaxRetry: 1, RequestAck: true,
-			Timeout: 5 * time.Second, WriteTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second})
-		if err != nil {
-			return &net.OpError{Op: "dial", Net: "tcp", Err: err}
-		}
-		w.f = f
-	}
-	for _, p := range batch {
-		if err := w.f.PostWithTime(w.tag, p.sent, w.c.jsonPayload("forward", p)); err != nil {
-			w.f.Close()
-			w.f = nil
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *forwardWriter) close(context.Context) error {
-	if w.f != nil {
-		return w.f.Close()
-	}
-	return nil
-}
-
 // otlpWriter exports log records with the OpenTelemetry Go SDK's OTLP/HTTP
 // log exporter (its retries off, as for Forward). The service.name of the
 // resource names the story; the marker travels as record attributes.
@@ -213,6 +165,9 @@ type otlpWriter struct {
 func (c *Canary) newOTLPWriter(ctx context.Context, t target) (writer, error) {
 	opts := []otlploghttp.Option{otlploghttp.WithEndpointURL(c.cfg.Server + "/v1/logs"),
 		otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}), otlploghttp.WithTimeout(10 * time.Second)}
+	if c.cfg.TLS != nil {
+		opts = append(opts, otlploghttp.WithTLSClientConfig(c.cfg.TLS.Clone()))
+	}
 	if c.cfg.Token != "" {
 		opts = append(opts, otlploghttp.WithHeaders(map[string]string{"Authorization": "Bearer " + c.cfg.Token}))
 	}

@@ -122,6 +122,7 @@ ChronoStream's client_writer flags work as they did:
 	o := agent.Options{
 		Servers:           c.remote.servers,
 		Token:             c.remote.token,
+		HTTPClient:        c.remote.httpClient(nil),
 		Chronicle:         c.chronicle,
 		Interval:          time.Duration(c.interval),
 		Duration:          time.Duration(c.duration),

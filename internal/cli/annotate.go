@@ -20,6 +20,7 @@ import (
 	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/jsonev"
 	"github.com/chronostream/chronostream/internal/sink/grafana"
+	"github.com/chronostream/chronostream/internal/tlsconf"
 )
 
 // annotate records one annotation event (docs/annotations.md):
@@ -227,7 +228,8 @@ func (c *annotateConfig) post(ctx context.Context, body []byte, stdout, stderr i
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	stream := "annotate-" + hex.EncodeToString(id[:])
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := c.remote.httpClient(nil)
+	hc.Timeout = 10 * time.Second
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		server := strings.TrimRight(c.remote.servers[attempt%len(c.remote.servers)], "/")
@@ -254,6 +256,10 @@ func (c *annotateConfig) post(ctx context.Context, body []byte, stdout, stderr i
 		var fatal *errFatal
 		if errors.As(err, &fatal) {
 			fmt.Fprintf(stderr, "chronostream annotate: %s refused the annotation: %s\n", server, fatal.msg)
+			return exitFailure
+		}
+		if tlsconf.Permanent(err) && len(c.remote.servers) == 1 {
+			fmt.Fprintf(stderr, "chronostream annotate: not stored: %v\n", err)
 			return exitFailure
 		}
 		lastErr = err

@@ -37,6 +37,10 @@ type canaryConfig struct {
 	drain            duration
 	metricsListen    string
 	forward          string
+	forwardTLS       choice
+	forwardKey       string
+	forwardUser      string
+	forwardPassword  string
 	forwardChronicle string
 	otlpChronicle    string
 	summary          choice
@@ -91,6 +95,15 @@ func newCanaryFlags(c *canaryConfig) (*flag.FlagSet, []option) {
 	c.forward = "127.0.0.1:24224"
 	declare(fs, add, (*stringValue)(&c.forward), option{name: "forward", metavar: "ADDR", group: groupCanary,
 		usage: "The server's Fluent Forward listener (host:port), for the forward protocol."})
+	c.forwardTLS = choice{value: "auto", choices: []string{"auto", "true", "false"}}
+	declare(fs, add, &c.forwardTLS, option{name: "forward-tls", metavar: "auto|true|false", group: groupCanary,
+		usage: "Speak TLS to the Forward listener, with the --tls-* settings. auto: when --server is https\n(a server with TLS serves it on every listener)."})
+	declare(fs, add, (*stringValue)(&c.forwardKey), option{name: "forward-shared-key", metavar: "KEY", group: groupCanary, secret: true,
+		usage: "The server's --forward-shared-key: the forward protocol authenticates with the handshake\n(HELO, PING, PONG) and checks that the server knows the key too."})
+	declare(fs, add, (*stringValue)(&c.forwardUser), option{name: "forward-username", metavar: "USER", group: groupCanary,
+		usage: "User name for the handshake, when the server has --forward-username."})
+	declare(fs, add, (*stringValue)(&c.forwardPassword), option{name: "forward-password", metavar: "PASSWORD", group: groupCanary, secret: true,
+		usage: "Password of --forward-username."})
 	c.forwardChronicle = "logs"
 	declare(fs, add, (*stringValue)(&c.forwardChronicle), option{name: "forward-chronicle", metavar: "NAME", group: groupCanary,
 		usage: "Where the server stores Forward records: its --forward-chronicle."})
@@ -123,6 +136,15 @@ event is missing or an unwanted duplicate was found.
 
     chronostream canary --server http://127.0.0.1:4318 --rate 100/s --metrics-listen 127.0.0.1:9105
     chronostream canary --protocols ndjson,ws,lineproto,forward,otlp --duration 10m
+
+Against a server with TLS (a private CA), tokens and a Forward shared key:
+
+    CHRONOSTREAM_TOKEN=... CHRONOSTREAM_FORWARD_SHARED_KEY=... chronostream canary \
+        --server https://hub.example:4318 --tls-ca ca.pem --forward hub.example:24224 \
+        --protocols ndjson,ws,lineproto,forward,otlp
+
+Refused at start (a token without the read and write scopes, a certificate not
+trusted) it exits 1 at once with the reason; a server that is down is waited for.
 `, fs, opts, canaryGroups)
 		return exitOK
 	}
@@ -150,7 +172,9 @@ event is missing or an unwanted duplicate was found.
 	cn, err := canary.New(ctx, canary.Config{Server: c.remote.servers[0], Token: c.remote.token, Chronicle: c.chronicle,
 		Protocols: protocols, Rate: float64(c.rate), Duration: timeDuration(c.duration), Interval: timeDuration(c.interval),
 		Grace: timeDuration(c.grace), Sweep: timeDuration(c.sweep), Drain: timeDuration(c.drain), ForwardAddr: c.forward,
-		ForwardChronicle: c.forwardChronicle, OTLPChronicle: c.otlpChronicle, Logger: log, Registry: reg})
+		ForwardChronicle: c.forwardChronicle, OTLPChronicle: c.otlpChronicle, Logger: log, Registry: reg,
+		TLS: c.remote.tls, ForwardTLS: c.forwardOverTLS(), ForwardSharedKey: c.forwardKey,
+		ForwardUsername: c.forwardUser, ForwardPassword: c.forwardPassword})
 	if err != nil {
 		fmt.Fprintf(stderr, "chronostream canary: %v\n", err)
 		return exitUsage
@@ -170,7 +194,7 @@ event is missing or an unwanted duplicate was found.
 	}
 	sum, err := cn.Run(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream canary: %v\n", err)
+		fmt.Fprintf(stderr, "chronostream canary: %s\n", strings.TrimPrefix(err.Error(), "canary: "))
 		return exitFailure
 	}
 	printCanarySummary(stdout, c.summary.value, sum)
@@ -182,6 +206,14 @@ event is missing or an unwanted duplicate was found.
 		return exitFailure
 	}
 	return exitOK
+}
+
+// forwardOverTLS resolves --forward-tls: auto follows the server's scheme.
+func (c *canaryConfig) forwardOverTLS() bool {
+	if c.forwardTLS.value == "auto" {
+		return strings.HasPrefix(c.remote.servers[0], "https://")
+	}
+	return c.forwardTLS.value == "true"
 }
 
 func printCanarySummary(w io.Writer, format string, s canary.Summary) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -119,10 +118,10 @@ the server keeps the cursor under --name, so a restarted forward resumes exactly
 	defer snk.Close()
 	// No overall timeout: the tail is a long-lived stream. Reads and
 	// cursor writes end with ctx; a dead server is noticed by TCP.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := c.remote.transport()
 	tr.ResponseHeaderTimeout = 30 * time.Second
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}).DialContext
-	srv := &remote.Server{Base: strings.TrimRight(c.remote.servers[0], "/"), Token: c.remote.token, Client: &http.Client{Transport: tr}, Log: log}
+	srv := &remote.Server{Base: strings.TrimRight(c.remote.servers[0], "/"), Token: c.remote.token, Client: c.remote.httpClient(tr), Log: log}
 	r, err := sink.NewRunner(cfg, snk, srv, srv, nil, "forward/"+cfg.Name, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "chronostream forward: %v\n", err)

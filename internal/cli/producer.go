@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chronostream/chronostream/internal/tlsconf"
 )
 
 // The options of the commands that talk to a server (agent, send, tail)
@@ -31,9 +35,14 @@ const defaultServerURL = "http://127.0.0.1:4318"
 type remoteConfig struct {
 	servers    stringList
 	token      string
+	tlsOpts    tlsconf.ClientOptions
 	configFile string
 	logLevel   choice
 	logFormat  choice
+
+	// tls is made from tlsOpts by finish: every connection to the server
+	// (HTTP, WebSocket, SSE, and the canary's Forward and OTLP) uses it.
+	tls *tls.Config
 }
 
 // addRemoteFlags binds the server options of a client command.
@@ -48,6 +57,21 @@ func declare(fs *flag.FlagSet, add func(option), v flag.Value, o option) {
 	add(o)
 }
 
+// boolValue lets a bool field be declared as a flag.Value: --flag alone
+// sets it, --flag=false clears it.
+type boolValue bool
+
+func (b *boolValue) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("invalid boolean %q", v)
+	}
+	*b = boolValue(x)
+	return nil
+}
+func (b *boolValue) String() string   { return strconv.FormatBool(b != nil && bool(*b)) }
+func (b *boolValue) IsBoolFlag() bool { return true }
+
 // stringValue lets a string field be declared as a flag.Value.
 type stringValue string
 
@@ -59,6 +83,14 @@ func addRemoteFlags(fs *flag.FlagSet, add func(option), c *remoteConfig, cmd str
 		usage: "chronostream server (http, https, ws or wss URL; repeatable: the others are tried in turn\nwhen one fails; comma-separated in the environment). Default " + defaultServerURL + "."})
 	declare(fs, add, (*stringValue)(&c.token), option{name: "token", metavar: "TOKEN", group: groupServer, secret: true,
 		usage: "API token, sent as \"Authorization: Bearer TOKEN\" (prefer the environment variable or the\nconfig file: flags show in ps)."})
+	declare(fs, add, (*stringValue)(&c.tlsOpts.CAFile), option{name: "tls-ca", metavar: "FILE", group: groupServer,
+		usage: "CA certificates (PEM) to verify an https/wss server's certificate with, instead of the\nsystem's: a server whose certificate a private CA signed."})
+	declare(fs, add, (*stringValue)(&c.tlsOpts.CertFile), option{name: "tls-cert", metavar: "FILE", group: groupServer,
+		usage: "Client certificate (PEM) for a server that asks for one (its --tls-client-ca); with\n--tls-key. Read again when it changes on disk."})
+	declare(fs, add, (*stringValue)(&c.tlsOpts.KeyFile), option{name: "tls-key", metavar: "FILE", group: groupServer,
+		usage: "Private key (PEM) of --tls-cert."})
+	declare(fs, add, (*boolValue)(&c.tlsOpts.InsecureSkipVerify), option{name: "tls-insecure-skip-verify", metavar: "BOOL", group: groupServer,
+		usage: "Accept any server certificate (one made by serve --tls-self-signed). Anyone on the path\ncan then read and change the traffic, token included: for tests only; warned at each run."})
 	declare(fs, add, (*stringValue)(&c.configFile), option{name: "config", short: "c", metavar: "FILE", group: groupOps,
 		usage: "Config file, YAML (.yaml, .yml), TOML (.toml) or JSON (.json); its keys are these flag\nnames (long form). Set by flag or environment only."})
 	c.logLevel = choice{value: "info", choices: []string{"debug", "info", "warn", "error"}}
@@ -69,16 +101,42 @@ func addRemoteFlags(fs *flag.FlagSet, add func(option), c *remoteConfig, cmd str
 	}
 }
 
-func (c *remoteConfig) finish() error {
+// finish validates the merged options and makes the TLS configuration.
+// It returns warnings for the user.
+func (c *remoteConfig) finish() (warnings []string, err error) {
 	if len(c.servers) == 0 {
 		c.servers = stringList{defaultServerURL}
 	}
 	for _, s := range c.servers {
 		if !strings.Contains(s, "://") {
-			return fmt.Errorf("--server %q: want a URL such as %s", s, defaultServerURL)
+			return nil, fmt.Errorf("--server %q: want a URL such as %s", s, defaultServerURL)
 		}
 	}
-	return nil
+	if c.tls, err = tlsconf.Client(c.tlsOpts); err != nil {
+		return nil, err
+	}
+	if c.tlsOpts.InsecureSkipVerify {
+		warnings = append(warnings, "--tls-insecure-skip-verify: the server's certificate is NOT verified; "+
+			"anyone on the path can read and change this traffic, token included (give the server's CA with --tls-ca instead)")
+	}
+	return warnings, nil
+}
+
+// transport is an HTTP transport with the command's TLS configuration, for
+// commands that set their own timeouts on it.
+func (c *remoteConfig) transport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = c.tls.Clone() // a transport writes to its own (NextProtos)
+	return tr
+}
+
+// httpClient is the client of every request to the server: a TLS failure
+// says what to do about it.
+func (c *remoteConfig) httpClient(tr *http.Transport) *http.Client {
+	if tr == nil {
+		tr = c.transport()
+	}
+	return &http.Client{Transport: tlsconf.ExplainTransport(tr)}
 }
 
 func (c *remoteConfig) logger(w io.Writer) *slog.Logger {
@@ -109,7 +167,8 @@ func parseCommand(cmd string, fs *flag.FlagSet, opts []option, rc *remoteConfig,
 	if err != nil {
 		return pos, warnings, err
 	}
-	return pos, warnings, rc.finish()
+	more, err := rc.finish()
+	return pos, append(warnings, more...), err
 }
 
 // allOptionNames are the option names of every command, so that a

@@ -75,8 +75,9 @@ arguments are joined by spaces. Exit status 1 when a statement fails.
 		form.Set("epoch", c.epoch)
 	}
 	var lastErr error
+	hc := c.remote.httpClient(nil)
 	for _, server := range c.remote.servers {
-		body, err := postQuery(ctx, server, c.remote.token, form)
+		body, err := postQuery(ctx, hc, server, c.remote.token, form)
 		if err != nil {
 			lastErr = err
 			continue
@@ -91,7 +92,7 @@ arguments are joined by spaces. Exit status 1 when a statement fails.
 	return exitFailure
 }
 
-func postQuery(ctx context.Context, server, token string, form url.Values) ([]byte, error) {
+func postQuery(ctx context.Context, hc *http.Client, server, token string, form url.Values) ([]byte, error) {
 	u := strings.TrimSuffix(server, "/") + "/query"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -101,7 +102,7 @@ func postQuery(ctx context.Context, server, token string, form url.Values) ([]by
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -100,7 +100,7 @@ doubles events.
 		}
 		servers[i] = u.String()
 	}
-	copts := []client.Option{client.Chronicle(c.chronicle), client.Story(c.story)}
+	copts := []client.Option{client.Chronicle(c.chronicle), client.Story(c.story), client.HTTPClient(c.remote.httpClient(nil))}
 	if c.remote.token != "" {
 		copts = append(copts, client.Token(c.remote.token))
 	}

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chronostream/chronostream/internal/tlsconf"
 )
 
 type tailConfig struct {
@@ -128,7 +130,7 @@ continue where it stopped, or use --cursor-file.
 		}
 	}
 	t := &tailer{cfg: c, out: bufio.NewWriter(stdout), stderr: stderr, cursor: c.after,
-		hc: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+		hc: c.remote.httpClient(nil)}
 	code := t.run(ctx)
 	t.out.Flush()
 	t.saveCursor()
@@ -245,6 +247,9 @@ func (t *tailer) stream(ctx context.Context) (progressed bool, err error) {
 	}
 	resp, err := t.hc.Do(req)
 	if err != nil {
+		if tlsconf.Permanent(err) && len(t.cfg.remote.servers) == 1 {
+			return false, &errFatal{exitFailure, err.Error()}
+		}
 		return false, err
 	}
 	defer resp.Body.Close()

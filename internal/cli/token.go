@@ -129,7 +129,7 @@ func (c *tokenConfig) call(ctx context.Context, method, path string, in, out any
 	if c.remote.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.remote.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.remote.httpClient(nil).Do(req)
 	if err != nil {
 		return err
 	}
