@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"unsafe"
 
@@ -219,11 +218,8 @@ func (p *Pipeline) Story(chronicle, story string) (StoryRef, error) {
 			return ref, nil
 		}
 	}
-	if err := event.ValidateChronicle(chronicle); err != nil {
-		return -1, fmt.Errorf("%w: %w", store.ErrInvalidName, err)
-	}
-	if err := event.ValidateStory(story); err != nil {
-		return -1, fmt.Errorf("%w: %w", store.ErrInvalidName, err)
+	if err := store.ValidateNames(chronicle, story); err != nil {
+		return -1, err
 	}
 	if err := p.who.Check(auth.ScopeWrite, chronicle); err != nil {
 		return -1, err

@@ -63,16 +63,26 @@ func failed(err error) *Pending {
 	return &Pending{parts: []*part{pt}}
 }
 
+// ValidateNames checks a chronicle's and a story's names as Append does,
+// so that a handler can refuse a bad name before it reads a body. The
+// error wraps ErrInvalidName.
+func ValidateNames(chronicle, story string) error {
+	if err := event.ValidateChronicle(chronicle); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
+	}
+	if err := event.ValidateStory(story); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
+	}
+	return nil
+}
+
 // Append adds events to a story. It does not block: events from concurrent
 // appends to the same story are group-committed into shared blocks. Events
 // with a zero Time get the current time. The events' Story field is ignored.
 // The caller must not modify evs until Wait returns.
 func (s *Store) Append(chronicle, story string, evs []event.Event) *Pending {
-	if err := event.ValidateChronicle(chronicle); err != nil {
-		return failed(fmt.Errorf("%w: %w", ErrInvalidName, err))
-	}
-	if err := event.ValidateStory(story); err != nil {
-		return failed(fmt.Errorf("%w: %w", ErrInvalidName, err))
+	if err := ValidateNames(chronicle, story); err != nil {
+		return failed(err)
 	}
 	if len(evs) == 0 {
 		return &Pending{}

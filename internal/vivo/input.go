@@ -155,11 +155,8 @@ func (h *Handler) ingest(r *http.Request, chronicle, story string) result {
 	}
 	ctx := r.Context()
 	start := time.Now()
-	if err := event.ValidateChronicle(chronicle); err != nil {
-		return result{fail: mapError(ctx, fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
-	}
-	if err := event.ValidateStory(story); err != nil {
-		return result{fail: mapError(ctx, fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
+	if err := store.ValidateNames(chronicle, story); err != nil {
+		return result{fail: mapError(ctx, err)}
 	}
 	body, err := ingest.OpenBody(r, h.cfg.Limits.MaxBodyBytes)
 	if err != nil {

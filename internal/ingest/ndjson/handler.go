@@ -151,11 +151,8 @@ func (h *Handler) ingestBody(r *http.Request, chronicle, story string, api bool,
 		}
 		override = true
 	}
-	if err := event.ValidateChronicle(chronicle); err != nil {
-		return result{fail: mapError(ctx, fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
-	}
-	if err := event.ValidateStory(story); err != nil {
-		return result{fail: mapError(ctx, fmt.Errorf("%w: %w", store.ErrInvalidName, err))}
+	if err := store.ValidateNames(chronicle, story); err != nil {
+		return result{fail: mapError(ctx, err)}
 	}
 	streamID, index, isStream, err := ingest.StreamOf(r)
 	if err != nil {
