@@ -261,14 +261,14 @@ func TestWebUI(t *testing.T) {
 // and a write-only scoped token for the UI to log in with.
 type lockedServer struct {
 	base, admin, read, write string
-	logs                     *lockedBuffer
+	logs                     *testutil.LockedBuffer
 }
 
 const lockedAdmin = "admin-s3cret-token-0123456789"
 
 func startLocked(t *testing.T) *lockedServer {
 	t.Helper()
-	l := &lockedServer{admin: lockedAdmin, logs: &lockedBuffer{}}
+	l := &lockedServer{admin: lockedAdmin, logs: &testutil.LockedBuffer{}}
 	// Debug: the check below greps every line the server logs.
 	s := servertest.RunServer(t, server.Options{AutoCreate: true, Tokens: []string{l.admin},
 		Logger: slog.New(slog.NewTextHandler(l.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -339,22 +339,4 @@ func (l *lockedServer) checkAfterUI(t *testing.T) {
 			t.Errorf("the %s token appears on /metrics", name)
 		}
 	}
-}
-
-// lockedBuffer collects a server's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

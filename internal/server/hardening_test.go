@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/testutil"
 	"github.com/chronostream/chronostream/internal/testutil/servertest"
 )
 
@@ -35,7 +36,7 @@ func TestExposureOptOutsAreLoud(t *testing.T) {
 		{"forward opted out", server.Options{ForwardAddr: "0.0.0.0:0", InsecureNoAuth: true}, "INSECURE: Fluent Forward listens beyond loopback", true},
 		{"vivo", server.Options{VivoAddr: "0.0.0.0:0"}, "Vivo", false},
 	} {
-		var log lockedBuffer
+		var log testutil.LockedBuffer
 		o := tc.opts
 		if o.HTTPAddr == "" {
 			o.HTTPAddr = "127.0.0.1:0"

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -19,27 +18,10 @@ import (
 
 	"github.com/chronostream/chronostream/internal/auth"
 	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/testutil"
 	"github.com/chronostream/chronostream/internal/testutil/servertest"
 	"github.com/chronostream/chronostream/internal/vivo"
 )
-
-// lockedBuffer collects the server's log lines for the secrets check.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type scopeClient struct {
 	t    *testing.T
@@ -107,7 +89,7 @@ func otlpLogsBody(t *testing.T) []byte {
 // reads and never writes.
 func TestScopedTokensPerRoute(t *testing.T) {
 	const admin = "admin-secret-0123456789"
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	s := servertest.RunServer(t, server.Options{Tokens: []string{admin}, AutoCreate: true,
 		MetricsChronicle: "app", OTLPChronicle: "app", ForwardChronicle: "app", VivoChronicles: map[vivo.Signal]string{vivo.Logs: "app", vivo.Metrics: "app", vivo.Traces: "app"},
 		VivoAddr: "127.0.0.1:0",

@@ -88,7 +88,7 @@ type Proc struct {
 
 	mu     sync.Mutex
 	stderr strings.Builder
-	stdout lockedBuffer
+	stdout LockedBuffer
 	done   chan struct{} // closed when the process has exited and stderr is drained
 	err    error         // cmd.Wait's result
 }
@@ -276,23 +276,6 @@ func (p *Proc) Stderr() string {
 
 // Stdout is everything the process has printed on stdout so far.
 func (p *Proc) Stdout() string { return p.stdout.String() }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Kill9 kills the process with SIGKILL, as a crash or the OOM killer
 // would, and waits until it is gone.

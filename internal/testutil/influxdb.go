@@ -53,7 +53,7 @@ type InfluxDB struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *lockedBuffer
+	out  *LockedBuffer
 }
 
 // StartInfluxDB starts influxd (auth disabled, no reporting, WAL fsynced per
@@ -98,7 +98,7 @@ func (db *InfluxDB) start() error {
 	if db.cmd != nil {
 		return fmt.Errorf("influxd is already running")
 	}
-	out := &lockedBuffer{}
+	out := &LockedBuffer{}
 	cmd := exec.Command(db.bin, "run", "-config", db.conf)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
