@@ -29,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chronostream/chronostream/bench/internal/peers"
 )
 
 func main() {
@@ -113,7 +115,7 @@ func main() {
 	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	rss, disk := "n/a", "n/a"
 	if srv != nil {
-		rss = fmt.Sprintf("%.0f MiB", float64(srv.peakRSS())/(1<<20))
+		rss = fmt.Sprintf("%.0f MiB", float64(peers.PeakRSS(srv.cmd.Process.Pid))/(1<<20))
 		disk = fmt.Sprintf("%.0f MiB", float64(dirSize(srv.dir))/(1<<20))
 	}
 	rate := float64(events.Load()) / elapsed.Seconds()
@@ -178,21 +180,6 @@ func start(bin string, extra []string) (*server, error) {
 		s.stop()
 		return nil, fmt.Errorf("%s did not log its address within 30s", bin)
 	}
-}
-
-// peakRSS reads VmHWM, the high-water mark of the server's resident memory.
-func (s *server) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func (s *server) stop() {

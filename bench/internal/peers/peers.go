@@ -254,9 +254,13 @@ func Start(sys *System, root string) (*Proc, error) {
 	return p, nil
 }
 
-// peakRSS is VmHWM, the high-water mark of the process's resident memory.
-func (p *Proc) PeakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+// PeakRSS is VmHWM, the high-water mark of the process's resident memory.
+func (p *Proc) PeakRSS() int64 { return PeakRSS(p.cmd.Process.Pid) }
+
+// PeakRSS is VmHWM, the high-water mark of a process's resident memory
+// (0 when /proc does not tell it).
+func PeakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
