@@ -20,6 +20,14 @@
 // NDJSON batches (POST /); a batch is acknowledged by the count in the 200
 // reply. Both carry the chronicle and story as query parameters.
 //
+// For https:// and wss://, the HTTPClient option's transport carries the
+// TLS settings of both transports: a private CA's roots, a client
+// certificate for a server that requires one.
+//
+//	tr := http.DefaultTransport.(*http.Transport).Clone()
+//	tr.TLSClientConfig = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}
+//	c, err := client.New("wss://hub.example:4318", client.HTTPClient(&http.Client{Transport: tr}))
+//
 // # Delivery
 //
 // Send never waits for the network: it copies the event into a bounded
