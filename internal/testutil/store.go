@@ -2,8 +2,10 @@ package testutil
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
+	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/natsd"
 	"github.com/chronostream/chronostream/internal/store"
 )
@@ -51,4 +53,15 @@ func OpenStore(t testing.TB, opts store.Options, mods ...StoreOption) *store.Sto
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TimeoutLog is a log whose appends time out on its own side, as the
+// store's publish timeout does: the error wraps context.DeadlineExceeded
+// while the request's context is still live. Handlers must answer it as
+// the log unavailable (a retryable 503), not as a client gone.
+type TimeoutLog struct{ *store.Store }
+
+// Append fails at once with the timeout.
+func (TimeoutLog) Append(string, string, []event.Event) *store.Pending {
+	return store.FailedPending(fmt.Errorf("store: publishing block: %w", context.DeadlineExceeded))
 }

@@ -1,31 +1,20 @@
 package vivo
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/testutil"
 )
 
-// timeoutLog times out on the log's side (its error wraps
-// context.DeadlineExceeded while the request is live).
-type timeoutLog struct{ *store.Store }
-
-func (l timeoutLog) Append(chronicle, story string, evs []event.Event) *store.Pending {
-	return store.FailedPending(fmt.Errorf("store: publishing block: %w", context.DeadlineExceeded))
-}
-
 // TestInputLogTimeoutIs503: Fluent Bit drops a chunk answered with a 4xx
 // and retries a 5xx; a log timeout must be the latter.
 func TestInputLogTimeoutIs503(t *testing.T) {
-	h, err := New(Config{Config: ingest.Config{Log: timeoutLog{testutil.OpenStore(t, store.Options{})}}})
+	h, err := New(Config{Config: ingest.Config{Log: testutil.TimeoutLog{Store: testutil.OpenStore(t, store.Options{})}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,28 +8,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/ingest/otlp"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/testutil"
 )
 
-// timeoutLog is a log whose appends time out on its side, as the store's
-// own publish timeout does: the error wraps context.DeadlineExceeded while
-// the request's context is still live.
-type timeoutLog struct{ *store.Store }
-
-func (l timeoutLog) Append(chronicle, story string, evs []event.Event) *store.Pending {
-	return store.FailedPending(fmt.Errorf("store: publishing block: %w", context.DeadlineExceeded))
-}
-
 // TestLogTimeoutIs503: a log that times out is the log unavailable — 503
 // with Retry-After and a Status body, which OTLP exporters retry — not an
 // empty 200 (which net/http sends when the handler writes nothing, and the
 // SDK takes as success, dropping the batch).
 func TestLogTimeoutIs503(t *testing.T) {
-	h := otlp.NewHandler(otlp.Config{Config: ingest.Config{Log: timeoutLog{testutil.OpenStore(t, store.Options{})}}})
+	h := otlp.NewHandler(otlp.Config{Config: ingest.Config{Log: testutil.TimeoutLog{Store: testutil.OpenStore(t, store.Options{})}}})
 	req := httptest.NewRequest("POST", "/v1/logs", strings.NewReader(jsonLogs))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()

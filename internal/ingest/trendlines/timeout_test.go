@@ -1,34 +1,22 @@
 package trendlines
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/chronostream/chronostream/event"
 	"github.com/chronostream/chronostream/internal/ingest"
 	"github.com/chronostream/chronostream/internal/obs"
 	"github.com/chronostream/chronostream/internal/store"
 	"github.com/chronostream/chronostream/internal/testutil"
 )
 
-// timeoutStore times out its appends on its own side, as the store's
-// publish timeout does: the error wraps context.DeadlineExceeded while the
-// request's context is live.
-type timeoutStore struct{ *store.Store }
-
-func (timeoutStore) Append(string, string, []event.Event) *store.Pending {
-	return store.FailedPending(fmt.Errorf("store: publishing block: %w", context.DeadlineExceeded))
-}
-
 // TestLogTimeoutIs503: a log timing out is the log unavailable, a
 // retryable 503 with Retry-After, not 499 (the client's cancellation,
 // which nobody would read) as it once was.
 func TestLogTimeoutIs503(t *testing.T) {
 	h := NewHandler(Config{Config: ingest.Config{Metrics: obs.New(), Logger: testutil.Logger(t, 0)},
-		Store: timeoutStore{testutil.OpenStore(t, store.Options{})}, Chronicle: "metrics"})
+		Store: testutil.TimeoutLog{Store: testutil.OpenStore(t, store.Options{})}, Chronicle: "metrics"})
 	mux := http.NewServeMux()
 	h.Register(mux, func(h http.Handler) http.Handler { return h })
 	srv := httptest.NewServer(mux)
