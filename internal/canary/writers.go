@@ -165,7 +165,8 @@ type otlpWriter struct {
 func (c *Canary) newOTLPWriter(ctx context.Context, t target) (writer, error) {
 	opts := []otlploghttp.Option{otlploghttp.WithEndpointURL(c.cfg.Server + "/v1/logs"),
 		otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}), otlploghttp.WithTimeout(10 * time.Second)}
-	if c.cfg.TLS != nil {
+	// The exporter refuses a TLS configuration for an http:// endpoint.
+	if c.cfg.TLS != nil && strings.HasPrefix(c.cfg.Server, "https://") {
 		opts = append(opts, otlploghttp.WithTLSClientConfig(c.cfg.TLS.Clone()))
 	}
 	if c.cfg.Token != "" {
