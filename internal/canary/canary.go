@@ -425,6 +425,10 @@ func (c *Canary) writeBatch(ctx context.Context, p *protocol, batch []payload, s
 			p.tr.ack(seqs, time.Now())
 			return true
 		}
+		if pe, ok := err.(*partialError); ok && pe.acked > 0 {
+			p.tr.ack(seqs[:pe.acked], time.Now())
+			batch, seqs = batch[pe.acked:], seqs[pe.acked:]
+		}
 		if errors.Is(err, errRefused) {
 			c.m.errors.WithLabelValues(p.name, "refused").Inc()
 			c.log.Error("canary: the server refused events for good", "protocol", p.name, "events", len(seqs), "err", err)

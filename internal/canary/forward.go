@@ -94,7 +94,7 @@ func (w *forwardWriter) write(ctx context.Context, batch []payload) error {
 			return err
 		}
 	}
-	for _, p := range batch {
+	for i, p := range batch {
 		if err := w.f.PostWithTime(w.tag, p.sent, w.c.jsonPayload("forward", p)); err != nil {
 			w.f.Close()
 			w.f = nil
@@ -102,10 +102,11 @@ func (w *forwardWriter) write(ctx context.Context, batch []payload) error {
 			// attempts"); the tunnel knows when the server was not reached.
 			if w.tunnel != nil {
 				if terr := w.tunnel.takeErr(); terr != nil {
-					return terr
+					err = terr
 				}
 			}
-			return err
+			// Each message before this one was acknowledged on its own.
+			return &partialError{acked: i, err: err}
 		}
 	}
 	return nil

@@ -40,6 +40,17 @@ type writer interface {
 
 var errRefused = errors.New("refused")
 
+// partialError is a write that failed after the first acked events of its
+// batch were acknowledged (Forward acknowledges message by message): only
+// the rest is written again.
+type partialError struct {
+	acked int
+	err   error
+}
+
+func (e *partialError) Error() string { return e.err.Error() }
+func (e *partialError) Unwrap() error { return e.err }
+
 // maybeDelivered reports whether a failed attempt may have stored events:
 // only a failure to connect proves it did not, so a retry after any other
 // failure may store a copy, which the protocol allows.
