@@ -35,11 +35,8 @@ type agentConfig struct {
 var agentGroups = []string{groupServer, groupAgent, groupSelect, groupHost, groupSpool, groupOps}
 
 func newAgentFlags(c *agentConfig) (*flag.FlagSet, []option) {
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var opts []option
-	add := func(o option) { opts = append(opts, o) }
-	addRemoteFlags(fs, add, &c.remote, "agent")
+	fs, add := newClientFlags("agent", &c.remote, &opts)
 
 	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupAgent,
 		usage: "Chronicle the stories go to (default: the host name, as ChronoStream's client_writer)."})

@@ -46,11 +46,8 @@ type annotateConfig struct {
 var annotateGroups = []string{groupServer, groupAnnotate, groupOps}
 
 func newAnnotateFlags(c *annotateConfig) (*flag.FlagSet, []option) {
-	fs := flag.NewFlagSet("annotate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var opts []option
-	add := func(o option) { opts = append(opts, o) }
-	addRemoteFlags(fs, add, &c.remote, "annotate")
+	fs, add := newClientFlags("annotate", &c.remote, &opts)
 	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupAnnotate,
 		usage: "Chronicle to record the annotation in (required)."})
 	c.story = "annotations"

@@ -63,11 +63,8 @@ func (r *rate) Set(s string) error {
 func (r *rate) String() string { return strconv.FormatFloat(float64(*r), 'f', -1, 64) + "/s" }
 
 func newCanaryFlags(c *canaryConfig) (*flag.FlagSet, []option) {
-	fs := flag.NewFlagSet("canary", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var opts []option
-	add := func(o option) { opts = append(opts, o) }
-	addRemoteFlags(fs, add, &c.remote, "canary")
+	fs, add := newClientFlags("canary", &c.remote, &opts)
 	c.chronicle = "canary"
 	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupCanary,
 		usage: "Chronicle of the NDJSON, WebSocket and line-protocol stories (named after the protocol);\nthe Forward tag and the OTLP service.name are NAME.forward and NAME.otlp."})

@@ -40,11 +40,8 @@ type forwardConfig struct {
 var forwardGroups = []string{groupServer, groupForward, groupOps}
 
 func newForwardFlags(c *forwardConfig) (*flag.FlagSet, []option) {
-	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var opts []option
-	add := func(o option) { opts = append(opts, o) }
-	addRemoteFlags(fs, add, &c.remote, "forward")
+	fs, add := newClientFlags("forward", &c.remote, &opts)
 	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupForward,
 		usage: "Chronicle to forward (required)."})
 	declare(fs, add, &c.stories, option{name: "stories", short: "s", metavar: "NAME", group: groupForward, list: true,

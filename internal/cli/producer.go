@@ -45,7 +45,18 @@ type remoteConfig struct {
 	tls *tls.Config
 }
 
-// addRemoteFlags binds the server options of a client command.
+// newClientFlags begins the flag set of a client command: errors and help
+// are printed by the command itself, and the server options every client
+// command takes come first. add appends an option to *opts, the command's
+// option table.
+func newClientFlags(cmd string, rc *remoteConfig, opts *[]option) (fs *flag.FlagSet, add func(option)) {
+	fs = flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	add = func(o option) { *opts = append(*opts, o) }
+	addRemoteFlags(fs, add, rc, cmd)
+	return fs, add
+}
+
 // declare registers an option's flag under its long name and its short
 // alias (if any) and adds it to the option table, so that each option of
 // a command is said once.
@@ -78,6 +89,7 @@ type stringValue string
 func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
 func (s *stringValue) String() string     { return string(*s) }
 
+// addRemoteFlags binds the server options of a client command.
 func addRemoteFlags(fs *flag.FlagSet, add func(option), c *remoteConfig, cmd string) {
 	declare(fs, add, &c.servers, option{name: "server", metavar: "URL", group: groupServer, list: true,
 		usage: "chronostream server (http, https, ws or wss URL; repeatable: the others are tried in turn\nwhen one fails; comma-separated in the environment). Default " + defaultServerURL + "."})

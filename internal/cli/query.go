@@ -26,11 +26,8 @@ const groupQuery = "Query"
 var queryGroups = []string{groupServer, groupQuery, groupOps}
 
 func newQueryFlags(c *queryConfig) (*flag.FlagSet, []option) {
-	fs := flag.NewFlagSet("query", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var opts []option
-	add := func(o option) { opts = append(opts, o) }
-	addRemoteFlags(fs, add, &c.remote, "query")
+	fs, add := newClientFlags("query", &c.remote, &opts)
 	declare(fs, add, (*stringValue)(&c.database), option{name: "database", short: "d", metavar: "CHRONICLE", group: groupQuery,
 		usage: "Database (chronicle) of the statements that name none."})
 	c.output = choice{value: "table", choices: []string{"table", "json"}}

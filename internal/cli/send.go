@@ -33,11 +33,8 @@ type sendConfig struct {
 var sendGroups = []string{groupServer, groupSend, groupOps}
 
 func newSendFlags(c *sendConfig) (*flag.FlagSet, []option) {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var opts []option
-	add := func(o option) { opts = append(opts, o) }
-	addRemoteFlags(fs, add, &c.remote, "send")
+	fs, add := newClientFlags("send", &c.remote, &opts)
 	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupSend,
 		usage: "Chronicle to write to (default: the server's --default-chronicle)."})
 	declare(fs, add, (*stringValue)(&c.story), option{name: "story", short: "s", metavar: "NAME", group: groupSend,

@@ -36,11 +36,8 @@ type tailConfig struct {
 var tailGroups = []string{groupServer, groupTail, groupOps}
 
 func newTailFlags(c *tailConfig) (*flag.FlagSet, []option) {
-	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var opts []option
-	add := func(o option) { opts = append(opts, o) }
-	addRemoteFlags(fs, add, &c.remote, "tail")
+	fs, add := newClientFlags("tail", &c.remote, &opts)
 	declare(fs, add, (*stringValue)(&c.chronicle), option{name: "chronicle", short: "r", metavar: "NAME", group: groupTail,
 		usage: "Chronicle to follow (or the first argument)."})
 	declare(fs, add, (*stringValue)(&c.story), option{name: "story", short: "s", metavar: "NAME", group: groupTail,

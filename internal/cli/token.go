@@ -35,11 +35,8 @@ type tokenConfig struct {
 var tokenGroups = []string{groupServer, groupToken, groupOps}
 
 func newTokenFlags(c *tokenConfig) (*flag.FlagSet, []option) {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var opts []option
-	add := func(o option) { opts = append(opts, o) }
-	addRemoteFlags(fs, add, &c.remote, "token")
+	fs, add := newClientFlags("token", &c.remote, &opts)
 	declare(fs, add, (*stringValue)(&c.name), option{name: "name", metavar: "NAME", group: groupToken,
 		usage: "create: the new token's name (letters, digits, '-', '_'; unique)."})
 	declare(fs, add, (*stringValue)(&c.scopes), option{name: "scope", metavar: "LIST", group: groupToken,
