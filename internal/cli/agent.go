@@ -109,8 +109,7 @@ ChronoStream's client_writer flags work as they did:
 		err = fmt.Errorf("unexpected argument %q (agent takes only flags)", pos[0])
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream agent: %v\nRun 'chronostream agent --help' for usage.\n", err)
-		return exitUsage
+		return usageError(stderr, "agent", err)
 	}
 	log := c.remote.logger(stderr)
 	for _, w := range warnings {

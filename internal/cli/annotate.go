@@ -123,16 +123,13 @@ a lost answer is stored once.
 		return exitOK
 	}
 	if err == nil {
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "chronostream annotate: warning: %s\n", w)
-		}
+		printWarnings(stderr, "annotate", warnings)
 		var body []byte
 		if body, err = c.event(strings.Join(pos, " "), time.Now()); err == nil {
 			return c.post(ctx, body, stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "chronostream annotate: %v\nRun 'chronostream annotate --help' for usage.\n", err)
-	return exitUsage
+	return usageError(stderr, "annotate", err)
 }
 
 // event returns the annotation's JSON body, following the convention the

@@ -157,12 +157,9 @@ trusted) it exits 1 at once with the reason; a server that is down is waited for
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream canary: %v\nRun 'chronostream canary --help' for usage.\n", err)
-		return exitUsage
+		return usageError(stderr, "canary", err)
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "chronostream canary: warning: %s\n", w)
-	}
+	printWarnings(stderr, "canary", warnings)
 	log := c.remote.logger(stderr)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -96,6 +96,21 @@ func help(args, environ []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// usageError reports a wrong command line (or environment, or config file)
+// of cmd, with where to read its usage, and returns the exit code for it.
+func usageError(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "chronostream %s: %v\nRun 'chronostream %s --help' for usage.\n", cmd, err, cmd)
+	return exitUsage
+}
+
+// printWarnings prints what parsing cmd's options found worth saying but
+// not worth refusing, for the commands that have no logger.
+func printWarnings(stderr io.Writer, cmd string, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "chronostream %s: warning: %s\n", cmd, w)
+	}
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `chronostream — a telemetry hub: one durable log of events, metrics and traces.
 

@@ -100,8 +100,7 @@ the server keeps the cursor under --name, so a restarted forward resumes exactly
 		cfg, err = c.sinkConfig()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream forward: %v\nRun 'chronostream forward --help' for usage.\n", err)
-		return exitUsage
+		return usageError(stderr, "forward", err)
 	}
 	log := c.remote.logger(stderr)
 	for _, w := range warnings {

@@ -58,12 +58,9 @@ arguments are joined by spaces. Exit status 1 when a statement fails.
 		err = errors.New("which statement? (query STATEMENT)")
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream query: %v\nRun 'chronostream query --help' for usage.\n", err)
-		return exitUsage
+		return usageError(stderr, "query", err)
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "chronostream query: warning: %s\n", w)
-	}
+	printWarnings(stderr, "query", warnings)
 	form := url.Values{"q": {strings.Join(pos, " ")}}
 	if c.database != "" {
 		form.Set("db", c.database)

@@ -73,12 +73,9 @@ doubles events.
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream send: %v\nRun 'chronostream send --help' for usage.\n", err)
-		return exitUsage
+		return usageError(stderr, "send", err)
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "chronostream send: warning: %s\n", w)
-	}
+	printWarnings(stderr, "send", warnings)
 	if len(files) == 0 {
 		files = []string{"-"}
 	}

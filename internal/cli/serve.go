@@ -25,8 +25,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream serve: %v\nRun 'chronostream serve --help' for usage.\n", err)
-		return exitUsage
+		return usageError(stderr, "serve", err)
 	}
 	log := newLogger(stderr, c)
 	for _, w := range c.warnings {

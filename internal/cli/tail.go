@@ -111,12 +111,9 @@ continue where it stopped, or use --cursor-file.
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream tail: %v\nRun 'chronostream tail --help' for usage.\n", err)
-		return exitUsage
+		return usageError(stderr, "tail", err)
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "chronostream tail: warning: %s\n", w)
-	}
+	printWarnings(stderr, "tail", warnings)
 	if c.cursorFile != "" && c.after == "" && c.from == "" {
 		if b, err := os.ReadFile(c.cursorFile); err == nil {
 			if s := strings.TrimSpace(string(b)); s != "" {

@@ -76,12 +76,9 @@ chronicles, creation and last use, never a secret.
 		err = errors.New("want create, list or revoke")
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chronostream token: %v\nRun 'chronostream token --help' for usage.\n", err)
-		return exitUsage
+		return usageError(stderr, "token", err)
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "chronostream token: warning: %s\n", w)
-	}
+	printWarnings(stderr, "token", warnings)
 	switch pos[0] {
 	case "create":
 		err = c.create(ctx, stdout)
