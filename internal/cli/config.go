@@ -117,119 +117,86 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	c.server.DefaultChronicle = "default"
 	c.server.DefaultStory = "default"
 
-	fs.StringVar(&c.server.DataDir, "data", c.server.DataDir, "")
-	add(option{name: "data", metavar: "DIR", group: groupListen,
+	declare(fs, add, (*stringValue)(&c.server.DataDir), option{name: "data", metavar: "DIR", group: groupListen,
 		usage: "Directory of the embedded log (JetStream files in DIR/jetstream). Unused with --nats."})
-	fs.StringVar(&c.server.HTTPAddr, "http", c.server.HTTPAddr, "")
-	add(option{name: "http", metavar: "ADDR", group: groupListen,
+	declare(fs, add, (*stringValue)(&c.server.HTTPAddr), option{name: "http", metavar: "ADDR", group: groupListen,
 		usage: "HTTP listener for the UI, the API and every HTTP protocol. Port 0 picks a free port;\nthe \"chronostream ready\" log line reports the address (http=...)."})
-	fs.StringVar(&c.server.URLPrefix, "url-prefix", "", "")
-	add(option{name: "url-prefix", metavar: "PATH", group: groupListen,
+	declare(fs, add, (*stringValue)(&c.server.URLPrefix), option{name: "url-prefix", metavar: "PATH", group: groupListen,
 		usage: "Path a reverse proxy serves the server under (e.g. /chronostream; Trendlines' URL_PREFIX):\nthe web UI's links and API calls carry it, and requests under it are served with it\nremoved. Other paths are served as they are."})
-	fs.StringVar(&c.graphite, "graphite", c.graphite, "")
-	add(option{name: "graphite", metavar: "ADDR", group: groupListen,
+	declare(fs, add, (*stringValue)(&c.graphite), option{name: "graphite", metavar: "ADDR", group: groupListen,
 		usage: "Graphite plaintext listener, TCP and UDP on the same port (carbon's 2003). Graphite has\nno authentication: an address beyond loopback needs --graphite-allow-remote. Port 0\npicks a free port (the ready log line reports graphite=...). Empty disables it."})
-	fs.StringVar(&c.forward, "forward", c.forward, "")
-	add(option{name: "forward", metavar: "ADDR", group: groupListen,
+	declare(fs, add, (*stringValue)(&c.forward), option{name: "forward", metavar: "ADDR", group: groupListen,
 		usage: "Fluent Forward listener (TCP; Fluent Bit, Fluentd, fluent-logger libraries). Beyond loopback\nit needs --forward-shared-key (or --insecure-no-auth). Port 0 picks a free port (the\nready log line reports forward=...). Empty disables it."})
 	c.vivo = "127.0.0.1:2025"
-	fs.StringVar(&c.vivo, "vivo-listen", c.vivo, "")
-	add(option{name: "vivo-listen", metavar: "ADDR", group: groupListen,
+	declare(fs, add, (*stringValue)(&c.vivo), option{name: "vivo-listen", metavar: "ADDR", group: groupListen,
 		usage: "Vivo exporter listener: /logs, /metrics and /traces at Vivo's paths (2025 is Vivo's\nexporter port), for a Vivo UI pointed at it unchanged. Same token rules as --http. Port 0\npicks a free port (the ready log line reports vivo=...). Empty disables it; the exporter\nstays under /vivo/ on --http."})
 
-	fs.StringVar(&c.server.NATSURL, "nats", "", "")
-	add(option{name: "nats", metavar: "URL", group: groupNATS,
+	declare(fs, add, (*stringValue)(&c.server.NATSURL), option{name: "nats", metavar: "URL", group: groupNATS,
 		usage: "Use an existing NATS JetStream deployment (e.g. nats://host:4222, comma-separated for a\ncluster) instead of the embedded server. Needs nats-server 2.9.10 or later with JetStream."})
-	fs.StringVar(&c.server.NATSCreds, "nats-creds", "", "")
-	add(option{name: "nats-creds", metavar: "FILE", group: groupNATS, usage: "NATS credentials file (JWT and nkey seed)."})
-	fs.StringVar(&c.server.NATSUser, "nats-user", "", "")
-	add(option{name: "nats-user", metavar: "USER", group: groupNATS, usage: "NATS user name."})
-	fs.StringVar(&c.server.NATSPassword, "nats-password", "", "")
-	add(option{name: "nats-password", metavar: "PASSWORD", group: groupNATS, secret: true,
+	declare(fs, add, (*stringValue)(&c.server.NATSCreds), option{name: "nats-creds", metavar: "FILE", group: groupNATS, usage: "NATS credentials file (JWT and nkey seed)."})
+	declare(fs, add, (*stringValue)(&c.server.NATSUser), option{name: "nats-user", metavar: "USER", group: groupNATS, usage: "NATS user name."})
+	declare(fs, add, (*stringValue)(&c.server.NATSPassword), option{name: "nats-password", metavar: "PASSWORD", group: groupNATS, secret: true,
 		usage: "NATS password (prefer the environment variable or config file: flags show in ps)."})
-	fs.StringVar(&c.server.NATSToken, "nats-token", "", "")
-	add(option{name: "nats-token", metavar: "TOKEN", group: groupNATS, secret: true, usage: "NATS authentication token."})
-	fs.StringVar(&c.server.NATSTLSCA, "nats-tls-ca", "", "")
-	add(option{name: "nats-tls-ca", metavar: "FILE", group: groupNATS, usage: "PEM file of the CAs that sign the NATS servers' certificates."})
-	fs.StringVar(&c.server.NATSTLSCert, "nats-tls-cert", "", "")
-	add(option{name: "nats-tls-cert", metavar: "FILE", group: groupNATS, usage: "PEM client certificate for NATS (with --nats-tls-key)."})
-	fs.StringVar(&c.server.NATSTLSKey, "nats-tls-key", "", "")
-	add(option{name: "nats-tls-key", metavar: "FILE", group: groupNATS, usage: "PEM private key of --nats-tls-cert."})
+	declare(fs, add, (*stringValue)(&c.server.NATSToken), option{name: "nats-token", metavar: "TOKEN", group: groupNATS, secret: true, usage: "NATS authentication token."})
+	declare(fs, add, (*stringValue)(&c.server.NATSTLSCA), option{name: "nats-tls-ca", metavar: "FILE", group: groupNATS, usage: "PEM file of the CAs that sign the NATS servers' certificates."})
+	declare(fs, add, (*stringValue)(&c.server.NATSTLSCert), option{name: "nats-tls-cert", metavar: "FILE", group: groupNATS, usage: "PEM client certificate for NATS (with --nats-tls-key)."})
+	declare(fs, add, (*stringValue)(&c.server.NATSTLSKey), option{name: "nats-tls-key", metavar: "FILE", group: groupNATS, usage: "PEM private key of --nats-tls-cert."})
 	fs.IntVar(&c.server.Replicas, "replicas", c.server.Replicas, "")
 	add(option{name: "replicas", metavar: "N", group: groupNATS,
 		usage: "JetStream replicas of each chronicle (1 unless the NATS deployment is a cluster)."})
-	fs.StringVar(&c.server.Cluster.Name, "cluster-name", "", "")
-	add(option{name: "cluster-name", metavar: "NAME", group: groupNATS,
+	declare(fs, add, (*stringValue)(&c.server.Cluster.Name), option{name: "cluster-name", metavar: "NAME", group: groupNATS,
 		usage: "Form a JetStream cluster of this name with other chronostream nodes (the same name on every\nnode; with --cluster-listen and --routes). The log is then shared: write to any node, read\nfrom any. Ignored with --nats."})
-	fs.StringVar(&c.server.Cluster.Listen, "cluster-listen", "", "")
-	add(option{name: "cluster-listen", metavar: "ADDR", group: groupNATS,
+	declare(fs, add, (*stringValue)(&c.server.Cluster.Listen), option{name: "cluster-listen", metavar: "ADDR", group: groupNATS,
 		usage: "Address this node accepts the other nodes' routes on (host:port, e.g. 0.0.0.0:6222)."})
-	fs.Var(&c.routes, "routes", "")
-	add(option{name: "routes", metavar: "ADDR", group: groupNATS, list: true,
+	declare(fs, add, &c.routes, option{name: "routes", metavar: "ADDR", group: groupNATS, list: true,
 		usage: "Cluster address of another node (repeatable, or comma-separated): the seed list the node\njoins through. Listing every node, this one included, on every node is fine."})
-	fs.StringVar(&c.server.Cluster.Node, "node", "", "")
-	add(option{name: "node", metavar: "NAME", group: groupNATS,
+	declare(fs, add, (*stringValue)(&c.server.Cluster.Node), option{name: "node", metavar: "NAME", group: groupNATS,
 		usage: "This node's name in the cluster: unique and stable across restarts (JetStream knows\nreplicas by it). Default: the host name."})
-	fs.StringVar(&c.server.NATSListen, "nats-listen", "", "")
-	add(option{name: "nats-listen", metavar: "ADDR", group: groupNATS,
+	declare(fs, add, (*stringValue)(&c.server.NATSListen), option{name: "nats-listen", metavar: "ADDR", group: groupNATS,
 		usage: "Also serve NATS clients (the nats CLI) from the embedded server on this address. Empty:\nin-process only."})
-	fs.Var(&c.sync, "sync", "")
-	add(option{name: "sync", metavar: "always|relaxed", group: groupNATS,
+	declare(fs, add, &c.sync, option{name: "sync", metavar: "always|relaxed", group: groupNATS,
 		usage: "always: every write is fsynced before it is acknowledged. relaxed (opt-in): the embedded\nlog acknowledges before fsync and syncs in the background; faster, but acknowledged\nevents not yet fsynced are lost on an OS crash or power loss. With --nats, the NATS\nserver's own sync setting decides instead (sync_interval: always, nats-server 2.10+)."})
 
 	fs.BoolVar(&c.autoCreate, "auto-create", c.autoCreate, "")
 	add(option{name: "auto-create", metavar: "BOOL", group: groupChron,
 		usage: "Create a chronicle on its first write. As a flag, write --auto-create=false to disable."})
-	fs.Var(&c.maxAge, "retention-max-age", "")
-	add(option{name: "retention-max-age", metavar: "DURATION", group: groupChron,
+	declare(fs, add, &c.maxAge, option{name: "retention-max-age", metavar: "DURATION", group: groupChron,
 		usage: "Default max age of events in new chronicles (e.g. 72h, 30d); 0 keeps them forever."})
-	fs.Var(&c.maxBytes, "retention-max-bytes", "")
-	add(option{name: "retention-max-bytes", metavar: "SIZE", group: groupChron,
+	declare(fs, add, &c.maxBytes, option{name: "retention-max-bytes", metavar: "SIZE", group: groupChron,
 		usage: "Default max size of new chronicles (e.g. 10GiB); 0 is unlimited. Oldest events go first."})
 	fs.Int64Var(&c.maxEvents, "retention-max-events", 0, "")
 	add(option{name: "retention-max-events", metavar: "N", group: groupChron,
 		usage: "Default max number of events in new chronicles; 0 is unlimited. Oldest events go first."})
-	fs.StringVar(&c.server.DefaultChronicle, "default-chronicle", c.server.DefaultChronicle, "")
-	add(option{name: "default-chronicle", metavar: "NAME", group: groupChron,
+	declare(fs, add, (*stringValue)(&c.server.DefaultChronicle), option{name: "default-chronicle", metavar: "NAME", group: groupChron,
 		usage: "Chronicle that POST / and GET / (WebSocket) write to when the request names none\n(?chronicle=NAME)."})
 	c.server.MetricsChronicle = "metrics"
-	fs.StringVar(&c.server.MetricsChronicle, "metrics-chronicle", c.server.MetricsChronicle, "")
-	add(option{name: "metrics-chronicle", metavar: "NAME", group: groupChron,
+	declare(fs, add, (*stringValue)(&c.server.MetricsChronicle), option{name: "metrics-chronicle", metavar: "NAME", group: groupChron,
 		usage: "Chronicle that Graphite and Trendlines metrics go to; each metric name is a story of it."})
 	c.server.OTLPChronicle = "otel"
-	fs.StringVar(&c.server.OTLPChronicle, "otlp-chronicle", c.server.OTLPChronicle, "")
-	add(option{name: "otlp-chronicle", metavar: "NAME", group: groupChron,
+	declare(fs, add, (*stringValue)(&c.server.OTLPChronicle), option{name: "otlp-chronicle", metavar: "NAME", group: groupChron,
 		usage: "Chronicle that OTLP/HTTP logs, metrics and traces (/v1/logs, /v1/metrics, /v1/traces) go to."})
 	c.server.OTLPStoryAttribute = "service.name"
-	fs.StringVar(&c.server.OTLPStoryAttribute, "otlp-story-attribute", c.server.OTLPStoryAttribute, "")
-	add(option{name: "otlp-story-attribute", metavar: "KEY", group: groupChron,
+	declare(fs, add, (*stringValue)(&c.server.OTLPStoryAttribute), option{name: "otlp-story-attribute", metavar: "KEY", group: groupChron,
 		usage: "Resource attribute whose value names an OTLP item's story (\"unknown_service\" when absent)."})
 	c.server.ForwardChronicle = "logs"
-	fs.StringVar(&c.server.ForwardChronicle, "forward-chronicle", c.server.ForwardChronicle, "")
-	add(option{name: "forward-chronicle", metavar: "NAME", group: groupChron,
+	declare(fs, add, (*stringValue)(&c.server.ForwardChronicle), option{name: "forward-chronicle", metavar: "NAME", group: groupChron,
 		usage: "Chronicle that Fluent Forward records go to; each tag is a story of it."})
-	fs.Var(&c.vivoChronicles, "vivo-chronicle", "")
-	add(option{name: "vivo-chronicle", metavar: "[SIGNAL=]NAME", group: groupChron, list: true,
+	declare(fs, add, &c.vivoChronicles, option{name: "vivo-chronicle", metavar: "[SIGNAL=]NAME", group: groupChron, list: true,
 		usage: "Chronicle the Vivo exporter's /logs, /metrics or /traces reads (repeatable): NAME alone sets\nall three, logs=NAME, metrics=NAME or traces=NAME one. Default logs=logs, metrics=metrics,\ntraces=otel. Any chronicle is also served at /chronicles/NAME/logs (and metrics, traces)."})
 	fs.BoolVar(&c.server.ForwardTagChronicle, "forward-tag-chronicle", false, "")
 	add(option{name: "forward-tag-chronicle", metavar: "BOOL", group: groupChron,
 		usage: "Map a Fluent tag's first dot-separated segment to the chronicle and the rest to the story\n(app.web.access: chronicle app, story web.access). Tags without a dot stay stories of\n--forward-chronicle."})
-	fs.StringVar(&c.server.DefaultStory, "default-story", c.server.DefaultStory, "")
-	add(option{name: "default-story", metavar: "NAME", group: groupChron,
+	declare(fs, add, (*stringValue)(&c.server.DefaultStory), option{name: "default-story", metavar: "NAME", group: groupChron,
 		usage: "Story that POST / and GET / (WebSocket) write to when the request names none (?story=NAME)."})
 
-	fs.Var(&c.maxBody, "max-body-bytes", "")
-	add(option{name: "max-body-bytes", metavar: "SIZE", group: groupLimits,
+	declare(fs, add, &c.maxBody, option{name: "max-body-bytes", metavar: "SIZE", group: groupLimits,
 		usage: "Largest request body, counted after decompression; larger requests get 413."})
-	fs.Var(&c.maxEvent, "max-event-bytes", "")
-	add(option{name: "max-event-bytes", metavar: "SIZE", group: groupLimits,
+	declare(fs, add, &c.maxEvent, option{name: "max-event-bytes", metavar: "SIZE", group: groupLimits,
 		usage: "Largest single event (NDJSON line, WebSocket message)."})
-	fs.Var(&c.bodyTimeout, "body-read-timeout", "")
-	add(option{name: "body-read-timeout", metavar: "DURATION", group: groupLimits,
+	declare(fs, add, &c.bodyTimeout, option{name: "body-read-timeout", metavar: "DURATION", group: groupLimits,
 		usage: "How long a request body may send nothing before it is cut off with 408 (what arrived\nbefore is stored and acknowledged as usual; a slow body that keeps sending is not cut).\nA Fluent Forward message or Graphite TCP line that stops arriving in its middle is cut\noff as well (the connection is closed; idle connections between them are kept).\n0 disables it."})
 
-	fs.Var(&c.tokens, "token", "")
-	add(option{name: "token", metavar: "TOKEN", group: groupSecurity, list: true, secret: true,
+	declare(fs, add, &c.tokens, option{name: "token", metavar: "TOKEN", group: groupSecurity, list: true, secret: true,
 		usage: "Accepted API token (repeatable; comma-separated in the environment, a list in the config\nfile). Clients send \"Authorization: Bearer TOKEN\". Required to listen beyond loopback."})
 	fs.BoolVar(&c.server.InsecureNoAuth, "insecure-no-auth", false, "")
 	add(option{name: "insecure-no-auth", metavar: "BOOL", group: groupSecurity,
@@ -251,8 +218,7 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	declare(fs, add, (*floatValue)(&c.server.ForwardRate.BytesPerSecond), option{name: "forward-rate-bytes", metavar: "N", group: groupLimits,
 		usage: "At most N bytes of Fluent Forward records a second from one client IP address (as\n--forward-rate-events). 0: no limit."})
 	c.forwardRateWait = duration(forward.DefaultRateWait)
-	fs.Var(&c.forwardRateWait, "forward-rate-wait", "")
-	add(option{name: "forward-rate-wait", metavar: "DURATION", group: groupLimits,
+	declare(fs, add, &c.forwardRateWait, option{name: "forward-rate-wait", metavar: "DURATION", group: groupLimits,
 		usage: "How long a Forward message that asks for an ack may wait for its client's rate before it\nis refused (keep it under the clients' ack timeouts, or they resend what is still waiting)."})
 	c.server.HTTPConnLimits = connlimit.DefaultHTTPLimits
 	fs.IntVar(&c.server.HTTPConnLimits.Max, "http-max-connections", c.server.HTTPConnLimits.Max, "")
@@ -261,41 +227,30 @@ func newServeFlags(c *serveConfig) (*flag.FlagSet, []option) {
 	fs.IntVar(&c.server.HTTPConnLimits.PerIP, "http-max-connections-per-ip", c.server.HTTPConnLimits.PerIP, "")
 	add(option{name: "http-max-connections-per-ip", metavar: "N", group: groupLimits,
 		usage: "Most HTTP (and, apart, Vivo) connections open at once from one IP address; behind a\nreverse proxy every connection comes from its address. 0: no cap."})
-	fs.Var(&c.corsOrigins, "cors-origin", "")
-	add(option{name: "cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
+	declare(fs, add, &c.corsOrigins, option{name: "cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
 		usage: "Browser origin (scheme://host[:port]) besides the server's own allowed to call the API\nwith a token (CORS), to write (other origins' cross-site writes get 403) and to open\nWebSockets (repeatable). None by default: same origin only."})
-	fs.Var(&c.vivoCORSOrigins, "vivo-cors-origin", "")
-	add(option{name: "vivo-cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
+	declare(fs, add, &c.vivoCORSOrigins, option{name: "vivo-cors-origin", metavar: "ORIGIN", group: groupSecurity, list: true,
 		usage: "Browser origin (scheme://host[:port]) allowed to read the Vivo exporter, e.g. a Vivo UI's\n(repeatable; \"*\" allows any). None by default: no CORS headers are sent."})
-	fs.StringVar(&c.server.ForwardSharedKey, "forward-shared-key", "", "")
-	add(option{name: "forward-shared-key", metavar: "KEY", group: groupSecurity, secret: true,
+	declare(fs, add, (*stringValue)(&c.server.ForwardSharedKey), option{name: "forward-shared-key", metavar: "KEY", group: groupSecurity, secret: true,
 		usage: "Fluent Forward shared key: clients must authenticate with the handshake (HELO/PING/PONG,\nFluent Bit's Shared_Key, Fluentd's <security>); others are refused. Allows --forward\nbeyond loopback."})
-	fs.StringVar(&c.server.ForwardUsername, "forward-username", "", "")
-	add(option{name: "forward-username", metavar: "USER", group: groupSecurity,
+	declare(fs, add, (*stringValue)(&c.server.ForwardUsername), option{name: "forward-username", metavar: "USER", group: groupSecurity,
 		usage: "User name the Forward handshake also requires (with --forward-password)."})
-	fs.StringVar(&c.server.ForwardPassword, "forward-password", "", "")
-	add(option{name: "forward-password", metavar: "PASSWORD", group: groupSecurity, secret: true,
+	declare(fs, add, (*stringValue)(&c.server.ForwardPassword), option{name: "forward-password", metavar: "PASSWORD", group: groupSecurity, secret: true,
 		usage: "Password of --forward-username."})
-	fs.StringVar(&c.server.TLS.CertFile, "tls-cert", "", "")
-	add(option{name: "tls-cert", metavar: "FILE", group: groupSecurity,
+	declare(fs, add, (*stringValue)(&c.server.TLS.CertFile), option{name: "tls-cert", metavar: "FILE", group: groupSecurity,
 		usage: "TLS certificate (PEM, with its chain) for the HTTP, Forward, Graphite TCP and Vivo\nlisteners; with --tls-key. Read again on SIGHUP (a renewed certificate needs no restart)."})
-	fs.StringVar(&c.server.TLS.KeyFile, "tls-key", "", "")
-	add(option{name: "tls-key", metavar: "FILE", group: groupSecurity,
+	declare(fs, add, (*stringValue)(&c.server.TLS.KeyFile), option{name: "tls-key", metavar: "FILE", group: groupSecurity,
 		usage: "Private key (PEM) of --tls-cert."})
-	fs.StringVar(&c.server.TLS.ClientCAFile, "tls-client-ca", "", "")
-	add(option{name: "tls-client-ca", metavar: "FILE", group: groupSecurity,
+	declare(fs, add, (*stringValue)(&c.server.TLS.ClientCAFile), option{name: "tls-client-ca", metavar: "FILE", group: groupSecurity,
 		usage: "CA certificates (PEM): every TLS client must present a certificate they signed (mutual\nTLS), on top of tokens."})
 	fs.BoolVar(&c.server.TLS.SelfSigned, "tls-self-signed", false, "")
 	add(option{name: "tls-self-signed", metavar: "BOOL", group: groupSecurity,
 		usage: "Serve TLS with a certificate made in memory at start (localhost, 127.0.0.1, ::1, the host\nname): clients cannot verify it. For quick tests only."})
 
-	fs.StringVar(&c.configFile, "config", "", "")
-	add(option{name: "config", metavar: "FILE", group: groupOps,
+	declare(fs, add, (*stringValue)(&c.configFile), option{name: "config", metavar: "FILE", group: groupOps,
 		usage: "Config file, YAML (.yaml, .yml) or TOML (.toml); its keys are these flag names.\nSet by flag or environment only."})
-	fs.Var(&c.logLevel, "log-level", "")
-	add(option{name: "log-level", metavar: "debug|info|warn|error", group: groupOps, usage: "Least severe level logged."})
-	fs.Var(&c.logFormat, "log-format", "")
-	add(option{name: "log-format", metavar: "text|json", group: groupOps, usage: "Log format on stderr: text (logfmt) or json."})
+	declare(fs, add, &c.logLevel, option{name: "log-level", metavar: "debug|info|warn|error", group: groupOps, usage: "Least severe level logged."})
+	declare(fs, add, &c.logFormat, option{name: "log-format", metavar: "text|json", group: groupOps, usage: "Log format on stderr: text (logfmt) or json."})
 	return fs, opts
 }
 
