@@ -226,10 +226,7 @@ func (c *annotateConfig) post(ctx context.Context, body []byte, stdout, stderr i
 	hc.Timeout = 10 * time.Second
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		server := strings.TrimRight(c.remote.servers[attempt%len(c.remote.servers)], "/")
-		if strings.HasPrefix(server, "ws") { // --server may name the WebSocket URL send uses
-			server = "http" + strings.TrimPrefix(server, "ws")
-		}
+		server := httpBase(c.remote.servers[attempt%len(c.remote.servers)])
 		target := server + "/api/v1/chronicles/" + url.PathEscape(c.chronicle) + "/stories/" + url.PathEscape(c.story) + "/events"
 		seq, err := postOnce(ctx, hc, target, c.remote.token, stream, body)
 		if err == nil {

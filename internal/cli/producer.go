@@ -142,6 +142,20 @@ func (c *remoteConfig) transport() *http.Transport {
 	return tr
 }
 
+// httpBase is a --server URL as the base of the HTTP requests to it: its
+// trailing slashes removed, and the WebSocket URL that send may be given
+// (ws, wss) replaced by the HTTP one of the same server.
+func httpBase(server string) string {
+	base := strings.TrimRight(server, "/")
+	if rest, ok := strings.CutPrefix(base, "ws://"); ok {
+		return "http://" + rest
+	}
+	if rest, ok := strings.CutPrefix(base, "wss://"); ok {
+		return "https://" + rest
+	}
+	return base
+}
+
 // httpClient is the client of every request to the server: a TLS failure
 // says what to do about it.
 func (c *remoteConfig) httpClient(tr *http.Transport) *http.Client {

@@ -181,3 +181,20 @@ func TestRemoteHelpDocumentsTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPBase: the commands that speak HTTP to --server (tail, token,
+// annotate) reach the same server when given the WebSocket URL send takes.
+func TestHTTPBase(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://hub:4318":      "http://hub:4318",
+		"https://hub:4318//":   "https://hub:4318",
+		"ws://hub:4318/":       "http://hub:4318",
+		"wss://hub:4318/x/":    "https://hub:4318/x",
+		"http://hub/ws://x":    "http://hub/ws://x",
+		"https://hub/p?u=wss:": "https://hub/p?u=wss:",
+	} {
+		if got := httpBase(in); got != want {
+			t.Errorf("httpBase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -167,8 +167,7 @@ type errFatal struct {
 func (e *errFatal) Error() string { return e.msg }
 
 func (t *tailer) url() string {
-	base := strings.TrimRight(t.cfg.remote.servers[t.server%len(t.cfg.remote.servers)], "/")
-	base = strings.Replace(strings.Replace(base, "ws://", "http://", 1), "wss://", "https://", 1)
+	base := httpBase(t.cfg.remote.servers[t.server%len(t.cfg.remote.servers)])
 	p := "/api/v1/chronicles/" + url.PathEscape(t.cfg.chronicle)
 	if t.cfg.story != "" {
 		p += "/stories/" + url.PathEscape(t.cfg.story)

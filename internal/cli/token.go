@@ -105,8 +105,7 @@ chronicles, creation and last use, never a secret.
 func (c *tokenConfig) call(ctx context.Context, method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	base := strings.TrimRight(c.remote.servers[0], "/")
-	base = strings.Replace(strings.Replace(base, "ws://", "http://", 1), "wss://", "https://", 1)
+	base := httpBase(c.remote.servers[0])
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
