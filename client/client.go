@@ -268,26 +268,12 @@ func Failover(urls ...string) Option {
 // duplicates and silently dropped (while acknowledged).
 func Stream(id string, first uint64) Option {
 	return func(c *config) error {
-		if !validStreamID(id) {
+		if !event.ValidStreamID(id) {
 			return fmt.Errorf("chronostream client: stream id %q must be 1 to 128 characters out of A-Z, a-z, 0-9, '-' and '_'", id)
 		}
 		c.stream, c.firstIndex = id, first
 		return nil
 	}
-}
-
-// validStreamID is the server's rule for X-Chronostream-Stream.
-func validStreamID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // Backoff sets the delays between reconnection attempts: exponential from

@@ -125,3 +125,20 @@ func TestValueJSON(t *testing.T) {
 		t.Error("unknown kind accepted")
 	}
 }
+
+func TestValidStreamID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"agent-web-1_a":          true,
+		strings.Repeat("a", 128): true,
+		"":                       false,
+		strings.Repeat("a", 129): false,
+		"c=1":                    false,
+		"a.b":                    false,
+		"a b":                    false,
+		"é":                      false,
+	} {
+		if got := ValidStreamID(id); got != want {
+			t.Errorf("ValidStreamID(%.20q) = %v, want %v", id, got, want)
+		}
+	}
+}

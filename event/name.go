@@ -33,6 +33,23 @@ func validateName(what, name string, max int) error {
 	return nil
 }
 
+// ValidStreamID reports whether id can name a client stream (the
+// X-Chronostream-Stream header of a producer that numbers its events): 1 to
+// 128 characters out of A-Z, a-z, 0-9, '-' and '_'. The server refuses
+// other ids, so the Go client checks them before it sends any.
+func ValidStreamID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // EncodeName escapes an arbitrary name into the characters that NATS subject
 // tokens and JetStream stream names accept: ASCII letters, digits and '-' are
 // kept, every other byte becomes '_' and two upper-case hex digits. The

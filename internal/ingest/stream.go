@@ -40,7 +40,7 @@ func StreamOf(r *http.Request) (id string, first uint64, ok bool, err error) {
 	if id == "" && idx == "" {
 		return "", 0, false, nil
 	}
-	if !validStreamID(id) {
+	if !event.ValidStreamID(id) {
 		return "", 0, false, fmt.Errorf("%w: %s %q must be 1 to 128 characters out of A-Z, a-z, 0-9, '-' and '_'", ErrInvalidStream, HeaderStream, id)
 	}
 	if idx == "" {
@@ -51,19 +51,6 @@ func StreamOf(r *http.Request) (id string, first uint64, ok bool, err error) {
 		return "", 0, false, fmt.Errorf("%w: %s %q is not an unsigned decimal integer", ErrInvalidStream, HeaderIndex, idx)
 	}
 	return id, first, true, nil
-}
-
-func validStreamID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // NewSource returns the source record of a request (or connection) of
