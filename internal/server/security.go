@@ -4,13 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"path"
-	"syscall"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -89,7 +85,7 @@ func (s *Server) startTLS() error {
 		// a shutdown, so it is taken here too.
 		ctx, cancel := context.WithCancel(context.Background())
 		s.tlsStop = cancel
-		takeSIGHUP(ctx, s.log)
+		tlsconf.OnSIGHUP(ctx, func() { s.log.Info("SIGHUP: nothing to reload (no TLS certificate)") })
 		return nil
 	}
 	c, err := tlsconf.New(s.opts.TLS, s.log)
@@ -146,22 +142,4 @@ func (s *Server) vivoGuard(v *vivo.Handler) func(http.Handler) http.Handler {
 	return s.tokens.Guard(auth.Route{Chronicle: func(r *http.Request) string {
 		return v.Chronicle(vivo.Signal(path.Base(r.URL.Path)))
 	}})
-}
-
-// takeSIGHUP logs each SIGHUP until ctx ends, instead of letting it end
-// the process.
-func takeSIGHUP(ctx context.Context, log *slog.Logger) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(ch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-				log.Info("SIGHUP: nothing to reload (no TLS certificate)")
-			}
-		}
-	}()
 }

@@ -126,6 +126,23 @@ func (c *Config) Reload() error {
 // self-signed certificate there is nothing to reload, but SIGHUP is still
 // taken: its default action would end the server without a shutdown.
 func (c *Config) ReloadOnSIGHUP(ctx context.Context) {
+	OnSIGHUP(ctx, func() {
+		if c.opts.SelfSigned {
+			c.log.Info("SIGHUP: a self-signed certificate has nothing to reload")
+			return
+		}
+		if err := c.Reload(); err != nil {
+			c.log.Error("TLS certificate not reloaded; serving the previous one", "err", err)
+			return
+		}
+		c.log.Info("TLS certificate reloaded", "cert", c.opts.CertFile)
+	})
+}
+
+// OnSIGHUP calls f on each SIGHUP until ctx ends, in a goroutine of its own,
+// instead of letting the signal end the process. SIGHUP is taken before it
+// returns, so a signal sent right after is not lost.
+func OnSIGHUP(ctx context.Context, f func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	go func() {
@@ -135,15 +152,7 @@ func (c *Config) ReloadOnSIGHUP(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-ch:
-				if c.opts.SelfSigned {
-					c.log.Info("SIGHUP: a self-signed certificate has nothing to reload")
-					continue
-				}
-				if err := c.Reload(); err != nil {
-					c.log.Error("TLS certificate not reloaded; serving the previous one", "err", err)
-					continue
-				}
-				c.log.Info("TLS certificate reloaded", "cert", c.opts.CertFile)
+				f()
 			}
 		}
 	}()
