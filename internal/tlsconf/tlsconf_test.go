@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -155,7 +154,7 @@ func TestSelfSigned(t *testing.T) {
 
 	// SIGHUP is taken (its default action ends the process) and the
 	// certificate stays.
-	logs := &syncBuffer{}
+	logs := &testutil.LockedBuffer{}
 	c, err = tlsconf.New(tlsconf.Options{SelfSigned: true}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -171,23 +170,6 @@ func TestSelfSigned(t *testing.T) {
 	if c.Certificate() != before {
 		t.Error("SIGHUP replaced the self-signed certificate")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestValidate(t *testing.T) {
