@@ -154,8 +154,8 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 // Cursor returns a sink's durable cursor: of a configured sink, or of one
 // that `chronostream forward` keeps on this server.
 func (m *Manager) Cursor(ctx context.Context, name string) (Cursor, error) {
-	if err := ValidateName(name); err != nil {
-		return Cursor{}, fmt.Errorf("%w: %w", store.ErrInvalidName, err)
+	if err := validateCursorNames(name, ""); err != nil {
+		return Cursor{}, err
 	}
 	c, _, err := m.cfg.State.Cursor(ctx, name)
 	if errors.Is(err, ErrNoCursor) {
@@ -182,13 +182,8 @@ func (m *Manager) SetPaused(ctx context.Context, name string, paused bool) (Curs
 // (again), events after it are. chronicle is needed only for a sink not
 // configured here that has no cursor yet.
 func (m *Manager) SetCursor(ctx context.Context, name, position, chronicle string) (Cursor, error) {
-	if err := ValidateName(name); err != nil {
-		return Cursor{}, fmt.Errorf("%w: %w", store.ErrInvalidName, err)
-	}
-	if chronicle != "" {
-		if err := event.ValidateChronicle(chronicle); err != nil {
-			return Cursor{}, fmt.Errorf("%w: %w", store.ErrInvalidName, err)
-		}
+	if err := validateCursorNames(name, chronicle); err != nil {
+		return Cursor{}, err
 	}
 	if r, ok := m.runners[name]; ok {
 		if chronicle != "" && chronicle != r.cfg.Chronicle {
@@ -201,6 +196,20 @@ func (m *Manager) SetCursor(ctx context.Context, name, position, chronicle strin
 		c.Seq = seq
 		return err
 	})
+}
+
+// validateCursorNames checks the sink name and, if one is given, the
+// chronicle of a cursor request; the error wraps store.ErrInvalidName, which
+// the API answers with 400.
+func validateCursorNames(name, chronicle string) error {
+	err := ValidateName(name)
+	if err == nil && chronicle != "" {
+		err = event.ValidateChronicle(chronicle)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", store.ErrInvalidName, err)
+	}
+	return nil
 }
 
 // ErrBadPosition says a cursor position cannot be understood.
