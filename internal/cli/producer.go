@@ -202,28 +202,20 @@ func parseCommand(cmd string, fs *flag.FlagSet, opts []option, rc *remoteConfig,
 // by another.
 func allOptionNames() map[string]bool {
 	names := map[string]bool{}
-	var tables [][]option
-	_, o := newServeFlags(&serveConfig{})
-	tables = append(tables, o)
-	_, o = newAgentFlags(&agentConfig{})
-	tables = append(tables, o)
-	_, o = newSendFlags(&sendConfig{})
-	tables = append(tables, o)
-	_, o = newTailFlags(&tailConfig{})
-	tables = append(tables, o)
-	_, o = newForwardFlags(&forwardConfig{})
-	tables = append(tables, o)
-	_, o = newAnnotateFlags(&annotateConfig{})
-	tables = append(tables, o)
-	_, o = newCanaryFlags(&canaryConfig{})
-	tables = append(tables, o)
-	_, o = newQueryFlags(&queryConfig{})
-	tables = append(tables, o)
-	for _, t := range tables {
-		for _, o := range t {
+	add := func(_ *flag.FlagSet, opts []option) {
+		for _, o := range opts {
 			names[o.name] = true
 		}
 	}
+	add(newServeFlags(&serveConfig{}))
+	add(newAgentFlags(&agentConfig{}))
+	add(newSendFlags(&sendConfig{}))
+	add(newTailFlags(&tailConfig{}))
+	add(newForwardFlags(&forwardConfig{}))
+	add(newAnnotateFlags(&annotateConfig{}))
+	add(newCanaryFlags(&canaryConfig{}))
+	add(newQueryFlags(&queryConfig{}))
+	add(newTokenFlags(&tokenConfig{}))
 	return names
 }
 

@@ -198,3 +198,23 @@ func TestHTTPBase(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCommandsVariablesKnown: a CHRONOSTREAM_* variable of one client
+// command (a shared environment, a systemd unit) is not reported as
+// unknown by another.
+func TestEveryCommandsVariablesKnown(t *testing.T) {
+	known := allOptionNames()
+	for cmd, table := range remoteTables() {
+		_, opts, _ := table()
+		for _, o := range opts {
+			if !known[o.name] {
+				t.Errorf("%s --%s: %s would be reported as unknown by the other commands", cmd, o.name, envName(o.name))
+			}
+		}
+	}
+	c := &tailConfig{}
+	fs, opts := newTailFlags(c)
+	if _, warnings, err := parseCommand("tail", fs, opts, &c.remote, nil, []string{"CHRONOSTREAM_SCOPE=write"}); err != nil || len(warnings) > 0 {
+		t.Errorf("tail with token's CHRONOSTREAM_SCOPE: %v %q", err, warnings)
+	}
+}
