@@ -233,17 +233,17 @@ func (r *Runner) startSeq(ctx context.Context) (uint64, error) {
 	}
 }
 
-// prime hands a Primer sink the selected events before the cursor (see
-// Primer), read back one batch_events chunk of the log at a time, as far
-// as the sink ranges over them. It is called with cursor 0 too: a moved
-// cursor must not leave the sink the state of another position.
+// prime hands a Primer sink the events before the cursor (see Primer),
+// read back one batch_events chunk of the log at a time, as far as the
+// sink ranges over them. It is called with cursor 0 too: a moved cursor
+// must not leave the sink the state of another position.
 func (r *Runner) prime(ctx context.Context, cursor uint64) error {
 	p, ok := r.sink.(Primer)
 	if !ok {
 		return nil
 	}
 	var err error
-	p.Prime(r.cfg.Chronicle, func(yield func(*event.Event) bool) {
+	p.Prime(r.cfg.Chronicle, func(yield func(*event.Event, bool) bool) {
 		err = r.readBack(ctx, cursor, yield)
 	})
 	if err != nil {
@@ -252,9 +252,9 @@ func (r *Runner) prime(ctx context.Context, cursor uint64) error {
 	return nil
 }
 
-// readBack yields the selected events at or before upto, newest first,
-// until yield returns false or the log has no more.
-func (r *Runner) readBack(ctx context.Context, upto uint64, yield func(*event.Event) bool) error {
+// readBack yields the events at or before upto, newest first, each with
+// whether it is selected, until yield returns false or the log has no more.
+func (r *Runner) readBack(ctx context.Context, upto uint64, yield func(*event.Event, bool) bool) error {
 	var parser fastjson.Parser
 	for upto > 0 {
 		var evs []event.Event
@@ -271,7 +271,7 @@ func (r *Runner) readBack(ctx context.Context, upto uint64, yield func(*event.Ev
 		for i := len(evs) - 1; i >= 0; i-- {
 			e := &evs[i]
 			Expand(&parser, e)
-			if r.sel.match(e) && !yield(e) {
+			if !yield(e, r.sel.match(e)) {
 				return nil
 			}
 		}
@@ -313,6 +313,8 @@ type session struct {
 	pos       uint64 // every event up to pos is handled or in batch
 	committed uint64
 	batch     []event.Event
+	read      uint64   // events of the chronicle read in the session
+	positions []uint64 // the batch's Positions (see Batch)
 	bytes     int
 	first     time.Time // when the batch's first event was added
 	lastSave  time.Time
@@ -390,6 +392,7 @@ func (s *session) run() error {
 				e := &it.events[i]
 				Expand(&s.parser, e)
 				s.pos = e.Seq
+				s.read++
 				if !r.sel.match(e) {
 					r.queued.Add(-1)
 					continue
@@ -400,6 +403,7 @@ func (s *session) run() error {
 					r.updateLag(false) // behind until the batch is delivered
 				}
 				s.batch = append(s.batch, *e)
+				s.positions = append(s.positions, s.read)
 				s.bytes += approxSize(e)
 				if len(s.batch) >= r.cfg.BatchEvents || s.bytes >= r.cfg.BatchBytes {
 					age.Stop()
@@ -424,7 +428,7 @@ func (s *session) flush() error {
 		return nil
 	}
 	r := s.r
-	if err := r.deliver(s.ctx, s.batch); err != nil {
+	if err := r.deliver(s.ctx, Batch{Chronicle: r.cfg.Chronicle, Events: s.batch, Positions: s.positions}); err != nil {
 		return err
 	}
 	r.m.Batches.WithLabelValues(r.cfg.Name).Inc()
@@ -434,7 +438,7 @@ func (s *session) flush() error {
 	r.mu.Unlock()
 	r.queued.Add(-int64(len(s.batch)))
 	clear(s.batch)
-	s.batch, s.bytes = s.batch[:0], 0
+	s.batch, s.positions, s.bytes = s.batch[:0], s.positions[:0], 0
 	return s.commit()
 }
 
@@ -497,17 +501,18 @@ func (r *Runner) gap(g store.Gap) {
 	}
 }
 
-// deliver hands evs to the sink until it accepts them: transient errors are
+// deliver hands b to the sink until it accepts it: transient errors are
 // retried with backoff; a permanent refusal splits the batch in halves
 // until the refused events are alone, and those are dead-lettered.
-func (r *Runner) deliver(ctx context.Context, evs []event.Event) error {
+func (r *Runner) deliver(ctx context.Context, b Batch) error {
+	evs := b.Events
 	for attempt := 0; ; attempt++ {
 		f, filters := r.sink.(Filterer)
 		var before uint64
 		if filters {
 			before = f.Filtered()
 		}
-		err := r.sink.Deliver(ctx, Batch{Chronicle: r.cfg.Chronicle, Events: evs})
+		err := r.sink.Deliver(ctx, b)
 		if err == nil {
 			var skipped uint64
 			if filters {
@@ -530,11 +535,11 @@ func (r *Runner) deliver(ctx context.Context, evs []event.Event) error {
 			if len(evs) == 1 {
 				return r.deadLetter(ctx, evs[0], err)
 			}
-			mid := len(evs) / 2
-			if err := r.deliver(ctx, evs[:mid]); err != nil {
+			first, second := b.split()
+			if err := r.deliver(ctx, first); err != nil {
 				return err
 			}
-			return r.deliver(ctx, evs[mid:])
+			return r.deliver(ctx, second)
 		}
 		r.m.Retries.WithLabelValues(r.cfg.Name).Inc()
 		r.mu.Lock()

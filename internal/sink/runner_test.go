@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"sync"
 	"testing"
@@ -566,4 +567,93 @@ func TestPauseDuringDeliveryLosesNothing(t *testing.T) {
 			t.Errorf("event %d never delivered (deliveries %v)", seq, seqs(rec.delivered()))
 		}
 	}
+}
+
+// primer records what the runner hands a Primer: the positions of the
+// delivered events in the chronicle and what Prime was given.
+type primer struct {
+	recorder
+	at     map[uint64]uint64 // seq → Positions
+	primed []string          // "seq:selected", newest first
+}
+
+func (p *primer) Deliver(ctx context.Context, b Batch) error {
+	err := p.recorder.Deliver(ctx, b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, e := range b.Events {
+		if p.at == nil {
+			p.at = map[uint64]uint64{}
+		}
+		p.at[e.Seq] = b.Positions[i]
+	}
+	return err
+}
+
+func (p *primer) Prime(chronicle string, back iter.Seq2[*event.Event, bool]) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.primed = nil
+	for e, selected := range back {
+		p.primed = append(p.primed, fmt.Sprintf("%d:%v", e.Seq, selected))
+	}
+}
+
+// A Primer sink gets each selected event's place among all the events of
+// the chronicle (those not selected counted), through the halves of a
+// refused batch too; and, at a restart, every event before the cursor,
+// newest first, with whether it is selected.
+func TestPrimerSeesTheChronicle(t *testing.T) {
+	e := newEnv(t)
+	var all []event.Event
+	for i, story := range []string{"a", "a", "b", "b", "a", "b", "b", "b", "a", "a"} {
+		a := e.append(t, "c", story, metric(i))
+		all = append(all, event.Event{Seq: a.First, Story: story})
+	}
+	cfg := Config{Name: "x", Type: "t", Chronicle: "c", Stories: []string{"a"}, BatchEvents: 100, BatchAge: Duration(50 * time.Millisecond)}
+	p := &primer{}
+	p.refuse = func(attempt int, evs []event.Event) error {
+		if len(evs) > 1 {
+			return Permanent(errors.New("split me"))
+		}
+		return nil
+	}
+	r, err := NewRunner(cfg, p, LocalSource{Store: e.store}, e.state, nil, "one", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status().Cursor == all[len(all)-1].Seq }, "delivered")
+	cancel()
+	<-done
+	var want, got []string
+	for i, ev := range all {
+		if ev.Story == "a" {
+			want = append(want, fmt.Sprintf("%d@%d", ev.Seq, i+1))
+			got = append(got, fmt.Sprintf("%d@%d", ev.Seq, p.at[ev.Seq]))
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("positions %v, want %v", got, want)
+	}
+	again := &primer{}
+	r2, err := NewRunner(cfg, again, LocalSource{Store: e.store}, e.state, nil, "two", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan struct{})
+	go func() { defer close(done2); r2.Run(ctx2) }()
+	defer func() { cancel2(); <-done2 }()
+	want = nil
+	for i := len(all) - 1; i >= 0; i-- {
+		want = append(want, fmt.Sprintf("%d:%v", all[i].Seq, all[i].Story == "a"))
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		again.mu.Lock()
+		defer again.mu.Unlock()
+		return fmt.Sprint(again.primed) == fmt.Sprint(want)
+	}, "primed with the whole chronicle, newest first")
 }

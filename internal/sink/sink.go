@@ -25,6 +25,23 @@ import (
 type Batch struct {
 	Chronicle string
 	Events    []event.Event
+	// Positions[i] is the place of Events[i] among all the events of the
+	// chronicle the session read (selected or not), counted from 1 after
+	// the session's cursor: Positions[i+1]-Positions[i]-1 events of the
+	// chronicle lie between two events of the batch. The runner always
+	// sets it; elsewhere it may be nil.
+	Positions []uint64
+}
+
+// split halves b (at least two events), positions with their events.
+func (b Batch) split() (Batch, Batch) {
+	mid := len(b.Events) / 2
+	first, second := b, b
+	first.Events, second.Events = b.Events[:mid], b.Events[mid:]
+	if len(b.Positions) == len(b.Events) {
+		first.Positions, second.Positions = b.Positions[:mid], b.Positions[mid:]
+	}
+	return first, second
 }
 
 // Sink writes batches to one destination.
@@ -49,13 +66,15 @@ type Sink interface {
 // InfluxDB sink's numbering of events sharing a series and a timestamp).
 // At the start of every session (a start, a restart, a takeover by another
 // node, a cursor moved) the runner calls Prime before any Deliver, and back
-// yields the selected events at or before the cursor, already delivered,
-// newest first, as far back as the log goes: the sink stops ranging when
-// it has read enough. Prime replaces whatever state the sink had, so that
-// it comes out as if the sink had delivered the log up to the cursor
-// without stopping.
+// yields every event of the chronicle at or before the cursor, newest
+// first, with whether it is selected (already delivered), as far back as
+// the log goes: the sink stops ranging when it has read enough, so that a
+// sink selecting few events of a busy chronicle can stop after a number of
+// the chronicle's events, not of its own. Prime replaces whatever state
+// the sink had, so that it comes out as if the sink had delivered the log
+// up to the cursor without stopping.
 type Primer interface {
-	Prime(chronicle string, back iter.Seq[*event.Event])
+	Prime(chronicle string, back iter.Seq2[*event.Event, bool])
 }
 
 // Filterer is a Sink that accepts events it sends nowhere, by a rule of its

@@ -48,6 +48,10 @@ type Config struct {
 	// DefaultSequenceWindow; see numbering). The memory of the numbering
 	// is proportional to it.
 	SequenceWindow int `json:"sequence_window,omitempty"`
+	// SequenceSpan is how many events of the chronicle (selected or not)
+	// apart they may be (default DefaultSequenceSpan): it bounds how far
+	// back the sink reads at each start, about twice that.
+	SequenceSpan int `json:"sequence_span,omitempty"`
 }
 
 // Sink writes to one InfluxDB.
@@ -132,7 +136,13 @@ func NewSink(c Config, log *slog.Logger) (*Sink, error) {
 	case c.SequenceWindow == 0:
 		c.SequenceWindow = DefaultSequenceWindow
 	}
-	s.num = newNumbering(c.SequenceWindow)
+	switch {
+	case c.SequenceSpan < 0:
+		return nil, fmt.Errorf("influxdb: sequence_span %d: want a positive number of events", c.SequenceSpan)
+	case c.SequenceSpan == 0:
+		c.SequenceSpan = DefaultSequenceSpan
+	}
+	s.num = newNumbering(c.SequenceWindow, c.SequenceSpan)
 	return s, nil
 }
 
@@ -156,13 +166,15 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 // Prime implements sink.Primer: the numbering restarts from the events
 // before the cursor, so it goes on exactly as it would have without the
 // restart (see numbering).
-func (s *Sink) Prime(chronicle string, back iter.Seq[*event.Event]) {
+func (s *Sink) Prime(chronicle string, back iter.Seq2[*event.Event, bool]) {
 	line := make([]byte, 0, 256)
-	s.num.prime(func(yield func(keyed) bool) {
-		for e := range back {
+	s.num.prime(func(yield func(keyed, bool) bool) {
+		for e, selected := range back {
 			var k keyed
-			line, k, _ = s.key(line[:0], chronicle, e)
-			if !yield(k) {
+			if selected {
+				line, k, _ = s.key(line[:0], chronicle, e)
+			}
+			if !yield(k, selected) {
 				return
 			}
 		}
@@ -196,6 +208,9 @@ func (s *Sink) encode(b sink.Batch) ([]byte, error) {
 	for i := range b.Events {
 		e := &b.Events[i]
 		line, k, err := s.key(line[:0], b.Chronicle, e)
+		if len(b.Positions) == len(b.Events) {
+			k.at = int64(b.Positions[i])
+		}
 		rank, ok := s.num.rank(k)
 		switch {
 		case !ok:

@@ -11,18 +11,30 @@ import (
 // numbering): twice the default batch_events, about 1 MB of memory.
 const DefaultSequenceWindow = 10_000
 
+// DefaultSequenceSpan is how far apart, in events of the chronicle
+// (selected or not), two events of one series and timestamp may be and
+// still be numbered apart (see numbering). Prime reads about twice that
+// back at most, about 2 s at ~1 µs an event, however few events the sink
+// selects; a second of a chronicle taking a million events a second.
+const DefaultSequenceSpan = 1_000_000
+
 // numbering gives each event its rank among the events sharing its series
 // and timestamp (its key), by a rule that depends on the log alone, so that
 // a restarted sink (Prime) and a redelivery number exactly as before:
 //
 // Count the selected events in log order (those refused or unencodable
-// included). An event's rank is its predecessor's rank + 1, where the
-// predecessor is the latest earlier event with the same key, if it is among
-// the window previous events; otherwise (no such event, or further back)
-// the rank is 0.
+// included), and all the events of the chronicle. An event's rank is its
+// predecessor's rank + 1, where the predecessor is the latest earlier
+// event with the same key, if it is among the window previous selected
+// events and among the span previous events of the chronicle; otherwise
+// (no such event, or further back) the rank is 0.
+//
+// The span bounds how far back Prime reads when the sink selects few
+// events of a busy chronicle: without it, finding the window's selected
+// events could take the whole log.
 //
 // A group longer than the window keeps counting as long as its members are
-// never more than window events apart; only the last window events are
+// never more than window (and span) apart; only the last window events are
 // kept: a ring of their keys and, per key, where its latest member was and
 // its rank. Memory is O(window), allocated whole at the start, whatever
 // the traffic.
@@ -32,7 +44,9 @@ const DefaultSequenceWindow = 10_000
 // tag on a point that would not have overwritten anything.
 type numbering struct {
 	window int
+	span   int64          // in events of the chronicle
 	pos    uint64         // events numbered so far; the latest is at pos
+	at     int64          // the chronicle position of the latest (see keyed)
 	ring   []uint64       // ring[p%window]: the key of the event at position p
 	latest map[uint64]mem // key → its latest member, while in the window
 	last   uint64         // the highest seq numbered
@@ -45,6 +59,7 @@ type numbering struct {
 
 type mem struct {
 	pos  uint64
+	at   int64
 	rank int
 }
 
@@ -53,11 +68,11 @@ type ranked struct {
 	rank int
 }
 
-func newNumbering(window int) *numbering {
+func newNumbering(window, span int) *numbering {
 	// Room for twice the window from the start: the deletions of a full
 	// window leave tombstones that make the map grow once, to about that,
 	// after some millions of events; sized so, it never grows.
-	return &numbering{window: window, ring: make([]uint64, window), latest: make(map[uint64]mem, 2*window)}
+	return &numbering{window: window, span: int64(span), ring: make([]uint64, window), latest: make(map[uint64]mem, 2*window)}
 }
 
 // begin starts numbering a Deliver's batch.
@@ -95,14 +110,18 @@ func (n *numbering) rank(k keyed) (rank int, ok bool) {
 // add takes the next position for a new event and returns its rank.
 func (n *numbering) add(k keyed) int {
 	n.pos++
+	if k.at == 0 {
+		k.at = n.at + 1
+	}
+	n.at = k.at
 	rank := 0
-	if m, found := n.latest[k.key]; k.ok && found {
+	if m, found := n.latest[k.key]; k.ok && found && k.at-m.at <= n.span {
 		rank = m.rank + 1 // m.pos ≥ pos − window: older ones are evicted
 	}
 	n.evict(n.pos - uint64(n.window))
 	n.ring[n.pos%uint64(n.window)] = k.key
 	if k.ok {
-		n.latest[k.key] = mem{pos: n.pos, rank: rank}
+		n.latest[k.key] = mem{pos: n.pos, at: k.at, rank: rank}
 	}
 	return rank
 }
@@ -122,41 +141,55 @@ func (n *numbering) evict(p uint64) {
 type keyed struct {
 	seq, key uint64
 	ok       bool // false: its series cannot be written
+	// at is the event's position in the chronicle (sink.Batch.Positions,
+	// from 1 after the session's cursor); 0 when unknown: the next one,
+	// as if the sink selected every event.
+	at int64
 }
 
 // prime replaces the state with the one numbering the log up to the
-// cursor would have left: back yields the events before the cursor, newest
-// first. It reads the window's events, then, for each key among them, walks
-// its chain back (members never more than window apart) to count its rank,
-// and stops once no chain can reach further: after 2×window events unless
+// cursor would have left: back yields the events of the chronicle before
+// the cursor, newest first, with whether they are selected. It reads the
+// window's events, then, for each key among them, walks its chain back
+// (members never more than window, nor span, apart) to count its rank,
+// and stops once no chain can reach further: after 2×window selected
+// events or 2×span events of the chronicle, whichever comes first, unless
 // a group is that long.
-func (n *numbering) prime(back iter.Seq[keyed]) {
+func (n *numbering) prime(back iter.Seq2[keyed, bool]) {
 	type chain struct {
-		first, earliest, count int // in events back from the cursor, from 1
+		first, earliest, count int   // in selected events back from the cursor, from 1
+		firstAt, earliestAt    int64 // in events of the chronicle back, from 0
 		closed                 bool
 	}
 	chains := map[uint64]*chain{}
 	win := make([]keyed, 0, n.window) // newest first
-	q, reach := 0, n.window
-	for ev := range back {
-		q++
-		if q <= n.window {
-			win = append(win, ev)
+	q, d := 0, int64(-1)
+	// The next event read can matter while it may start a chain (among
+	// the window's selected events and within span of the cursor's next
+	// event) or extend one: reachQ and reachD bound both.
+	reachQ, reachD := n.window, n.span-1
+	for ev, selected := range back {
+		d++
+		if selected {
+			q++
+			if q <= n.window {
+				win = append(win, ev)
+			}
+			c := chains[ev.key]
+			switch {
+			case !ev.ok:
+			case c == nil && q <= n.window && d < n.span:
+				chains[ev.key] = &chain{first: q, earliest: q, count: 1, firstAt: d, earliestAt: d}
+				reachQ, reachD = max(reachQ, q+n.window), max(reachD, d+n.span)
+			case c == nil || c.closed: // not in reach of the cursor, or its chain ended
+			case q-c.earliest <= n.window && d-c.earliestAt <= n.span:
+				c.earliest, c.earliestAt, c.count = q, d, c.count+1
+				reachQ, reachD = max(reachQ, q+n.window), max(reachD, d+n.span)
+			default:
+				c.closed = true
+			}
 		}
-		c := chains[ev.key]
-		switch {
-		case !ev.ok:
-		case c == nil && q <= n.window:
-			chains[ev.key] = &chain{first: q, earliest: q, count: 1}
-			reach = max(reach, q+n.window)
-		case c == nil || c.closed: // not in the window, or its chain ended
-		case q-c.earliest <= n.window:
-			c.earliest, c.count = q, c.count+1
-			reach = max(reach, q+n.window)
-		default:
-			c.closed = true
-		}
-		if q >= reach {
+		if q+1 > reachQ || d+1 > reachD {
 			break
 		}
 	}
@@ -169,12 +202,12 @@ func (n *numbering) prime(back iter.Seq[keyed]) {
 		n.last = win[0].seq
 	}
 	for k, c := range chains {
-		n.latest[k] = mem{pos: n.pos - uint64(c.first) + 1, rank: c.count - 1}
+		n.latest[k] = mem{pos: n.pos - uint64(c.first) + 1, at: -c.firstAt, rank: c.count - 1}
 	}
 }
 
 func (n *numbering) reset() {
 	clear(n.ring)
 	clear(n.latest)
-	n.pos, n.last, n.batch, n.next = 0, 0, n.batch[:0], n.next[:0]
+	n.pos, n.at, n.last, n.batch, n.next = 0, 0, 0, n.batch[:0], n.next[:0]
 }

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,10 +55,21 @@ func numberingLog() []event.Event {
 // does after a partial write; it returns each event's line ("" when it
 // cannot be written) from the first time it was encoded.
 func lines(t *testing.T, s *Sink, evs []event.Event, sizes []int) map[uint64]string {
+	return linesAt(t, s, evs, nil, sizes)
+}
+
+// linesAt is lines with the events' positions in the chronicle (nil: the
+// sink selects every event).
+func linesAt(t *testing.T, s *Sink, evs []event.Event, at []uint64, sizes []int) map[uint64]string {
 	t.Helper()
 	out := map[uint64]string{}
 	encode := func(b []event.Event) []string {
-		body, _ := s.encode(sinkBatch(b))
+		batch := sinkBatch(b)
+		if at != nil && len(b) > 0 {
+			i := slices.IndexFunc(evs, func(e event.Event) bool { return e.Seq == b[0].Seq })
+			batch.Positions = at[i : i+len(b)]
+		}
+		body, _ := s.encode(batch)
 		ls := strings.SplitAfter(string(body), "\n")
 		var got []string
 		for _, e := range b {
@@ -86,20 +98,29 @@ func lines(t *testing.T, s *Sink, evs []event.Event, sizes []int) map[uint64]str
 }
 
 func testSink(t testing.TB, window int) *Sink {
-	s, err := NewSink(Config{URL: "http://127.0.0.1:1/write?db=x", SequenceWindow: window}, nil)
+	return testSinkSpan(t, window, 0)
+}
+
+func testSinkSpan(t testing.TB, window, span int) *Sink {
+	s, err := NewSink(Config{URL: "http://127.0.0.1:1/write?db=x", SequenceWindow: window, SequenceSpan: span}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// back yields evs newest first, as the runner does, and counts how many
-// the sink read.
-func back(evs []event.Event, read *int) iter.Seq[*event.Event] {
-	return func(yield func(*event.Event) bool) {
+// back yields evs newest first, all selected, as the runner does, and
+// counts how many the sink read.
+func back(evs []event.Event, read *int) iter.Seq2[*event.Event, bool] {
+	return backSel(evs, func(*event.Event) bool { return true }, read)
+}
+
+// backSel is back with a selection.
+func backSel(evs []event.Event, sel func(*event.Event) bool, read *int) iter.Seq2[*event.Event, bool] {
+	return func(yield func(*event.Event, bool) bool) {
 		for i := len(evs) - 1; i >= 0; i-- {
 			*read++
-			if !yield(&evs[i]) {
+			if !yield(&evs[i], sel(&evs[i])) {
 				return
 			}
 		}
@@ -110,13 +131,28 @@ func back(evs []event.Event, read *int) iter.Seq[*event.Event] {
 // rank is its predecessor's + 1 when the latest earlier event of its series
 // and timestamp is at most the window events before it, else 0.
 func wantRanks(evs []event.Event, window int) map[uint64]int {
+	return wantRanksSpan(evs, func(*event.Event) bool { return true }, window, len(evs))
+}
+
+// wantRanksSpan is wantRanks over a chronicle of which the sink selects
+// some events: the predecessor is also at most span events of the
+// chronicle before.
+func wantRanksSpan(all []event.Event, sel func(*event.Event) bool, window, span int) map[uint64]int {
 	ranks := map[uint64]int{}
 	key := func(e event.Event) string { return fmt.Sprint(e.Story, e.Tags, e.Time) }
-	for i, e := range evs {
+	for i := range all {
+		if !sel(&all[i]) {
+			continue
+		}
+		between := 0 // selected events from j to i, i included
 		for j := i - 1; j >= 0; j-- {
-			if key(evs[j]) == key(e) {
-				if i-j <= window {
-					ranks[e.Seq] = ranks[evs[j].Seq] + 1
+			if !sel(&all[j]) {
+				continue
+			}
+			between++
+			if key(all[j]) == key(all[i]) {
+				if between <= window && i-j <= span {
+					ranks[all[i].Seq] = ranks[all[j].Seq] + 1
 				}
 				break
 			}
@@ -155,6 +191,179 @@ func TestRestartAnywhereNumbersAlike(t *testing.T) {
 		s.Prime("c", back(evs[:cut], &read))
 		got := lines(t, s, evs[cut:], []int{4, 2})
 		for _, e := range evs[cut:] {
+			if got[e.Seq] != live[e.Seq] {
+				t.Fatalf("restart after %d events: event %d is\n%q, was\n%q", cut, e.Seq, got[e.Seq], live[e.Seq])
+			}
+		}
+	}
+}
+
+const testSpan = 20
+
+// sparseLog is numberingLog among events of a story the sink does not
+// select ("other"): 0 to 4 of them after each selected event, and 25
+// (more than testSpan) after every 37th, so that chains break on the span
+// as well as on the window. It returns the chronicle and the selection.
+func sparseLog() ([]event.Event, func(*event.Event) bool) {
+	var all []event.Event
+	for i, e := range numberingLog() {
+		all = append(all, e)
+		n := (i * 7) % 5
+		if i%37 == 36 {
+			n = 25
+		}
+		for range n {
+			all = append(all, event.Event{Story: "other", Time: 7, Fields: map[string]event.Value{"n": event.Int(1)}})
+		}
+	}
+	for i := range all {
+		all[i].Seq = uint64(i + 1)
+	}
+	return all, func(e *event.Event) bool { return e.Story != "other" }
+}
+
+// selected returns the selected events of all[cut:] and their positions
+// from 1 after the cut, as the runner hands them in batches.
+func selected(all []event.Event, sel func(*event.Event) bool, cut int) ([]event.Event, []uint64) {
+	var evs []event.Event
+	var at []uint64
+	for i := cut; i < len(all); i++ {
+		if sel(&all[i]) {
+			evs, at = append(evs, all[i]), append(at, uint64(i-cut+1))
+		}
+	}
+	return evs, at
+}
+
+// A sink selecting some events of the chronicle, restarted anywhere,
+// numbers every later event as the sink that never stopped, by the rule
+// with the span: chains break where a predecessor is more than the span
+// events of the chronicle back, though within the window of selected ones.
+func TestRestartAnywhereNumbersAlikeWithSpan(t *testing.T) {
+	all, sel := sparseLog()
+	evs, at := selected(all, sel, 0)
+	live := linesAt(t, testSinkSpan(t, testWindow, testSpan), evs, at, []int{5, 1, 7, 3})
+	want := wantRanksSpan(all, sel, testWindow, testSpan)
+	byWindowOnly := wantRanks(evs, testWindow)
+	differ := 0
+	for _, e := range evs {
+		if l := live[e.Seq]; l != "" && rankOf(l) != want[e.Seq] {
+			t.Fatalf("event %d (%s): %q, want rank %d", e.Seq, e.Story, l, want[e.Seq])
+		}
+		if want[e.Seq] != byWindowOnly[e.Seq] {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Fatal("the span changes no rank of this log: it tests nothing")
+	}
+	starts := chainStarts(all, sel, testWindow, testSpan)
+	for cut := 0; cut <= len(all); cut++ {
+		s := testSinkSpan(t, testWindow, testSpan)
+		read := 0
+		s.Prime("c", backSel(all[:cut], sel, &read))
+		if max := 2*testSpan + spread(starts, cut, testSpan); read > max {
+			t.Errorf("restart after %d events read %d back, more than 2×span + the groups' spread = %d", cut, read, max)
+		}
+		evs, at := selected(all, sel, cut)
+		got := linesAt(t, s, evs, at, []int{4, 2})
+		for _, e := range evs {
+			if got[e.Seq] != live[e.Seq] {
+				t.Fatalf("restart after %d events: event %d is\n%q, was\n%q", cut, e.Seq, got[e.Seq], live[e.Seq])
+			}
+		}
+	}
+}
+
+// chainStarts gives each selected event of all the index where its
+// group's count started (the event with rank 0 of its chain).
+func chainStarts(all []event.Event, sel func(*event.Event) bool, window, span int) map[int]int {
+	ranks := wantRanksSpan(all, sel, window, span)
+	start, group := map[int]int{}, map[string]int{}
+	for i := range all {
+		if e := &all[i]; sel(e) {
+			k := fmt.Sprint(e.Story, e.Tags, e.Time)
+			if ranks[e.Seq] == 0 {
+				group[k] = i
+			}
+			start[i] = group[k]
+		}
+	}
+	return start
+}
+
+// spread is how far, in events of the chronicle, a group counting in the
+// 2×span events before the cut reaches back to the start of its count:
+// how much further than 2×span Prime may read.
+func spread(starts map[int]int, cut, span int) int {
+	most := 0
+	for i := max(0, cut-2*span); i < cut; i++ {
+		if s, ok := starts[i]; ok {
+			most = max(most, i-s)
+		}
+	}
+	return most
+}
+
+// A sink selecting one event in 500 of a chronicle of a million: Prime
+// reads at most twice the span back (it would read 2×window selected
+// events, 100,000 of the chronicle, without it), and the numbers after a
+// restart are the live ones. The chronicle is made as it is read, so
+// that the test holds no million events.
+func TestPrimeOfASparseSelectionReadsTheSpan(t *testing.T) {
+	const (
+		n, every     = 1_000_000, 500
+		window, span = 100, 10_000
+	)
+	at := func(i int, e *event.Event) bool { // the chronicle's i-th event (from 0)
+		*e = event.Event{Seq: uint64(i + 1), Story: "other", Time: int64(i)}
+		if i%every != 0 {
+			return false
+		}
+		// Selected: groups of a few events of one timestamp, some
+		// spread over more than the span.
+		k := i / every
+		*e = event.Event{Seq: uint64(i + 1), Story: "sel", Time: int64(k / 3), Tags: map[string]string{"h": fmt.Sprint(k % 2)},
+			Fields: map[string]event.Value{"v": event.Int(int64(k))}}
+		return true
+	}
+	var evs []event.Event
+	var pos []uint64
+	for i := range n {
+		var e event.Event
+		if at(i, &e) {
+			evs, pos = append(evs, e), append(pos, uint64(i+1))
+		}
+	}
+	live := linesAt(t, testSinkSpan(t, window, span), evs, pos, []int{50})
+	if !strings.Contains(fmt.Sprint(live), "_seq=1 ") {
+		t.Fatal("no event of the log is numbered: it tests nothing")
+	}
+	for _, cut := range []int{1, span, 3*span + 1, n/2 + 7, n - 1, n} {
+		s := testSinkSpan(t, window, span)
+		read := 0
+		s.Prime("c", func(yield func(*event.Event, bool) bool) {
+			var e event.Event
+			for i := cut - 1; i >= 0; i-- {
+				read++
+				if !yield(&e, at(i, &e)) {
+					return
+				}
+			}
+		})
+		// Groups reach two selected events back: up to 2×every further.
+		if read > 2*span+2*every {
+			t.Errorf("restart after %d events read %d back, more than 2×span + 2×every (%d)", cut, read, 2*span+2*every)
+		}
+		var after []event.Event
+		var afterPos []uint64
+		for i, e := range evs {
+			if pos[i] > uint64(cut) {
+				after, afterPos = append(after, e), append(afterPos, pos[i]-uint64(cut))
+			}
+		}
+		got := linesAt(t, s, after, afterPos, []int{30})
+		for _, e := range after {
 			if got[e.Seq] != live[e.Seq] {
 				t.Fatalf("restart after %d events: event %d is\n%q, was\n%q", cut, e.Seq, got[e.Seq], live[e.Seq])
 			}
