@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,9 +37,9 @@ type ClientLog interface {
 // when the server is killed are lost (never events: those are durable
 // before they are acknowledged).
 type Clients struct {
-	log    ClientLog
-	logger *slog.Logger
-	now    func() time.Time
+	log  ClientLog
+	warn *ThrottledLogger // a failing log fails every client's writes at once
+	now  func() time.Time
 
 	mu      sync.Mutex
 	clients map[string]*client
@@ -48,10 +49,11 @@ type Clients struct {
 }
 
 // Client record timing: counts are written at most every FlushEvery per
-// client; a client unseen for IdleAfter is forgotten (its record stays in
-// the log until the bucket's TTL); a record older than Rewrite is written
-// again, and waited for, before it is named again, so that it cannot
-// expire under an event naming it.
+// client; a client unseen for IdleAfter and with no request appending is
+// forgotten (its record stays in the log until the bucket's TTL); a record
+// older than Rewrite is written again, and waited for, before it is named
+// again, and written again while a request (or Graphite connection) that
+// named it still appends, so that it cannot expire under an event naming it.
 const (
 	FlushEvery = time.Second
 	IdleAfter  = 10 * time.Minute
@@ -66,6 +68,10 @@ type client struct {
 	requests uint64       // not yet written
 	events   uint64       // not yet written
 	seen     time.Time
+	// active counts the gates passed and not finished: requests that may
+	// still append events naming the record. Such a client is not
+	// forgotten, and its record is kept younger than Rewrite.
+	active int
 }
 
 // write is one merge of a client's record into the log.
@@ -82,17 +88,21 @@ func NewClients(log ClientLog, logger *slog.Logger) *Clients {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Clients{log: log, logger: logger, now: time.Now, clients: map[string]*client{},
+	c := &Clients{log: log, warn: NewThrottledLogger(logger, time.Second), now: time.Now, clients: map[string]*client{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go c.sweep()
 	return c
 }
 
 // ClientGate is one request's use of its client's record: a Recorder.
+// Every gate that passed must be finished.
 type ClientGate struct {
 	c  *Clients
-	cl *client
-	w  *write // the write to wait for before appending; nil: none
+	id string // the client's; its state is looked up by id, since a
+	// client not yet gated may be forgotten (and made again) meanwhile
+	src  store.Source
+	w    *write // the write to wait for before appending; nil: none
+	held bool   // counted in the client's active
 }
 
 // Open returns the gate of a request whose source is src (its ID is set to
@@ -104,30 +114,68 @@ func (c *Clients) Open(src *store.Source) *ClientGate {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cl := c.clients[src.ID]
-	if cl == nil {
-		cl = &client{}
-		c.clients[src.ID] = cl
-	}
+	g := &ClientGate{c: c, id: src.ID, src: *src}
+	cl := g.clientLocked()
 	cl.src, cl.seen = *src, now
-	g := &ClientGate{c: c, cl: cl}
-	if cl.written.IsZero() || now.Sub(cl.written) > Rewrite {
+	if stale(cl, now) {
 		g.w = c.startLocked(cl)
 	}
 	return g
 }
 
+// clientLocked returns the gate's client, made again if it was forgotten.
+func (g *ClientGate) clientLocked() *client {
+	cl := g.c.clients[g.id]
+	if cl == nil {
+		cl = &client{src: g.src, seen: g.c.now()}
+		g.c.clients[g.id] = cl
+	}
+	return cl
+}
+
+// stale reports whether cl's record must be written before an event names
+// it: never written (or its write failed), or as old as Rewrite.
+func stale(cl *client, now time.Time) bool {
+	return cl.written.IsZero() || now.Sub(cl.written) > Rewrite
+}
+
 // Gate waits until the client's record is in the log and returns the
-// error of writing it.
+// error of writing it. Called again after an error, it writes the record
+// again (a Graphite connection gates each window until one passes).
 func (g *ClientGate) Gate() error {
-	if g.w == nil {
+	c := g.c
+	c.mu.Lock()
+	cl := g.clientLocked()
+	if !g.held {
+		g.held = true
+		cl.active++
+	}
+	if g.w != nil && failed(g.w) {
+		g.w = nil
+	}
+	if g.w == nil && stale(cl, c.now()) {
+		g.w = c.startLocked(cl)
+	}
+	w := g.w
+	c.mu.Unlock()
+	if w == nil {
 		return nil
 	}
-	<-g.w.done
-	if g.w.err != nil {
-		return fmt.Errorf("recording the source: %w", g.w.err)
+	<-w.done
+	if w.err != nil {
+		return fmt.Errorf("recording the source: %w", w.err)
 	}
 	return nil
+}
+
+// failed reports whether w ended in an error.
+func failed(w *write) bool {
+	select {
+	case <-w.done:
+		return w.err != nil
+	default:
+		return false
+	}
 }
 
 // BodyRead is part of Recorder; a client's record needs nothing of it.
@@ -137,13 +185,14 @@ func (g *ClientGate) BodyRead(int) {}
 // client's record within FlushEvery) and returns the error of recording
 // the client, as Gate.
 func (g *ClientGate) Finish(stored int, _ *ThrottledLogger) error {
-	c, cl := g.c, g.cl
+	c := g.c
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.clients[cl.src.ID]; !ok {
-		// Forgotten while this request ran (longer than IdleAfter).
-		c.clients[cl.src.ID] = cl
+	cl := g.clientLocked()
+	if g.held {
+		g.held = false
+		cl.active--
 	}
 	cl.requests++
 	cl.events += uint64(stored)
@@ -151,15 +200,12 @@ func (g *ClientGate) Finish(stored int, _ *ThrottledLogger) error {
 	if cl.inflight == nil && now.Sub(cl.written) >= FlushEvery {
 		c.startLocked(cl)
 	}
-	if g.w == nil {
-		return nil
+	// A write still under way was not waited for, so nothing was
+	// appended: the request's outcome is its own.
+	if g.w != nil && failed(g.w) {
+		return fmt.Errorf("recording the source: %w", g.w.err)
 	}
-	select {
-	case <-g.w.done: // Gate waited for it before any append
-		return g.Gate()
-	default: // nothing was appended: the request's outcome is its own
-		return nil
-	}
+	return nil
 }
 
 // startLocked starts writing cl's record with its pending counts, or
@@ -195,7 +241,7 @@ func (c *Clients) startLocked(cl *client) *write {
 			cl.requests -= w.requests
 			cl.events -= w.events
 		} else {
-			c.logger.Warn("recording a client's source failed", "source", src.ID, "protocol", src.Protocol, "err", w.err)
+			c.warn.Warn("recording a client's source failed", "source", src.ID, "protocol", src.Protocol, "err", w.err)
 		}
 		c.mu.Unlock()
 		close(w.done)
@@ -203,8 +249,9 @@ func (c *Clients) startLocked(cl *client) *write {
 	return w
 }
 
-// sweep writes the counts of clients that went quiet and forgets the
-// clients idle for IdleAfter.
+// sweep writes the counts of clients that went quiet, writes again the
+// records of clients still appending before they are Rewrite old, and
+// forgets the clients idle for IdleAfter.
 func (c *Clients) sweep() {
 	defer close(c.done)
 	t := time.NewTicker(FlushEvery)
@@ -215,18 +262,23 @@ func (c *Clients) sweep() {
 			return
 		case <-t.C:
 		}
-		now := c.now()
-		c.mu.Lock()
-		for id, cl := range c.clients {
-			switch {
-			case cl.inflight != nil:
-			case cl.requests > 0 || cl.events > 0:
-				c.startLocked(cl)
-			case now.Sub(cl.seen) > IdleAfter:
-				delete(c.clients, id)
-			}
+		c.sweepOnce()
+	}
+}
+
+// sweepOnce is one pass of the sweeper.
+func (c *Clients) sweepOnce() {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, cl := range c.clients {
+		switch {
+		case cl.inflight != nil:
+		case cl.requests > 0 || cl.events > 0 || cl.active > 0 && stale(cl, now):
+			c.startLocked(cl)
+		case cl.active == 0 && now.Sub(cl.seen) > IdleAfter:
+			delete(c.clients, id)
 		}
-		c.mu.Unlock()
 	}
 }
 
@@ -260,8 +312,8 @@ func (c *Clients) Close(ctx context.Context) {
 }
 
 // perRequestHeaders differ from one request of a client to the next
-// (lengths, dates, trace and request ids): they are not part of its
-// identity, nor kept in its record.
+// (lengths, dates, trace and request ids): noise in its record, which
+// keeps its newest request's other headers.
 var perRequestHeaders = map[string]bool{
 	"Content-Length": true, "Date": true, "Expect": true,
 	"Content-Md5": true, "Digest": true, "Content-Digest": true, "Idempotency-Key": true,
@@ -272,37 +324,80 @@ var perRequestHeaders = map[string]bool{
 	"X-Datadog-Trace-Id": true, "X-Datadog-Parent-Id": true,
 }
 
+// identityHeaders tell the clients of one host apart: the client's
+// software and version (User-Agent: Telegraf/1.30, OTel-OTLP-Exporter-Go,
+// Fluent-Bit, curl/8.5) and, behind a proxy, whom the proxy forwards for.
+// So do the X-Chronostream-* headers (X-Chronostream-Agent, or
+// X-Chronostream-Client set by an operator to name a client). Any other
+// header is no part of a client's identity: a header this server does not
+// know may change with each request (a proxy's request id such as
+// Cloudflare's Cf-Ray, Heroku's X-Request-Start, anything a client makes
+// up), and would make a record per request again, each kept in the
+// server's memory for 30 days.
+var identityHeaders = map[string]bool{"User-Agent": true, "X-Forwarded-For": true, "X-Real-Ip": true}
+
+// identifying reports whether the (canonical) header k is part of a
+// client's identity.
+func identifying(k string) bool {
+	return identityHeaders[k] || strings.HasPrefix(k, "X-Chronostream-")
+}
+
 // clientIdentity turns a request's source into its client's: Remote loses
 // the port, Headers the per-request ones, and ID becomes "c=" and a hash of
-// protocol, chronicle, story, host and headers — the same on every node, so
-// a cluster keeps one record per client. No client stream id can take this
-// form ('=' is not allowed in them).
+// protocol, chronicle, story, host and identifying headers — the same on
+// every node, so a cluster keeps one record per client. No client stream
+// id can take this form ('=' is not allowed in them).
 func clientIdentity(src *store.Source) {
-	if host, _, err := net.SplitHostPort(src.Remote); err == nil {
-		src.Remote = host
-	}
+	src.Remote = hostOnly(src.Remote)
 	keys := make([]string, 0, len(src.Headers))
 	for k := range src.Headers {
-		if perRequestHeaders[http.CanonicalHeaderKey(k)] {
+		ck := http.CanonicalHeaderKey(k)
+		if perRequestHeaders[ck] {
 			delete(src.Headers, k)
-			continue
+		} else if identifying(ck) {
+			keys = append(keys, k)
 		}
-		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	slices.SortFunc(keys, func(a, b string) int {
+		return strings.Compare(http.CanonicalHeaderKey(a), http.CanonicalHeaderKey(b))
+	})
 	h := sha256.New()
 	for _, s := range []string{src.Protocol, src.Chronicle, src.Story, src.Remote} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
 	for _, k := range keys {
-		h.Write([]byte(k))
+		h.Write([]byte(http.CanonicalHeaderKey(k)))
 		h.Write([]byte{0})
 		for _, v := range src.Headers[k] {
-			h.Write([]byte(v))
+			h.Write([]byte(identityValue(k, v)))
 			h.Write([]byte{1})
 		}
 		h.Write([]byte{0})
 	}
 	src.ID = "c=" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
+}
+
+// identityValue is the part of a header's value that identifies a client:
+// the forwarded addresses without their ports (some proxies, such as
+// Azure's Application Gateway, add the client's port, which changes with
+// each connection).
+func identityValue(k, v string) string {
+	switch http.CanonicalHeaderKey(k) {
+	case "X-Forwarded-For", "X-Real-Ip":
+		hops := strings.Split(v, ",")
+		for i, hop := range hops {
+			hops[i] = hostOnly(strings.TrimSpace(hop))
+		}
+		return strings.Join(hops, ",")
+	}
+	return v
+}
+
+// hostOnly is addr without its port, if it has one.
+func hostOnly(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }

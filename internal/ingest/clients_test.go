@@ -128,9 +128,15 @@ func TestClientRecordFails(t *testing.T) {
 	c := ingest.NewClients(l, nil)
 	defer c.Close(context.Background())
 	src := clientSource("10.0.0.1:1", "Telegraf", "x")
-	if err := c.Open(&src).Gate(); err == nil {
+	g := c.Open(&src)
+	if err := g.Gate(); err == nil {
 		t.Fatal("gate passed though the record was not written")
 	}
+	// Gated again (a Graphite connection's next window), it writes again.
+	if err := g.Gate(); err != nil {
+		t.Fatalf("the failed gate, gated again: %v", err)
+	}
+	first := g
 	src = clientSource("10.0.0.1:1", "Telegraf", "x")
 	if err := c.Open(&src).Gate(); err != nil {
 		t.Fatalf("second request: %v", err)
@@ -140,9 +146,13 @@ func TestClientRecordFails(t *testing.T) {
 	}
 	// Known now: the next request does not wait for a write.
 	before := l.merges.Load()
-	g := c.Open(&src)
+	g = c.Open(&src)
 	if err := g.Gate(); err != nil || l.merges.Load() != before {
 		t.Errorf("a known client's request wrote its record again (%v)", err)
+	}
+	// Finished last: its count could be written by the sweeper meanwhile.
+	if err := first.Finish(0, nil); err != nil {
+		t.Errorf("finished after its gate passed: %v", err)
 	}
 }
 
@@ -166,4 +176,119 @@ func TestClientRewrite(t *testing.T) {
 	if err := c.Open(&src).Gate(); err == nil || l.merges.Load() != before+1 {
 		t.Errorf("a day-old record was not written again before use (err %v, %d writes)", err, l.merges.Load()-before)
 	}
+}
+
+// TestClientIdentityBounded: only identifying headers tell clients apart.
+// A header that changes with each request and is on no list (a proxy's
+// request id such as Cloudflare's Cf-Ray, Heroku's X-Request-Start, or any
+// X-Foo a client makes up) must not make a record per request: the server
+// keeps every record in memory for 30 days.
+func TestClientIdentityBounded(t *testing.T) {
+	c := ingest.NewClients(testutil.OpenStore(t, store.Options{}), nil)
+	defer c.Close(context.Background())
+	id := func(set map[string]string) string {
+		src := clientSource("10.0.0.1:1000", "Telegraf/1.30", "00-1")
+		for k, v := range set {
+			src.Headers[k] = []string{v}
+		}
+		g := c.Open(&src)
+		if err := g.Gate(); err != nil {
+			t.Fatal(err)
+		}
+		_ = g.Finish(0, nil)
+		return src.ID
+	}
+	base := id(nil)
+	for i, h := range []map[string]string{
+		{"X-Foo": "1"}, {"X-Foo": "2"}, {"Cf-Ray": "8a1b2c3d4e5f-FRA"}, {"X-Request-Start": "t=1700000000123"},
+		{"Content-Encoding": "gzip"}, {"Accept-Encoding": "gzip"},
+	} {
+		if got := id(h); got != base {
+			t.Errorf("request %d with %v: client %s, want %s", i, h, got, base)
+		}
+	}
+	// Who sent it: behind a proxy, the forwarded address (its port, which
+	// some proxies add, changes per connection); a name the operator sets.
+	proxied := id(map[string]string{"X-Forwarded-For": "192.0.2.7:5501"})
+	if proxied == base || id(map[string]string{"X-Forwarded-For": "192.0.2.7:6602"}) != proxied {
+		t.Errorf("X-Forwarded-For: %s, want one client per forwarded host, not per port", proxied)
+	}
+	if id(map[string]string{"X-Forwarded-For": "192.0.2.8"}) == proxied {
+		t.Error("two forwarded hosts are one client")
+	}
+	named := id(map[string]string{"X-Chronostream-Client": "rack12"})
+	if named == base || id(map[string]string{"X-Chronostream-Client": "rack13"}) == named {
+		t.Error("X-Chronostream-Client does not tell clients apart")
+	}
+}
+
+// TestClientRecordKeptWhileInUse: a request (or Graphite connection) can
+// outlast IdleAfter and even Rewrite; while it runs, its client is not
+// forgotten and its record is written again before it is Rewrite old, so
+// the bucket's TTL cannot remove it under the events the request appends.
+func TestClientRecordKeptWhileInUse(t *testing.T) {
+	l := &flakyLog{Store: testutil.OpenStore(t, store.Options{})}
+	c := ingest.NewClients(l, nil)
+	defer c.Close(context.Background())
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	c.SetClock(func() time.Time { return time.Unix(0, now.Load()) })
+	src := clientSource("10.0.0.1:1", "Telegraf", "x")
+	long := c.Open(&src)
+	if err := long.Gate(); err != nil {
+		t.Fatal(err)
+	}
+	before := l.merges.Load()
+	now.Add(int64(ingest.IdleAfter + time.Minute))
+	c.Sweep()
+	if c.Len() != 1 {
+		t.Fatal("a client was forgotten while its request runs")
+	}
+	now.Add(int64(ingest.Rewrite))
+	c.Sweep()
+	c.Wait()
+	if l.merges.Load() == before {
+		t.Fatal("the record of a running request was not written again before it could expire")
+	}
+	if err := long.Finish(5, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Done: the client goes once idle.
+	c.Wait()
+	now.Add(int64(ingest.IdleAfter + time.Minute))
+	c.Sweep()
+	c.Wait()
+	c.Sweep()
+	if c.Len() != 0 {
+		t.Errorf("%d clients kept after their last request ended and went idle", c.Len())
+	}
+}
+
+// TestClientsCloseRacesRequests: requests that outlive the server's HTTP
+// shutdown may open, gate and finish while Clients closes: nothing races,
+// and a gate that passes still means a record in the log.
+func TestClientsCloseRacesRequests(t *testing.T) {
+	st := testutil.OpenStore(t, store.Options{})
+	c := ingest.NewClients(st, nil)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 30 {
+				src := clientSource("10.0.0.1:1", "Telegraf", "x")
+				src.Headers["X-Chronostream-Client"] = []string{strings.Repeat("n", i*30+j)}
+				g := c.Open(&src)
+				if err := g.Gate(); err == nil {
+					if _, err := st.GetSource(context.Background(), src.ID); err != nil {
+						t.Errorf("gate passed, record %s: %v", src.ID, err)
+					}
+				}
+				_ = g.Finish(1, nil)
+			}
+		}()
+	}
+	c.Close(context.Background())
+	wg.Wait()
+	c.Close(context.Background()) // twice is harmless
 }

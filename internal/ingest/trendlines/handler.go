@@ -93,8 +93,11 @@ func (h *Handler) ServePost(w http.ResponseWriter, r *http.Request) {
 	}
 	src := store.Source{Protocol: Protocol, Remote: r.RemoteAddr, Headers: ingest.SourceHeaders(r.Header),
 		Chronicle: chronicle, Story: p.Metric, Start: time.Now().UTC()}
-	// The client's source is recorded before the point that names it.
+	// The client's source is recorded before the point that names it; the
+	// request is counted in it however it ends.
 	gate := h.cfg.Clients.Open(&src)
+	stored := 0
+	defer func() { _ = gate.Finish(stored, h.warn) }() // a failed record failed the gate
 	if err := gate.Gate(); err != nil {
 		h.storeFailed(w, r, fmt.Errorf("recording the source: %w", err))
 		return
@@ -110,7 +113,7 @@ func (h *Handler) ServePost(w http.ResponseWriter, r *http.Request) {
 		m.IngestEvents.WithLabelValues(Protocol).Inc()
 		m.IngestBytes.WithLabelValues(Protocol).Add(float64(len(body)))
 	}
-	_ = gate.Finish(1, h.warn) // recorded: Gate returned
+	stored = 1
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, "Added DataPoint to Metric %s\n", p.Metric)
