@@ -52,13 +52,9 @@ func Client(o ClientOptions) (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipVerify}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: --tls-ca: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: --tls-ca %s: no PEM certificate in it", o.CAFile)
+		var err error
+		if cfg.RootCAs, err = CertPool("tls: --tls-ca", o.CAFile); err != nil {
+			return nil, err
 		}
 	}
 	if o.CertFile != "" {

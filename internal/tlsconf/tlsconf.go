@@ -89,17 +89,28 @@ func New(o Options, log *slog.Logger) (*Config, error) {
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
 	if o.ClientCAFile != "" {
-		pem, err := os.ReadFile(o.ClientCAFile)
+		pool, err := CertPool("tls: client CA", o.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: client CA %s: no PEM certificate in it", o.ClientCAFile)
+			return nil, err
 		}
 		c.tls.ClientCAs, c.tls.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return c, nil
+}
+
+// CertPool reads the PEM certificates of a CA file into a pool; what names
+// the file's setting in the errors. A file with no certificate in it is an
+// error, not an empty pool that would trust nothing.
+func CertPool(what, file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no PEM certificate in it", what, file)
+	}
+	return pool, nil
 }
 
 // TLS is the configuration to serve with (shared by every listener).

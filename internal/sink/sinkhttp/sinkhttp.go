@@ -9,16 +9,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/chronostream/chronostream/internal/sink"
+	"github.com/chronostream/chronostream/internal/tlsconf"
 )
 
 // DefaultTimeout bounds one request when the settings name no timeout.
@@ -47,13 +46,9 @@ func (t TLS) Config() (*tls.Config, error) {
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificate in it", t.CAFile)
+		var err error
+		if c.RootCAs, err = tlsconf.CertPool("CA file", t.CAFile); err != nil {
+			return nil, err
 		}
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
