@@ -106,8 +106,8 @@ type ClientGate struct {
 }
 
 // Open returns the gate of a request whose source is src (its ID is set to
-// the client's id; Remote becomes the host and Headers the identifying
-// ones). The record is written in the background if this node has not
+// the client's id; Remote becomes the host, and Headers loses the
+// per-request ones). The record is written in the background if this node has not
 // written it yet; Gate waits for that.
 func (c *Clients) Open(src *store.Source) *ClientGate {
 	clientIdentity(src)
