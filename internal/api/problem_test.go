@@ -83,6 +83,8 @@ func TestSources(t *testing.T) {
 			Headers: map[string][]string{"User-Agent": {"curl"}}},
 		{ID: store.NewSourceID(), Protocol: "websocket", Remote: "127.0.0.1:2", Chronicle: "b", Story: "s", Start: now},
 		{ID: store.NewSourceID(), Protocol: "ndjson", Remote: "127.0.0.1:3", Chronicle: "a", Story: "t", Start: now.Add(time.Minute)},
+		// A client first seen long ago and seen last of all comes first.
+		{ID: "c=old-client", Protocol: "influx-v1", Remote: "127.0.0.1", Chronicle: "c", Start: now.Add(-time.Hour), End: now.Add(2 * time.Minute)},
 	} {
 		if err := e.store.PutSource(ctx, src); err != nil {
 			t.Fatal(i, err)
@@ -90,14 +92,14 @@ func TestSources(t *testing.T) {
 	}
 	var out struct{ Sources []store.Source }
 	e.getJSON("/api/v1/sources", 200, &out)
-	if len(out.Sources) != 3 || out.Sources[0].Remote != "127.0.0.1:3" {
-		t.Fatalf("sources %+v", out)
+	if len(out.Sources) != 4 || out.Sources[0].ID != "c=old-client" || out.Sources[1].Remote != "127.0.0.1:3" {
+		t.Fatalf("sources, last seen first: %+v", out)
 	}
 	e.getJSON("/api/v1/sources?chronicle=a&limit=5", 200, &out)
 	if len(out.Sources) != 2 || out.Sources[1].Protocol != "ndjson" || out.Sources[1].Headers["User-Agent"][0] != "curl" {
 		t.Fatalf("sources of a %+v", out)
 	}
-	e.getJSON("/api/v1/sources?limit=1", 200, &out)
+	e.getJSON("/api/v1/sources?chronicle=a&limit=1", 200, &out)
 	if len(out.Sources) != 1 {
 		t.Fatalf("limit: %+v", out)
 	}

@@ -134,7 +134,17 @@ func (s *Store) MergeSource(ctx context.Context, id string, merge func(cur Sourc
 	}
 }
 
-// Sources lists sources of a chronicle ("" for all), newest first, at most limit.
+// LastSeen is when the source last sent: its end, or its start while it
+// has none.
+func (s Source) LastSeen() time.Time {
+	if s.End.After(s.Start) {
+		return s.End
+	}
+	return s.Start
+}
+
+// Sources lists sources of a chronicle ("" for all), the last seen first
+// (a client seen for weeks is as recent as its last request), at most limit.
 func (s *Store) Sources(ctx context.Context, chronicle string, limit int) ([]Source, error) {
 	lister, err := s.sources.ListKeys(ctx)
 	if err != nil {
@@ -151,7 +161,7 @@ func (s *Store) Sources(ctx context.Context, chronicle string, limit int) ([]Sou
 		}
 	}
 	slices.SortFunc(out, func(a, b Source) int {
-		if c := b.Start.Compare(a.Start); c != 0 {
+		if c := b.LastSeen().Compare(a.LastSeen()); c != 0 {
 			return c
 		}
 		return strings.Compare(a.ID, b.ID)
