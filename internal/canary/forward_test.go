@@ -13,6 +13,7 @@ import (
 	"github.com/tinylib/msgp/msgp"
 
 	"github.com/chronostream/chronostream/internal/server"
+	"github.com/chronostream/chronostream/internal/testutil"
 	"github.com/chronostream/chronostream/internal/testutil/servertest"
 	"github.com/chronostream/chronostream/internal/tlsconf"
 	"github.com/chronostream/chronostream/internal/tlsconf/tlstest"
@@ -95,16 +96,7 @@ func TestForwardTLSNotTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = conn.(*tls.Conn).Handshake(); conn.Close() }()
-		}
-	}()
+	testutil.ServeEach(t, ln, func(conn net.Conn) { _ = conn.(*tls.Conn).Handshake() })
 	c := &Canary{cfg: Config{ForwardAddr: ln.Addr().String(), ForwardTLS: true}}
 	_, err = c.dialForward(context.Background())
 	if !errors.Is(err, errRefused) || !strings.Contains(err.Error(), "--tls-ca") {
@@ -119,61 +111,51 @@ func fakeForward(t *testing.T, key string, strNonce, ok, badDigest bool) string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				nonce := []byte("0123456789abcdef")
-				b := msgp.AppendArrayHeader(nil, 2)
-				b = msgp.AppendString(b, "HELO")
-				b = msgp.AppendMapHeader(b, 2)
-				b = msgp.AppendString(b, "nonce")
-				if strNonce {
-					b = msgp.AppendString(b, string(nonce))
-				} else {
-					b = msgp.AppendBytes(b, nonce)
-				}
-				b = msgp.AppendString(b, "keepalive")
-				b = msgp.AppendBool(b, true)
-				if _, err := conn.Write(b); err != nil {
-					return
-				}
-				r := msgp.NewReader(conn)
-				if n, err := r.ReadArrayHeader(); err != nil || n != 6 {
-					return
-				}
-				word, _ := r.ReadString()
-				_, _ = r.ReadString() // hostname
-				salt, _ := r.ReadBytes(nil)
-				for range 3 { // key digest, username, password digest
-					_ = r.Skip()
-				}
-				if word != "PING" {
-					return
-				}
-				d := digest(salt, []byte("fake"), nonce, []byte(key))
-				if badDigest {
-					d = digest(salt, []byte("fake"), nonce, []byte("not the key"))
-				}
-				reason := ""
-				if !ok {
-					reason, d = "go away", ""
-				}
-				b = msgp.AppendArrayHeader(nil, 5)
-				b = msgp.AppendString(b, "PONG")
-				b = msgp.AppendBool(b, ok)
-				b = msgp.AppendString(b, reason)
-				b = msgp.AppendString(b, "fake")
-				b = msgp.AppendString(b, d)
-				_, _ = conn.Write(b)
-				_, _ = io.Copy(io.Discard, conn) // closed by the client: nothing lost to a reset
-			}()
+	testutil.ServeEach(t, ln, func(conn net.Conn) {
+		nonce := []byte("0123456789abcdef")
+		b := msgp.AppendArrayHeader(nil, 2)
+		b = msgp.AppendString(b, "HELO")
+		b = msgp.AppendMapHeader(b, 2)
+		b = msgp.AppendString(b, "nonce")
+		if strNonce {
+			b = msgp.AppendString(b, string(nonce))
+		} else {
+			b = msgp.AppendBytes(b, nonce)
 		}
-	}()
+		b = msgp.AppendString(b, "keepalive")
+		b = msgp.AppendBool(b, true)
+		if _, err := conn.Write(b); err != nil {
+			return
+		}
+		r := msgp.NewReader(conn)
+		if n, err := r.ReadArrayHeader(); err != nil || n != 6 {
+			return
+		}
+		word, _ := r.ReadString()
+		_, _ = r.ReadString() // hostname
+		salt, _ := r.ReadBytes(nil)
+		for range 3 { // key digest, username, password digest
+			_ = r.Skip()
+		}
+		if word != "PING" {
+			return
+		}
+		d := digest(salt, []byte("fake"), nonce, []byte(key))
+		if badDigest {
+			d = digest(salt, []byte("fake"), nonce, []byte("not the key"))
+		}
+		reason := ""
+		if !ok {
+			reason, d = "go away", ""
+		}
+		b = msgp.AppendArrayHeader(nil, 5)
+		b = msgp.AppendString(b, "PONG")
+		b = msgp.AppendBool(b, ok)
+		b = msgp.AppendString(b, reason)
+		b = msgp.AppendString(b, "fake")
+		b = msgp.AppendString(b, d)
+		_, _ = conn.Write(b)
+		_, _ = io.Copy(io.Discard, conn) // closed by the client: nothing lost to a reset
+	})
 	return ln.Addr().String()
 }

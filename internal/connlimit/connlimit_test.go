@@ -19,21 +19,10 @@ func server(t *testing.T, l Limits, m *Metrics) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := Wrap(raw, l, m, "test")
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = c.Write([]byte("ok\n"))
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	tu.ServeEach(t, Wrap(raw, l, m, "test"), func(c net.Conn) {
+		_, _ = c.Write([]byte("ok\n"))
+		_, _ = io.Copy(io.Discard, c)
+	})
 	return raw.Addr().String()
 }
 

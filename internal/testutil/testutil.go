@@ -63,3 +63,22 @@ func FreePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// ServeEach serves every connection ln accepts with fn, in a goroutine of
+// its own, closing the connection when fn returns, until ln is closed
+// (at the test's end).
+func ServeEach(t testing.TB, ln net.Listener, fn func(net.Conn)) {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fn(c)
+			}()
+		}
+	}()
+}

@@ -25,20 +25,7 @@ func serve(t *testing.T, c *tlsconf.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := c.Listener(raw)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				_, _ = conn.Write([]byte{1})
-			}()
-		}
-	}()
+	testutil.ServeEach(t, c.Listener(raw), func(conn net.Conn) { _, _ = conn.Write([]byte{1}) })
 	return raw.Addr().String()
 }
 
